@@ -1,0 +1,45 @@
+"""lightlayers: parameter-efficient convolution and dense layers, and the LightLayers paper's CNNs."""
+
+from lightlayers.counting import count_model, flops, flops_by_module, keras_params, trainable_params
+from lightlayers.decef_conv import DeCEFConv2d
+from lightlayers.effective_rank import effective_rank, effective_ranks
+from lightlayers.light_conv import LightConv2d
+from lightlayers.light_linear import LightLinear
+from lightlayers.models import ReferenceCNN, build_model
+from lightlayers.separable_conv import SeparableConv2d
+from lightlayers.spec import (
+    CONV_FAMILIES,
+    HEAD_FAMILIES,
+    REFERENCE_DATASETS,
+    LayerChoice,
+    ModelSpec,
+    Slot,
+    reference_spec,
+    reference_spec_for_shape,
+    uniform_spec,
+)
+
+__all__ = [
+    "CONV_FAMILIES",
+    "HEAD_FAMILIES",
+    "REFERENCE_DATASETS",
+    "DeCEFConv2d",
+    "LayerChoice",
+    "LightConv2d",
+    "LightLinear",
+    "ModelSpec",
+    "ReferenceCNN",
+    "SeparableConv2d",
+    "Slot",
+    "build_model",
+    "count_model",
+    "effective_rank",
+    "effective_ranks",
+    "flops",
+    "flops_by_module",
+    "keras_params",
+    "reference_spec",
+    "reference_spec_for_shape",
+    "trainable_params",
+    "uniform_spec",
+]

@@ -1,0 +1,58 @@
+"""DeCEFConv2d: a convolution built from ``rank`` eigen-filters per input channel (DeCEF)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from lightlayers._args import conv_padding, positive_int
+
+
+class DeCEFConv2d(nn.Module):
+    """Depthwise s x s with ``rank`` filters per input channel, then a pointwise 1x1 c*r -> f.
+
+    Every s x s slice of a Conv2d kernel is written as a combination of ``rank`` eigen-filters
+    of its input channel: ``rank=1`` is a separable convolution, ``rank=s*s`` can represent any
+    Conv2d. Parameters: ``s*s*c*r + c*r*f + f`` (the depthwise part has no bias).
+    Depthwise output channel ``i*rank + j`` holds eigen-filter ``j`` of input channel ``i``.
+
+    Initialisation keeps a default Conv2d's output variance: unit-gain depthwise filters
+    (variance 1/(s*s)) and PyTorch's default init for the pointwise part.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        rank: int,
+        stride: int = 1,
+        padding: int | str = "same",
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.in_channels = positive_int("in_channels", in_channels)
+        self.out_channels = positive_int("out_channels", out_channels)
+        self.kernel_size = positive_int("kernel_size", kernel_size)
+        self.rank = positive_int("rank", rank)
+        self.stride = positive_int("stride", stride)
+        if self.rank > self.kernel_size**2:
+            raise ValueError(
+                f"rank must be <= kernel_size**2 = {self.kernel_size ** 2} (a full convolution), got {self.rank}"
+            )
+        pad = conv_padding(padding, self.kernel_size)
+        c, r = self.in_channels, self.rank
+        self.depthwise = nn.Conv2d(c, c * r, self.kernel_size, self.stride, pad, groups=c, bias=False)
+        self.pointwise = nn.Conv2d(c * r, self.out_channels, 1, bias=bias)
+        nn.init.normal_(self.depthwise.weight, std=1 / math.sqrt(self.kernel_size**2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"rank={self.rank}, stride={self.stride}"
+        )

@@ -1,0 +1,38 @@
+"""DeCEF's effective rank: how many eigen-filters per input channel a trained Conv2d really uses."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def effective_rank(weight: torch.Tensor, energy: float = 0.9) -> int:
+    """The smallest r such that r eigen-filters per input channel keep ``energy`` of the spectral energy.
+
+    ``weight`` is a Conv2d weight (f, c, s, s). For each input channel i, the f x (s*s) matrix
+    ``weight[:, i]`` is decomposed by SVD; keeping its r largest singular values keeps
+    ``sum(sigma[:r]**2)`` of its energy. The layer's effective rank is the smallest r whose kept
+    energy, summed over all input channels, is at least ``energy`` of the total: the rank a
+    ``DeCEFConv2d`` (one r for every channel) needs to approximate this layer that well.
+    """
+    if not 0 < energy <= 1:
+        raise ValueError(f"energy must be in (0, 1], got {energy!r}")
+    if weight.dim() != 4:
+        raise ValueError(f"expected a Conv2d weight of shape (f, c, s, s), got shape {tuple(weight.shape)}")
+    f, c, kh, kw = weight.shape
+    per_channel = weight.detach().double().permute(1, 0, 2, 3).reshape(c, f, kh * kw)
+    sigma2 = torch.linalg.svdvals(per_channel) ** 2  # (c, min(f, s*s)), descending
+    kept = sigma2.sum(dim=0).cumsum(0)
+    total = kept[-1]
+    if total == 0:
+        return 0
+    return int(torch.searchsorted(kept / total, torch.tensor(energy, dtype=kept.dtype) - 1e-12).item()) + 1
+
+
+def effective_ranks(model: nn.Module, energy: float = 0.9) -> dict[str, int]:
+    """Effective rank of every dense (groups=1) Conv2d with a kernel larger than 1x1, by module name."""
+    return {
+        name: effective_rank(m.weight, energy)
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d) and m.groups == 1 and m.kernel_size[0] * m.kernel_size[1] > 1
+    }

@@ -1,0 +1,39 @@
+"""LightLinear: the LightLayers paper's rank-k dense layer, y = (x W1) W2 + b."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from lightlayers._args import positive_int
+
+
+class LightLinear(nn.Module):
+    """A linear map factorised through rank ``rank``: ``in*k + k*out + out`` parameters.
+
+    ``weight1`` is (in_features, rank) and ``weight2`` is (rank, out_features), so the layer
+    equals an ``nn.Linear`` whose weight is ``(weight1 @ weight2).T``. Initialised so the
+    product has the variance of a default ``nn.Linear`` weight, 1 / (3 * in_features).
+    """
+
+    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True) -> None:
+        super().__init__()
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
+        self.rank = positive_int("rank", rank)
+        self.weight1 = nn.Parameter(torch.randn(self.in_features, self.rank) / math.sqrt(self.in_features))
+        self.weight2 = nn.Parameter(torch.randn(self.rank, self.out_features) / math.sqrt(3 * self.rank))
+        if bias:
+            bound = 1 / math.sqrt(self.in_features)
+            self.bias = nn.Parameter(torch.empty(self.out_features).uniform_(-bound, bound))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x @ self.weight1) @ self.weight2
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}"

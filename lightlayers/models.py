@@ -1,0 +1,89 @@
+"""The paper's reference CNNs, built from a ModelSpec."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from lightlayers.decef_conv import DeCEFConv2d
+from lightlayers.light_conv import LightConv2d
+from lightlayers.light_linear import LightLinear
+from lightlayers.separable_conv import SeparableConv2d
+from lightlayers.spec import LayerChoice, ModelSpec, Slot
+
+
+def make_layer(slot: Slot, choice: LayerChoice) -> nn.Module:
+    """The layer of ``choice``'s family with ``slot``'s shape ("same" padding, stride 1)."""
+    c, f, s = slot.in_channels, slot.out_channels, slot.kernel_size
+    if slot.is_head:
+        return nn.Linear(c, f) if choice.family == "linear" else LightLinear(c, f, choice.rank)
+    if choice.family == "conv":
+        return nn.Conv2d(c, f, s, padding=s // 2)
+    if choice.family == "separable":
+        return SeparableConv2d(c, f, s)
+    if choice.family == "light":
+        return LightConv2d(c, f, s, choice.rank)
+    return DeCEFConv2d(c, f, s, choice.rank)
+
+
+class PlainBlock(nn.Module):
+    """conv3x3 -> BN -> ReLU -> conv3x3 -> BN -> ReLU -> maxpool2."""
+
+    def __init__(self, conv1: nn.Module, conv2: nn.Module, width: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = conv1, nn.BatchNorm2d(width)
+        self.conv2, self.bn2 = conv2, nn.BatchNorm2d(width)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        x = self.bn1(self.conv1(x)).relu()
+        x = self.bn2(self.conv2(x)).relu()
+        return self.pool(x)
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3 -> BN -> ReLU -> conv3x3 -> BN, plus shortcut conv1x1 -> BN; add, ReLU, maxpool2."""
+
+    def __init__(self, conv1: nn.Module, conv2: nn.Module, shortcut: nn.Module, width: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = conv1, nn.BatchNorm2d(width)
+        self.conv2, self.bn2 = conv2, nn.BatchNorm2d(width)
+        self.shortcut, self.shortcut_bn = shortcut, nn.BatchNorm2d(width)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        y = self.bn1(self.conv1(x)).relu()
+        y = self.bn2(self.conv2(y))
+        return self.pool((y + self.shortcut_bn(self.shortcut(x))).relu())
+
+
+class ReferenceCNN(nn.Module):
+    """Blocks ``block1..blockN``, global average pooling, and ``head``; module names match slots."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        layers = {s.name: make_layer(s, spec.layers[s.name]) for s in spec.slots()}
+        for i, width in enumerate(spec.widths, start=1):
+            conv1, conv2 = layers[f"block{i}.conv1"], layers[f"block{i}.conv2"]
+            if spec.architecture == "residual":
+                block = ResidualBlock(conv1, conv2, layers[f"block{i}.shortcut"], width)
+            else:
+                block = PlainBlock(conv1, conv2, width)
+            self.add_module(f"block{i}", block)
+        self.head = layers["head"]
+
+    def forward(self, x):
+        for i in range(1, len(self.spec.widths) + 1):
+            x = getattr(self, f"block{i}")(x)
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def build_model(spec: ModelSpec | dict) -> ReferenceCNN:
+    """The ``nn.Module`` a spec describes.
+
+    Also takes the spec's JSON dict, or a whole ranksearch configuration (a dict with a
+    ``"model"`` key, as ``ranksearch export`` writes), so an exported point builds directly.
+    """
+    if isinstance(spec, dict):
+        spec = ModelSpec.from_dict(spec["model"] if "model" in spec else spec)
+    return ReferenceCNN(spec)

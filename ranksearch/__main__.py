@@ -1,0 +1,5 @@
+import sys
+
+from ranksearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,340 @@
+"""Datasets -> uint8 tensors (decoded once, cached on disk) -> stratified train/val/test splits.
+
+Formats read: torchvision's layouts for MNIST and Fashion-MNIST (IDX files, plain or .gz) and
+CIFAR-10/100 (python pickles), and any image-folder tree ``ROOT/{train,test}/<class>/<image>``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ranksearch.config import DataConfig
+from ranksearch.errors import UserError
+
+REFERENCE_NAMES = ("mnist", "fashion-mnist", "cifar10", "cifar100")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+_IDX = {
+    "mnist": ("MNIST", "MNIST/raw"),
+    "fashion-mnist": ("FashionMNIST", "FashionMNIST/raw"),
+}
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_CIFAR = {
+    "cifar10": ("CIFAR10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
+    "cifar100": ("CIFAR100", "cifar-100-python", ["train"], ["test"], b"fine_labels"),
+}
+
+
+@dataclass
+class ImageDataset:
+    """A whole dataset as uint8 images (N, C, H, W) and int64 labels."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: list[str]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return self.train_x.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.train_x.shape[2]
+
+
+@dataclass
+class Splits:
+    """What a trainer sees: train and validation (both from the training set) and test."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def in_channels(self) -> int:
+        return self.train_x.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.train_x.shape[2]
+
+
+def default_cache_dir() -> Path:
+    """``$RANKSEARCH_CACHE``, else ``$XDG_CACHE_HOME/ranksearch``, else ``~/.cache/ranksearch``."""
+    if os.environ.get("RANKSEARCH_CACHE"):
+        return Path(os.environ["RANKSEARCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ranksearch"
+
+
+def default_data_dir() -> Path:
+    return default_cache_dir() / "datasets"
+
+
+def load_dataset(dataset: str, data_dir: str | Path | None = None, cache_dir: Path | None = None) -> ImageDataset:
+    """Read ``dataset`` (a reference name or an image-folder path), from the tensor cache when it can."""
+    cache_dir = cache_dir or default_cache_dir() / "tensors"
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    if dataset in REFERENCE_NAMES:
+        files, reader = _reference_source(dataset, data_dir)
+    elif Path(dataset).is_dir():
+        root = Path(dataset)
+        files, reader = _image_folder_files(root), lambda: read_image_folder(root)
+    else:
+        raise UserError(
+            f"unknown dataset {dataset!r}: use one of {', '.join(REFERENCE_NAMES)}, "
+            "or the path of a folder with train/ and test/ subfolders of class folders"
+        )
+    key = hashlib.sha256(
+        "\n".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files).encode()
+    ).hexdigest()[:16]
+    cache_file = cache_dir / f"{Path(dataset).name}-{key}.pt"
+    if cache_file.is_file():
+        try:
+            return ImageDataset(**torch.load(cache_file, weights_only=True))
+        except Exception:
+            cache_file.unlink(missing_ok=True)  # a broken cache is rebuilt, never trusted
+    data = reader()
+    data.name = dataset
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+        torch.save(vars(data), tmp)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only cache only costs the next run its decode time
+    return data
+
+
+def _reference_source(dataset: str, data_dir: Path):
+    if dataset in _IDX:
+        tv_name, sub = _IDX[dataset]
+        folder = data_dir / sub
+        names = [n for pair in _IDX_FILES.values() for n in pair]
+        found = [_idx_path(folder, n) for n in names]
+        if any(f is None for f in found):
+            _download(tv_name, data_dir)
+            found = [_idx_path(folder, n) for n in names]
+        if any(f is None for f in found):
+            raise UserError(
+                f"{dataset}: files not found: expected {', '.join(names)} (or .gz) in {folder}; "
+                f"put them there or pass --data-dir DIR where DIR/{sub} holds them"
+            )
+        return found, lambda: read_idx_dataset(folder)
+    tv_name, sub, train_files, test_files, _ = _CIFAR[dataset]
+    folder = data_dir / sub
+    names = train_files + test_files
+    if not all((folder / n).is_file() for n in names):
+        jpeg = data_dir / f"{dataset}-jpeg"
+        if (jpeg / "train").is_dir() and (jpeg / "test").is_dir():
+            return _image_folder_files(jpeg), lambda: read_image_folder(jpeg)
+        _download(tv_name, data_dir)
+    if not all((folder / n).is_file() for n in names):
+        raise UserError(
+            f"{dataset}: files not found: expected {', '.join(names)} in {folder} "
+            f"(torchvision's layout) or an image-folder tree in {data_dir / (dataset + '-jpeg')}; "
+            "put them there or pass --data-dir DIR"
+        )
+    return [folder / n for n in names], lambda: read_cifar(folder, dataset)
+
+
+def _download(tv_name: str, data_dir: Path) -> None:
+    """Try torchvision's download; offline or read-only, the caller reports the missing files."""
+    import torchvision
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for train in (True, False):
+            getattr(torchvision.datasets, tv_name)(root=str(data_dir), train=train, download=True)
+    except Exception:
+        pass
+
+
+def _idx_path(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (uint8 data, any number of dimensions), plain or gzipped."""
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise UserError(f"{path}: not an IDX file of unsigned bytes (bad header)")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != int(np.prod(dims)):
+        raise UserError(f"{path}: truncated or corrupt IDX file ({len(raw) - offset} bytes for shape {dims})")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def read_idx_dataset(folder: Path) -> ImageDataset:
+    parts = {}
+    for split, (images, labels) in _IDX_FILES.items():
+        x = read_idx(_idx_path(folder, images))
+        y = read_idx(_idx_path(folder, labels))
+        if len(x) != len(y):
+            raise UserError(f"{folder}: {split} has {len(x)} images but {len(y)} labels")
+        parts[split] = (torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64)))
+    classes = [str(i) for i in range(int(max(parts["train"][1].max(), parts["test"][1].max())) + 1)]
+    return ImageDataset(folder.name, *parts["train"], *parts["test"], classes)
+
+
+def read_cifar(folder: Path, dataset: str) -> ImageDataset:
+    """CIFAR-10/100 in torchvision's python-pickle layout."""
+    _, _, train_files, test_files, label_key = _CIFAR[dataset]
+
+    def read(names):
+        xs, ys = [], []
+        for n in names:
+            try:
+                with open(folder / n, "rb") as fh:
+                    batch = pickle.load(fh, encoding="bytes")
+                xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(batch[label_key], dtype=np.int64))
+            except Exception as e:
+                raise UserError(f"{folder / n}: unreadable CIFAR batch ({type(e).__name__}: {e})") from None
+        return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+
+    meta_name = "batches.meta" if dataset == "cifar10" else "meta"
+    meta_key = b"label_names" if dataset == "cifar10" else b"fine_label_names"
+    train, test = read(train_files), read(test_files)
+    classes = [str(i) for i in range(int(train[1].max()) + 1)]
+    try:
+        with open(folder / meta_name, "rb") as fh:
+            classes = [c.decode() for c in pickle.load(fh, encoding="bytes")[meta_key]]
+    except (OSError, KeyError, pickle.UnpicklingError):
+        pass
+    return ImageDataset(dataset, *train, *test, classes)
+
+
+def _image_folder_files(root: Path) -> list[Path]:
+    for split in ("train", "test"):
+        if not (root / split).is_dir():
+            raise UserError(f"{root}: expected subfolders train/ and test/, each holding one folder per class")
+    return sorted(
+        p for split in ("train", "test") for p in (root / split).rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def read_image_folder(root: Path) -> ImageDataset:
+    """Decode ``root/{train,test}/<class>/*`` to uint8 tensors.
+
+    Classes are the sorted folder names of ``train/``. All images are brought to the size of
+    the first training image (bilinear, antialiased) and to RGB if any image is in colour.
+    """
+    from torchvision.io import ImageReadMode, decode_image
+
+    classes = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
+    if not classes:
+        raise UserError(f"{root / 'train'}: no class folders found")
+    index = {c: i for i, c in enumerate(classes)}
+
+    def decode(path: Path) -> torch.Tensor:
+        try:
+            return decode_image(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8), ImageReadMode.UNCHANGED)
+        except Exception as e:
+            raise UserError(f"{path}: cannot decode image ({e}); remove or replace the file") from None
+
+    parts = {}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for split in ("train", "test"):
+            files, labels = [], []
+            for c in sorted(d.name for d in (root / split).iterdir() if d.is_dir()):
+                if c not in index:
+                    raise UserError(f"{root / split / c}: class {c!r} is not among train/'s classes")
+                found = sorted(p for p in (root / split / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                files += found
+                labels += [index[c]] * len(found)
+            if not files:
+                raise UserError(f"{root / split}: no images found")
+            parts[split] = (list(pool.map(decode, files)), torch.tensor(labels, dtype=torch.int64))
+    first = parts["train"][0][0]
+    size = tuple(first.shape[1:])
+    channels = 3 if any(img.shape[0] >= 3 for imgs, _ in parts.values() for img in imgs) else 1
+    out = {}
+    for split, (imgs, labels) in parts.items():
+        x = torch.empty(len(imgs), channels, *size, dtype=torch.uint8)
+        for i, img in enumerate(imgs):
+            img = img[:3] if img.shape[0] >= 3 else img[:1]
+            if img.shape[0] != channels:
+                img = img.expand(channels, -1, -1)
+            if tuple(img.shape[1:]) != size:
+                img = F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True)[0].round().clamp(0, 255)
+            x[i] = img
+        out[split] = (x, labels)
+    return ImageDataset(root.name, *out["train"], *out["test"], classes)
+
+
+def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (rest, held_out): ``fraction`` of each class held out, chosen by ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    rest, held = [], []
+    for c in torch.unique(labels):
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        n_held = int(round(len(idx) * fraction))
+        held.append(idx[:n_held])
+        rest.append(idx[n_held:])
+    return torch.cat(rest).sort().values, torch.cat(held).sort().values
+
+
+def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Exactly ``n`` indices with class proportions kept (largest-remainder rounding)."""
+    if n >= len(labels):
+        return torch.arange(len(labels))
+    gen = torch.Generator().manual_seed(seed + 1)
+    classes, counts = torch.unique(labels, return_counts=True)
+    exact = counts.double() * n / len(labels)
+    quota = exact.floor().long()
+    short = n - int(quota.sum())
+    quota[torch.argsort(exact - quota, descending=True)[:short]] += 1
+    chosen = []
+    for c, q in zip(classes, quota):
+        idx = torch.nonzero(labels == c).flatten()
+        chosen.append(idx[torch.randperm(len(idx), generator=gen)[: int(q)]])
+    return torch.cat(chosen).sort().values
+
+
+def make_splits(data: ImageDataset, cfg: DataConfig) -> Splits:
+    """Validation held out of the training set; optional stratified training subset of the rest."""
+    train_idx, val_idx = stratified_split(data.train_y, cfg.val_fraction, cfg.split_seed)
+    if cfg.train_subset is not None:
+        train_idx = train_idx[stratified_subset(data.train_y[train_idx], cfg.train_subset, cfg.split_seed)]
+    return Splits(
+        data.train_x[train_idx], data.train_y[train_idx],
+        data.train_x[val_idx], data.train_y[val_idx],
+        data.test_x, data.test_y, data.num_classes,
+    )
+
+
+def load_splits(cfg: DataConfig) -> tuple[ImageDataset, Splits]:
+    data = load_dataset(cfg.dataset, cfg.data_dir)
+    return data, make_splits(data, cfg)
