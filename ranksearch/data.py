@@ -293,16 +293,28 @@ def read_image_folder(root: Path) -> ImageDataset:
     return ImageDataset(root.name, *out["train"], *out["test"], classes)
 
 
+def _quotas(counts: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` split over classes in proportion to ``counts`` (largest-remainder rounding)."""
+    exact = counts.double() * n / int(counts.sum())
+    quota = exact.floor().long()
+    short = n - int(quota.sum())
+    quota[torch.argsort(exact - quota, descending=True, stable=True)[:short]] += 1
+    return quota
+
+
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices (rest, held_out): ``fraction`` of each class held out, chosen by ``seed``."""
+    """Indices (rest, held_out): ``fraction`` of each class held out, chosen by ``seed``.
+
+    ``round(fraction * len(labels))`` images in all, each class within one image of its share.
+    """
     gen = torch.Generator().manual_seed(seed)
+    classes, counts = torch.unique(labels, return_counts=True)
     rest, held = [], []
-    for c in torch.unique(labels):
+    for c, n_held in zip(classes, _quotas(counts, int(round(len(labels) * fraction)))):
         idx = torch.nonzero(labels == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=gen)]
-        n_held = int(round(len(idx) * fraction))
-        held.append(idx[:n_held])
-        rest.append(idx[n_held:])
+        held.append(idx[: int(n_held)])
+        rest.append(idx[int(n_held):])
     return torch.cat(rest).sort().values, torch.cat(held).sort().values
 
 
@@ -312,10 +324,7 @@ def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
         return torch.arange(len(labels))
     gen = torch.Generator().manual_seed(seed + 1)
     classes, counts = torch.unique(labels, return_counts=True)
-    exact = counts.double() * n / len(labels)
-    quota = exact.floor().long()
-    short = n - int(quota.sum())
-    quota[torch.argsort(exact - quota, descending=True)[:short]] += 1
+    quota = _quotas(counts, n)
     chosen = []
     for c, q in zip(classes, quota):
         idx = torch.nonzero(labels == c).flatten()

@@ -136,7 +136,7 @@ def train(
     if recipe.schedule == "onecycle":
         warmup = max(1, total_steps // 10)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total_steps - s) / (total_steps - warmup))
+            opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
         )
     else:
         sched = None

@@ -32,3 +32,38 @@ def ranksearch(*args: str, cwd: Path | None = None, timeout: float = 600, env: d
     return subprocess.run(
         [sys.executable, "-m", "ranksearch", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
     )
+
+
+def write_idx(path: Path, array) -> None:
+    import numpy as np
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def write_mnist_like(root: Path, n_train: int = 400, n_test: int = 100, seed: int = 0) -> Path:
+    """A learnable 10-class, 28x28 grey dataset in torchvision's MNIST layout (ROOT/MNIST/raw)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+
+    def images(labels):
+        x = rng.integers(0, 60, size=(len(labels), 28, 28))
+        for i, c in enumerate(labels):  # class c lights up a 7x7 patch of a 4x4 grid of positions
+            r, q = divmod(int(c), 4)
+            x[i, 7 * r:7 * r + 7, 7 * q:7 * q + 7] += 150
+        return x.clip(0, 255)
+
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images(labels))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture
+def mnist_like(tmp_path_factory) -> Path:
+    return write_mnist_like(tmp_path_factory.mktemp("data"))

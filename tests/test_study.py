@@ -1,0 +1,243 @@
+"""Real studies end to end: the CLI in subprocesses, real SQLite and PostgreSQL storages."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from conftest import ranksearch
+
+QUICK = ["--dataset", "mnist", "--epochs", "2", "--train-subset", "200"]
+
+
+def run(data: Path, out: Path, *extra: str, budget: int = 4):
+    return ranksearch("run", *QUICK, "--data-dir", str(data), "--budget", str(budget), "--out", str(out), *extra)
+
+
+def load(out: Path, name: str = "mnist-light") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'study.db'}")
+
+
+def candidates(study):
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return [t for t in study.trials if "spec" in t.user_attrs and t.state in done]
+
+
+def test_tiny_study_end_to_end(mnist_like, tmp_path):
+    out = tmp_path / "run"
+    proc = run(mnist_like, out, budget=6)
+    assert proc.returncode == 0, proc.stderr
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials.columns[:13]) == [
+        "number", "state", "role", "family", "trainable_params", "keras_params", "flops",
+        "val_accuracy", "test_accuracy", "epochs_run", "pruned_at_epoch", "seconds", "on_front",
+    ]
+    assert {"rank.block1.conv1", "rank.head", "family.block3.conv2"} <= set(trials.columns)
+    base = trials[trials.role == "baseline"]
+    assert sorted(base.family) == ["conv", "separable"]
+    assert base.trainable_params.tolist() == [18594, 3387] or sorted(base.trainable_params) == [3387, 18594]
+    cand = trials[trials.role == "candidate"]
+    assert len(cand) == 6 and set(cand.state) <= {"COMPLETE", "PRUNED"}
+    # The paper's uniform Light models come first.
+    first = cand.sort_values("number").head(5)
+    assert first["rank.block2.conv2"].tolist() == [1, 2, 3, 4, 5]
+    assert first.keras_params.tolist()[:3] == [2649, 4392, 6135]
+    done = cand[cand.state == "COMPLETE"]
+    assert done.test_accuracy.notna().all() and done.val_accuracy.between(0, 1).all()
+    front = json.loads((out / "front.json").read_text())
+    assert front and [p["trainable_params"] for p in front] == sorted(p["trainable_params"] for p in front)
+    assert set(p["number"] for p in front) == set(cand[cand.on_front].number)
+    for point in front:
+        assert {"trainable_params", "flops", "val_accuracy", "test_accuracy", "config"} <= set(point)
+    config = json.loads((out / "config.json").read_text())
+    assert config["budget"] == 6 and config["family"] == "light"
+    # A front point's configuration is what `ranksearch train --config` accepts.
+    (tmp_path / "point.json").write_text(json.dumps(front[0]["config"]))
+    proc = ranksearch("train", "--config", str(tmp_path / "point.json"), "--epochs", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["trainable_params"] == front[0]["trainable_params"]
+
+
+def test_resume_continues_to_the_new_budget_without_retraining_baselines(mnist_like, tmp_path):
+    out = tmp_path / "run"
+    assert run(mnist_like, out, budget=3).returncode == 0
+    first = load(out)
+    baseline_seconds = first.user_attrs["baseline:conv"]["seconds"]
+    assert len(candidates(first)) == 3
+    proc = run(mnist_like, out, budget=5)
+    assert proc.returncode == 0, proc.stderr
+    assert "baseline conv:" not in proc.stderr  # the training line; the final summary still lists it
+    again = load(out)
+    assert len(candidates(again)) == 5
+    assert again.user_attrs["baseline:conv"]["seconds"] == baseline_seconds
+    assert (pd.read_csv(out / "trials.csv").role == "candidate").sum() == 5
+    # Same budget again: nothing to do.
+    assert run(mnist_like, out, budget=5).returncode == 0
+    assert len(candidates(load(out))) == 5
+
+
+def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
+    from ranksearch.config import DataConfig, SearchConfig, make_recipe
+    from ranksearch.data import load_splits
+    from ranksearch.progress import Progress
+    from ranksearch.space import uniform_params
+    from ranksearch.study import Search, open_study
+
+    cfg = SearchConfig(
+        DataConfig("mnist", str(mnist_like), train_subset=200), make_recipe("fast", "mnist", 1), budget=3,
+        study_name="dup", storage=f"sqlite:///{tmp_path / 'dup.db'}",
+    )
+    _, splits = load_splits(cfg.data)
+    study = open_study(cfg, 0, create=True)
+    search = Search(study, cfg, splits, Progress())
+    same = uniform_params(search.template, "light", 2)
+    for _ in range(3):
+        study.enqueue_trial(same)
+    study.enqueue_trial(uniform_params(search.template, "light", 1))
+    search.optimize(time.monotonic())
+    trials = study.trials
+    trained = [t for t in trials if "val_curve" in t.user_attrs]
+    keys = [t.user_attrs["config_key"] for t in trained]
+    assert len(keys) == len(set(keys))
+    dups = [t for t in trials if "duplicate_of" in t.user_attrs]
+    assert len(dups) == 2 and all(t.user_attrs["duplicate_of"] == trials[0].number for t in dups)
+    assert all(t.values == trials[0].values for t in dups)
+    assert search.finished() == 3  # duplicates do not count towards the budget
+
+
+def test_ctrl_c_then_rerun_finishes_the_study(mnist_like, tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "ranksearch", "run", "--dataset", "mnist", "--data-dir", str(mnist_like),
+            "--epochs", "3", "--train-subset", "300", "--budget", "4", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = out / "study.db"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait until a candidate trial is running
+        time.sleep(0.5)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    if con.execute("select count(*) from trials where state='RUNNING'").fetchone()[0]:
+                        break
+            except sqlite3.Error:
+                pass
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    interrupted = load(out)
+    assert any(t.state == optuna.trial.TrialState.FAIL for t in interrupted.trials)
+    args[args.index("--budget") + 1] = "6"  # room for the queued paper models and the requeued one
+    proc = ranksearch(*args[3:])
+    assert proc.returncode == 0, proc.stderr
+    study = load(out)
+    assert len(candidates(study)) == 6
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    finished_params = [t.params for t in candidates(study)]
+    assert all(t.params in finished_params for t in failed), "the interrupted candidate is trained on rerun"
+
+
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--budget", "0"], "--budget"),
+        (["--budget", "2", "--family", "tucker"], "tucker"),
+        (["--budget", "2", "--objectives", "latency"], "latency"),
+        (["--budget", "2", "--storage", "postgresql://nobody@127.0.0.1:9/none"], "cannot open storage"),
+        (["--budget", "2", "--storage", "redis://localhost"], "redis"),
+    ],
+)
+def test_bad_input_one_line_nonzero_exit(mnist_like, tmp_path, extra, needle):
+    proc = ranksearch("run", *QUICK, "--data-dir", str(mnist_like), "--out", str(tmp_path / "run"), *extra)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and needle in errors[0] and proc.stderr.strip().endswith(errors[0]), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_existing_study_for_another_dataset_is_refused_and_left_as_it_was(mnist_like, tmp_path):
+    out = tmp_path / "run"
+    assert run(mnist_like, out, budget=2).returncode == 0
+    before = (out / "study.db").read_bytes()
+    fashion = tmp_path / "fashion"
+    shutil.copytree(mnist_like / "MNIST", fashion / "FashionMNIST")
+    proc = ranksearch("run", "--dataset", "fashion-mnist", "--data-dir", str(fashion), "--epochs", "2",
+                      "--train-subset", "200", "--budget", "3", "--out", str(out), "--study", "mnist-light")
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "created for dataset mnist" in errors[0] and "Traceback" not in proc.stderr
+    assert (out / "study.db").read_bytes() == before
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres_url():
+    """A real PostgreSQL server for this test, started from the installed binaries."""
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg not installed (pip install '.[test]')")
+    bindir = bins[-1].parent
+    data = Path(tempfile.mkdtemp(prefix="rs-pg-", dir="/tmp"))
+    prefix = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(data, "postgres")
+        data.chmod(0o700)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"], check=True, capture_output=True)
+    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "-o",
+                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        subprocess.run([*prefix, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "ranksearch"],
+                       check=True, capture_output=True)
+        yield f"postgresql://postgres@127.0.0.1:{port}/ranksearch"
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_two_workers_share_one_postgres_study(mnist_like, tmp_path, postgres_url):
+    out = tmp_path / "run"
+    budget = 8
+    lead = subprocess.Popen(
+        [sys.executable, "-m", "ranksearch", "run", *QUICK, "--data-dir", str(mnist_like), "--budget", str(budget),
+         "--out", str(out), "--storage", postgres_url, "--study", "shared", "--no-pruning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and "shared" not in optuna.get_all_study_names(postgres_url):
+        time.sleep(0.5)
+    worker = ranksearch("worker", "--storage", postgres_url, "--study", "shared")
+    _, lead_err = lead.communicate(timeout=600)
+    assert lead.returncode == 0, lead_err
+    assert worker.returncode == 0, worker.stderr
+    study = optuna.load_study(study_name="shared", storage=postgres_url)
+    done = candidates(study)
+    assert len(done) == budget
+    assert len({t.user_attrs["worker"] for t in done}) == 2, "both processes trained candidates"
+    keys = [t.user_attrs["config_key"] for t in done]
+    assert len(keys) == len(set(keys))
+    assert (pd.read_csv(out / "trials.csv").role == "candidate").sum() == budget
+
+
+def test_worker_on_a_missing_study_is_one_line(tmp_path):
+    proc = ranksearch("worker", "--storage", f"sqlite:///{tmp_path / 'none.db'}", "--study", "nope")
+    assert proc.returncode != 0 and "no study 'nope'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
