@@ -366,13 +366,9 @@ def _finish(cfg: SearchConfig, tables: dict, reason: str, progress: Progress, se
     for b in tables["baselines"]:
         progress.line(f"  baseline {b['family']:<9} {b['trainable_params']:>8,} params  val {b['val_accuracy']:.4f}  test {b['test_accuracy']:.4f}")
     progress.line(f"results in {cfg.out}: trials.csv, front.json, config.json")
-    try:
-        from ranksearch.report import write_report
+    from ranksearch.report import write_report  # here, not at the top: report imports this module
 
-        path = write_report(cfg.storage, cfg.study_name, cfg.out)
-        progress.line(f"report: {path}")
-    except ImportError:
-        pass
+    progress.line(f"report: {write_report(cfg.storage, cfg.study_name, cfg.out)}")
 
 
 def worker_command(args: argparse.Namespace) -> int:
