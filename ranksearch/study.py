@@ -160,12 +160,14 @@ class Search:
         queued = [t.params for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
         requeued = set(self.study.user_attrs.get("requeued", []))
         for t in trials:
-            if t.state != TrialState.FAIL or t.number in requeued or not t.params:
+            # Interrupted before its first suggestion, an enqueued trial holds its parameters only as fixed_params.
+            params = t.params or t.system_attrs.get("fixed_params") or {}
+            if t.state != TrialState.FAIL or t.number in requeued or not params:
                 continue
-            if t.user_attrs.get("config_key") in done or t.params in queued:
+            if t.user_attrs.get("config_key") in done or params in queued:
                 continue
-            self.study.enqueue_trial(t.params)
-            queued.append(t.params)
+            self.study.enqueue_trial(params)
+            queued.append(params)
             requeued.add(t.number)
         self.study.set_user_attr("requeued", sorted(requeued))
 

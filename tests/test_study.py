@@ -145,7 +145,8 @@ def test_ctrl_c_then_rerun_finishes_the_study(mnist_like, tmp_path):
     assert len(candidates(study)) == 6
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     finished_params = [t.params for t in candidates(study)]
-    assert all(t.params in finished_params for t in failed), "the interrupted candidate is trained on rerun"
+    interrupted_params = [t.params or t.system_attrs.get("fixed_params") for t in failed]
+    assert all(p in finished_params for p in interrupted_params), "the interrupted candidate is trained on rerun"
 
 
 @pytest.mark.parametrize(
