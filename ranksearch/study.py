@@ -269,11 +269,10 @@ def resolve_search_config(args: argparse.Namespace) -> SearchConfig:
     data = DataConfig(
         args.dataset, args.data_dir, args.val_fraction if args.val_fraction is not None else 0.1, args.train_subset
     )
-    recipe = make_recipe(args.recipe or "fast", args.dataset, args.epochs)
+    recipe = make_recipe(args.recipe or "fast", args.dataset, args.epochs, resolve_device(args.device).type)
     name = args.study or f"{Path(args.dataset).name}-{args.family}"
     out = args.out or str(Path("runs") / name)
     storage = args.storage or f"sqlite:///{Path(out).resolve() / 'study.db'}"
-    resolve_device(args.device)
     return SearchConfig(
         data=data, recipe=recipe, family=args.family, objectives=OBJECTIVES[args.objectives], budget=args.budget,
         seed=args.seed if args.seed is not None else 0, study_name=name, storage=storage, out=out,

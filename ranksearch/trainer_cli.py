@@ -14,7 +14,7 @@ from ranksearch.config import DataConfig, TrainConfig, make_recipe
 from ranksearch.data import REFERENCE_NAMES, load_splits
 from ranksearch.errors import UserError
 from ranksearch.progress import Progress, bar
-from ranksearch.train import train
+from ranksearch.train import resolve_device, train
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
@@ -24,7 +24,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         if args.dataset:
             cfg.data.dataset = args.dataset
     elif args.dataset and args.family:
-        cfg = TrainConfig(None, DataConfig(args.dataset), make_recipe(args.recipe or "fast", args.dataset))
+        cfg = TrainConfig(None, DataConfig(args.dataset), make_recipe(args.recipe or "fast", args.dataset, device=_device_type(args)))
     else:
         raise UserError("give --config FILE, or --dataset D and --family F (with --rank K for light or decef)")
     data = cfg.data
@@ -36,12 +36,16 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         data.val_fraction = args.val_fraction
     cfg.data = DataConfig(**vars(data))  # re-validate after overrides
     if args.recipe and (not args.config or args.recipe != cfg.recipe.name):
-        cfg.recipe = make_recipe(args.recipe, data.dataset)
+        cfg.recipe = make_recipe(args.recipe, data.dataset, device=_device_type(args))
     if args.epochs is not None:
         cfg.recipe = replace(cfg.recipe, epochs=args.epochs)
     if args.seed is not None:
         cfg.seed = args.seed
     return cfg
+
+
+def _device_type(args: argparse.Namespace) -> str:
+    return resolve_device(args.device).type
 
 
 def _model_spec(cfg: TrainConfig, args: argparse.Namespace, shape: tuple[int, int, int]):
