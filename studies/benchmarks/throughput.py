@@ -9,9 +9,9 @@ its Light k=3 network (``reference_spec("cifar10", "light", 3)``), both built wi
     process decodes and trains, as the paper's Keras pipeline does), Adam at lr 1e-4 and
     cross-entropy. It is timed end to end, JPEG decoding included: that is what a user waits
     for. The first batches are a warm-up and are not timed.
-(b) ``ranksearch.train.train`` with its defaults (``make_recipe("fast", "cifar10")``: batch 512,
-    AdamW, one-cycle, crop+flip augmentation, label smoothing) on data from
-    ``ranksearch.data.load_dataset``, which decodes the JPEGs once and caches them as uint8.
+(b) ``ranksearch.train.train`` with its defaults (``make_recipe("fast", "cifar10")`` on the CPU:
+    batch 64, channels_last, AdamW, one-cycle, crop+flip augmentation, label smoothing) on data
+    from ``ranksearch.data.load_dataset``, which decodes the JPEGs once and caches them as uint8.
     The figure is the trainer's own ``images_per_second`` (training steps only; validation
     after each epoch is not counted). The one-time decode and a cached load are timed and
     printed apart.
@@ -24,14 +24,7 @@ datasets folder next to the repository; if none holds it, 5,000 + 1,000 random 3
 images in 10 classes are written as a JPEG image-folder tree in a temporary folder, so both
 paths still read files.
 
-Result on this machine (2-core AMD EPYC VM, no GPU, torch 2.15.0, 2 threads, shared with other
-jobs at a load average of 4.4-5.7 during the run; RESULTS.md has the full output):
-    Conv2D     (a)  92.8 images/s   (b) 239.2 images/s   2.58x
-    Light k=3  (a) 256.9 images/s   (b) 193.6 images/s   0.75x
-    speedup: 0.75
-The Light k=3 paper-loop figure is an outlier of the shared machine's load (the same loop ran
-at 60.7 images/s with num_workers=2 minutes later); interleaved re-measurements in RESULTS.md
-put the ratio at about 1.9x (Conv2D) and 2.7x (Light k=3). One-time decode: 22.4 s.
+Results on this machine, with the conditions of each run: RESULTS.md beside this file.
 
 Run: /work/venv/bin/python studies/benchmarks/throughput.py [--images N] [--data PATH]
 """
