@@ -16,7 +16,9 @@ its Light k=3 network (``reference_spec("cifar10", "light", 3)``), both built wi
     after each epoch is not counted). The one-time decode and a cached load are timed and
     printed apart.
 
-Both figures are training images per second; their ratio (b / a) is printed per model and,
+Each side is measured ``--repeats`` times, interleaved, and the median counts: on a shared
+2-core VM single runs vary by 15 % or more. Both figures are training images per second;
+their ratio (b / a) is printed per model and,
 as the last line, ``speedup:`` is the lower of the two ratios.
 
 Data: ``cifar10-jpeg`` inside ``--data PATH``, else ``$RANKSEARCH_DATASETS``, else the shared
@@ -35,6 +37,7 @@ import argparse
 import math
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -134,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--data", help="folder holding cifar10-jpeg (default: $RANKSEARCH_DATASETS, else ../shared/datasets)")
     parser.add_argument("--images", type=int, default=5000, help="images timed per paper-loop measurement; the trainer runs at least 50 full batches (default 5000)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements per side and model; the median counts (default 3)")
     parser.add_argument("--extra-workers", type=int, default=0, help="also time the paper loop with this many DataLoader workers (0: skip)")
     args = parser.parse_args()
 
@@ -160,13 +164,20 @@ def main() -> None:
 
         ratios = []
         for name, spec in MODELS.items():
-            paper, paper_n = paper_loop(spec, root / "train", args.images, workers=0)
-            ours, ours_n, batch, epochs = ranksearch_trainer(spec, data, str(root), args.images)
+            papers, ours_runs = [], []
+            for _ in range(args.repeats):  # interleaved, so a passing load spike hits both sides
+                papers.append(paper_loop(spec, root / "train", args.images, workers=0))
+                ours_runs.append(ranksearch_trainer(spec, data, str(root), args.images))
+            paper, paper_n = statistics.median(p for p, _ in papers), papers[0][1]
+            ours, ours_n, batch, epochs = statistics.median(o[0] for o in ours_runs), *ours_runs[0][1:]
             ratios.append(ours / paper)
             label_a = f"(a) paper loop: ImageFolder + DataLoader, batch {PAPER_BATCH}, num_workers=0"
             label_b = f"(b) ranksearch train: fast recipe, batch {batch}"
-            print(f"{name:<10} {label_a:<70} {paper:8.1f} images/s ({paper_n:,} images)")
-            print(f"{name:<10} {label_b:<70} {ours:8.1f} images/s ({ours_n:,} images, {epochs} epoch{'s' * (epochs > 1)})")
+            runs_a = " ".join(f"{p:.0f}" for p, _ in papers)
+            runs_b = " ".join(f"{o[0]:.0f}" for o in ours_runs)
+            print(f"{name:<10} {label_a:<70} {paper:8.1f} images/s (median of {runs_a}; {paper_n:,} images each)")
+            print(f"{name:<10} {label_b:<70} {ours:8.1f} images/s (median of {runs_b}; {ours_n:,} images, "
+                  f"{epochs} epoch{'s' * (epochs > 1)} each)")
             print(f"{name:<10} ratio b/a: {ours / paper:.2f}x")
             if args.extra_workers > 0:
                 extra, extra_n = paper_loop(spec, root / "train", args.images, workers=args.extra_workers)
