@@ -119,12 +119,13 @@ def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
 def test_ctrl_c_then_rerun_finishes_the_study(mnist_like, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "ranksearch", "run", "--dataset", "mnist", "--data-dir", str(mnist_like),
-            "--epochs", "3", "--train-subset", "300", "--budget", "4", "--out", str(out)]
+            "--epochs", "20", "--train-subset", "300", "--budget", "4", "--out", str(out)]
+    # 20 epochs: a candidate trains for seconds, long enough to be caught RUNNING and interrupted.
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = out / "study.db"
     deadline = time.time() + 300
     while time.time() < deadline:  # wait until a candidate trial is running
-        time.sleep(0.5)
+        time.sleep(0.1)
         if db.exists():
             try:
                 with sqlite3.connect(db) as con:
