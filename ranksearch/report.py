@@ -14,15 +14,36 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from lightlayers import reference_spec
+from lightlayers.paper import PAPER_CITATION, paper_models
+
 from ranksearch.results import hypervolume_history, pareto_front, study_tables
 from ranksearch.rundir import open_run
 
-FRONT_COLOUR, TRIAL_COLOUR, PRUNED_COLOUR = "#d62728", "#1f77b4", "#9e9e9e"
+FRONT_COLOUR, TRIAL_COLOUR, PRUNED_COLOUR, PAPER_COLOUR = "#d62728", "#1f77b4", "#9e9e9e", "#9467bd"
 BASELINE_COLOURS = {"conv": "#2ca02c", "separable": "#ff7f0e"}
 
 
 def _ranks(row: dict[str, Any]) -> dict[str, Any]:
     return {k[5:]: v for k, v in row.items() if k.startswith("rank.")}
+
+
+def _paper_points(candidates: list[dict[str, Any]], dataset: str) -> list[dict[str, Any]]:
+    """The study's candidates that are exactly the paper's uniform-rank Light models, with the count the paper prints."""
+    by_spec = {json.dumps(r["spec"], sort_keys=True): r for r in candidates}
+    points = []
+    for family, rank, printed in paper_models(dataset):
+        row = by_spec.get(json.dumps(reference_spec(dataset, family, rank).to_dict(), sort_keys=True)) if family == "light" else None
+        if row is None:
+            continue
+        curve = json.loads(row["val_curve"])
+        points.append({
+            "label": f"k={rank}", "rank": rank, "number": row["number"], "state": row["state"],
+            "trainable_params": row["trainable_params"], "keras_params": row["keras_params"], "paper_keras_params": printed,
+            "flops": row["flops"], "val_accuracy": row["val_accuracy"] if row["val_accuracy"] is not None else curve[-1],
+            "test_accuracy": row["test_accuracy"],
+        })
+    return points
 
 
 def report_data(study, cfg) -> dict[str, Any]:
@@ -53,6 +74,8 @@ def report_data(study, cfg) -> dict[str, Any]:
              "val_accuracy": b["val_accuracy"], "test_accuracy": b["test_accuracy"], "val_curve": json.loads(b["val_curve"])}
             for b in baselines
         ],
+        "paper_models": _paper_points(candidates, cfg.data.dataset),
+        "paper_citation": PAPER_CITATION,
         "hypervolume": [{"finished": n, "hypervolume": hv} for n, hv in hypervolume_history(candidates, ref)],
         "hypervolume_reference_params": ref,
         "run_dir": cfg.out,
@@ -65,6 +88,13 @@ def _hover(p: dict[str, Any]) -> str:
     val = f"{p['val_accuracy']:.4f}" if p["val_accuracy"] is not None else f"{p['last_val_accuracy']:.4f} at epoch {len(p['val_curve'])} (pruned)"
     return (f"trial {p['number']} ({p['state']})<br>params {p['trainable_params']:,}<br>FLOPs {p['flops']:,}"
             f"<br>val {val}<br>test {test}<br>ranks: {ranks}")
+
+
+def _paper_hover(p: dict[str, Any], citation: str) -> str:
+    test = f"{p['test_accuracy']:.4f}" if p["test_accuracy"] is not None else "n/a (pruned)"
+    return (f"the paper's Light {p['label']} (trial {p['number']}, {p['state']})<br>params {p['trainable_params']:,} "
+            f"({p['keras_params']:,} Keras convention; {citation} prints {p['paper_keras_params']:,})"
+            f"<br>FLOPs {p['flops']:,}<br>val {p['val_accuracy']:.4f}<br>test {test}")
 
 
 def _front_figure(data: dict[str, Any], x: str, front_ids: list[int], title: str) -> go.Figure:
@@ -90,6 +120,15 @@ def _front_figure(data: dict[str, Any], x: str, front_ids: list[int], title: str
             name=f"{b['family']} baseline", marker=dict(color=BASELINE_COLOURS[b["family"]], symbol="star", size=16),
             hovertext=[f"{b['family']} baseline<br>params {b['trainable_params']:,}<br>FLOPs {b['flops']:,}"
                        f"<br>val {b['val_accuracy']:.4f}<br>test {b['test_accuracy']:.4f}"], hoverinfo="text",
+        ))
+    paper = data["paper_models"]
+    if paper:
+        fig.add_trace(go.Scatter(
+            x=[p[x] for p in paper], y=[p["val_accuracy"] for p in paper], mode="markers+text",
+            text=[p["label"] for p in paper], textposition="bottom center",
+            name=f"the paper's Light models ({data['paper_citation']}), trained here",
+            marker=dict(color=PAPER_COLOUR, symbol="diamond-open", size=15, line=dict(width=2)),
+            hovertext=[_paper_hover(p, data["paper_citation"]) for p in paper], hoverinfo="text",
         ))
     label = "trainable parameters" if x == "trainable_params" else "FLOPs (multiply-accumulates per image)"
     fig.update_layout(title=title, xaxis=dict(type="log", title=label), yaxis=dict(title="validation accuracy"),
@@ -172,6 +211,13 @@ def _table(data: dict[str, Any]) -> str:
     )
 
 
+def _paper_sentence(data: dict[str, Any]) -> str:
+    if not data["paper_models"]:
+        return ""
+    return (f"Purple diamonds: the uniform-rank Light models reported by {html.escape(data['paper_citation'])}, "
+            "trained here with the same data, recipe and epochs as every candidate (hover for the count the paper prints).")
+
+
 def render_html(data: dict[str, Any]) -> str:
     """One page, plotly.js embedded once; the report's numbers are also embedded as JSON."""
     figures = [
@@ -192,7 +238,8 @@ td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} code{{font-size:
 <body><h1>{html.escape(title)}</h1>
 <p>Dataset <b>{html.escape(data['dataset'])}</b>, family <b>{html.escape(data['family'])}</b>, {data['epochs']} epochs per candidate;
 {len(data['points'])} finished candidates ({n_pruned} pruned), front of {len(data['front'])}.
-The front is chosen on validation accuracy; test accuracy is shown, never used to choose.</p>
+The front is chosen on validation accuracy; test accuracy is shown, never used to choose.
+{_paper_sentence(data)}</p>
 {''.join(divs)}
 {_table(data)}
 <script type="application/json" id="report-data">{html.escape(json.dumps(data))}</script>

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import ranksearch, write_mnist_like
 from lightlayers import build_model, trainable_params
-from ranksearch.report import report_data
+from lightlayers.paper import PAPER_CITATION, PAPER_KERAS_PARAMS
+from ranksearch.report import render_html, report_data
 from ranksearch.rundir import open_run
 from ranksearch.space import config_key
 
@@ -33,6 +34,28 @@ def test_front_matches_optunas_best_trials(run_dir):
     ours = {config_key(build_model(_spec(p)).spec) for p in data["points"] if p["number"] in data["front"]}
     theirs = {t.user_attrs["config_key"] for t in study.best_trials}
     assert ours == theirs and ours
+
+
+def test_the_papers_models_are_a_marker_set_of_their_own(run_dir):
+    study, cfg = open_run(str(run_dir))
+    data = report_data(study, cfg)
+    paper = {p["label"]: p for p in data["paper_models"]}
+    assert list(paper) == ["k=1", "k=2", "k=3", "k=4", "k=5"]  # enqueued first, so all trained in a budget of 7
+    by_number = {p["number"]: p for p in data["points"]}
+    for k in range(1, 6):
+        point = paper[f"k={k}"]
+        assert point["keras_params"] == point["paper_keras_params"] == PAPER_KERAS_PARAMS["mnist"]["light"][k]
+        trained = by_number[point["number"]]
+        assert set(trained["ranks"].values()) == {k, 8}  # every conv at rank k, the head at 8
+        assert point["trainable_params"] == trained["trainable_params"]
+    page = render_html(data)
+    assert "the paper's Light models" in page and PAPER_CITATION in page
+
+
+def test_no_paper_markers_for_data_the_paper_did_not_report(run_dir):
+    study, cfg = open_run(str(run_dir))
+    cfg.data.dataset = str(run_dir)  # an image-folder dataset
+    assert report_data(study, cfg)["paper_models"] == []
 
 
 def _spec(point):
@@ -81,7 +104,7 @@ def test_report_renders_in_headless_chromium_offline(run_dir, tmp_path):
     plots = dom.count('class="plot-container plotly"')
     assert plots == 6, f"{plots} plots rendered"
     assert dom.count("main-svg") >= 12  # each rendered plot draws its SVG layers
-    assert "Pareto front" in dom and "conv baseline" in dom
+    assert "Pareto front" in dom and "conv baseline" in dom and "the paper's Light models" in dom
 
 
 def test_export_then_train_round_trip(run_dir, tmp_path):
