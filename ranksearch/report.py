@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import plotly.graph_objects as go
 from lightlayers import reference_spec
 from lightlayers.paper import PAPER_CITATION, paper_models
 
-from ranksearch.results import hypervolume_history, pareto_front, study_tables
+from ranksearch.results import hypervolume_history, pareto_front, study_tables, write_outputs
 from ranksearch.rundir import open_run
 
 FRONT_COLOUR, TRIAL_COLOUR, PRUNED_COLOUR, PAPER_COLOUR = "#d62728", "#1f77b4", "#9e9e9e", "#9467bd"
@@ -247,12 +248,8 @@ The front is chosen on validation accuracy; test accuracy is shown, never used t
 """
 
 
-def write_report(storage: str, study_name: str, out_dir: str | Path, run_dir: str | None = None) -> Path:
-    study, cfg = open_run(run_dir, storage, study_name)
-    if run_dir is None and out_dir:
-        from dataclasses import replace
-
-        cfg = replace(cfg, out=str(out_dir))
+def write_report(study, cfg, out_dir: str | Path) -> Path:
+    """Write ``out_dir/report.html`` for a study and return its path."""
     path = Path(out_dir) / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(report_data(study, cfg)))
@@ -260,16 +257,10 @@ def write_report(storage: str, study_name: str, out_dir: str | Path, run_dir: st
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from ranksearch.results import write_outputs
-
     study, cfg = open_run(args.run_dir, args.storage, args.study)
     out = Path(args.out or args.run_dir or ".")
-    if args.out and args.run_dir is None:
-        from dataclasses import replace
-
-        cfg = replace(cfg, out=str(out))
+    if args.run_dir is None:
+        cfg = replace(cfg, out=str(out))  # the page's retrain commands point at the folder written here
     write_outputs(study, cfg, out)
-    path = out / "report.html"
-    path.write_text(render_html(report_data(study, cfg)))
-    print(f"report: {path}")
+    print(f"report: {write_report(study, cfg, out)}")
     return 0

@@ -55,10 +55,6 @@ def rank_range(slot: Slot, family: str) -> tuple[int, int]:
     return 1, hi
 
 
-def head_family(family: str) -> str:
-    return "light"
-
-
 def slot_families(slot: Slot, family: str) -> tuple[str, ...]:
     if slot.is_head:
         return ("light",)
@@ -111,10 +107,3 @@ def uniform_params(template: ModelSpec, family: str, rank: int) -> dict[str, obj
 def config_key(spec: ModelSpec) -> str:
     """A canonical string of a candidate's layers: equal keys mean the same network."""
     return json.dumps(spec.to_dict()["layers"], sort_keys=True, separators=(",", ":"))
-
-
-def space_size(template: ModelSpec, family: str) -> int:
-    n = 1
-    for dim in dimensions(template, family):
-        n *= sum(rank_range(dim.slot, f)[1] - rank_range(dim.slot, f)[0] + 1 for f in dim.families)
-    return n

@@ -348,7 +348,7 @@ def run_command(args: argparse.Namespace) -> int:
         write_outputs(study, cfg, cfg.out)
     _wait_for_other_workers(search, progress)
     tables = write_outputs(study, cfg, cfg.out)
-    _finish(cfg, tables, reason, progress, time.monotonic() - started)
+    _finish(study, cfg, tables, reason, progress, time.monotonic() - started)
     return 0
 
 
@@ -359,7 +359,7 @@ def _wait_for_other_workers(search: Search, progress: Progress) -> None:
         optuna.storages.fail_stale_trials(search.study)
 
 
-def _finish(cfg: SearchConfig, tables: dict, reason: str, progress: Progress, seconds: float) -> None:
+def _finish(study: optuna.Study, cfg: SearchConfig, tables: dict, reason: str, progress: Progress, seconds: float) -> None:
     front = tables["front"]
     progress.line(f"{reason} after {seconds:.0f}s; front of {len(front)} candidates (val accuracy, params):")
     for r in front:
@@ -369,7 +369,7 @@ def _finish(cfg: SearchConfig, tables: dict, reason: str, progress: Progress, se
     progress.line(f"results in {cfg.out}: trials.csv, front.json, config.json")
     from ranksearch.report import write_report  # here, not at the top: report imports this module
 
-    progress.line(f"report: {write_report(cfg.storage, cfg.study_name, cfg.out)}")
+    progress.line(f"report: {write_report(study, cfg, cfg.out)}")
 
 
 def worker_command(args: argparse.Namespace) -> int:
