@@ -28,7 +28,7 @@ paths still read files.
 
 Results on this machine, with the conditions of each run: RESULTS.md beside this file.
 
-Run: /work/venv/bin/python studies/benchmarks/throughput.py [--images N] [--data PATH]
+Run: python studies/benchmarks/throughput.py [--images N] [--data PATH]
 """
 
 from __future__ import annotations
