@@ -19,6 +19,7 @@ from torch import nn
 from lightlayers import ModelSpec, build_model
 
 from ranksearch.config import Recipe
+from ranksearch.cores import sharing_cores
 from ranksearch.data import Splits
 from ranksearch.errors import UserError
 
@@ -149,32 +150,34 @@ def train(
     curve: list[float] = []
     train_seconds = 0.0
     images = 0
-    for epoch in range(1, recipe.epochs + 1):
-        t0 = time.perf_counter()
-        order = torch.randperm(len(train_y), device=dev, generator=gen)
-        for step in range(steps_per_epoch):
-            idx = order[step * batch:(step + 1) * batch]
-            xb = normalize(train_x[idx])
-            if augment:
-                xb = random_crop_flip(xb, 4, gen)
-            with torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"):
-                loss = loss_fn(model(xb), train_y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        train_seconds += time.perf_counter() - t0
-        images += steps_per_epoch * batch
-        curve.append(accuracy(model, val_x, val_y, normalize, dev))
-        if on_epoch is not None:
-            on_epoch(epoch, curve[-1])
+    with sharing_cores() as rebalance:  # several processes on one machine split its cores
+        for epoch in range(1, recipe.epochs + 1):
+            t0 = time.perf_counter()
+            order = torch.randperm(len(train_y), device=dev, generator=gen)
+            for step in range(steps_per_epoch):
+                rebalance()
+                idx = order[step * batch:(step + 1) * batch]
+                xb = normalize(train_x[idx])
+                if augment:
+                    xb = random_crop_flip(xb, 4, gen)
+                with torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"):
+                    loss = loss_fn(model(xb), train_y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            train_seconds += time.perf_counter() - t0
+            images += steps_per_epoch * batch
+            curve.append(accuracy(model, val_x, val_y, normalize, dev))
+            if on_epoch is not None:
+                on_epoch(epoch, curve[-1])
 
-    test_acc = None
-    if evaluate_test:
-        test_acc = accuracy(model, data.test_x.to(dev), data.test_y.to(dev), normalize, dev)
+        test_acc = None
+        if evaluate_test:
+            test_acc = accuracy(model, data.test_x.to(dev), data.test_y.to(dev), normalize, dev)
     return TrainResult(
         val_accuracy=curve[-1],
         test_accuracy=test_acc,
