@@ -3,13 +3,13 @@
 from lightlayers.counting import count_model, flops, flops_by_module, keras_params, trainable_params
 from lightlayers.decef_conv import DeCEFConv2d
 from lightlayers.effective_rank import effective_rank, effective_ranks
+from lightlayers.families import Family, LayerShape, family_names, get_family, register
 from lightlayers.light_conv import LightConv2d
 from lightlayers.light_linear import LightLinear
-from lightlayers.models import ReferenceCNN, build_model
+from lightlayers.models import ReferenceCNN, build_model, make_layer
 from lightlayers.separable_conv import SeparableConv2d
 from lightlayers.spec import (
-    CONV_FAMILIES,
-    HEAD_FAMILIES,
+    PAPER_HEAD_RANK,
     REFERENCE_DATASETS,
     LayerChoice,
     ModelSpec,
@@ -20,11 +20,12 @@ from lightlayers.spec import (
 )
 
 __all__ = [
-    "CONV_FAMILIES",
-    "HEAD_FAMILIES",
+    "PAPER_HEAD_RANK",
     "REFERENCE_DATASETS",
     "DeCEFConv2d",
+    "Family",
     "LayerChoice",
+    "LayerShape",
     "LightConv2d",
     "LightLinear",
     "ModelSpec",
@@ -35,11 +36,15 @@ __all__ = [
     "count_model",
     "effective_rank",
     "effective_ranks",
+    "family_names",
     "flops",
     "flops_by_module",
+    "get_family",
     "keras_params",
+    "make_layer",
     "reference_spec",
     "reference_spec_for_shape",
+    "register",
     "trainable_params",
     "uniform_spec",
 ]

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from lightlayers.decef_conv import DeCEFConv2d
-from lightlayers.light_conv import LightConv2d
-from lightlayers.light_linear import LightLinear
-from lightlayers.separable_conv import SeparableConv2d
 from lightlayers.spec import LayerChoice, ModelSpec, Slot
 
 
 def make_layer(slot: Slot, choice: LayerChoice) -> nn.Module:
-    """The layer of ``choice``'s family with ``slot``'s shape ("same" padding, stride 1)."""
-    c, f, s = slot.in_channels, slot.out_channels, slot.kernel_size
-    if slot.is_head:
-        return nn.Linear(c, f) if choice.family == "linear" else LightLinear(c, f, choice.rank)
-    if choice.family == "conv":
-        return nn.Conv2d(c, f, s, padding=s // 2)
-    if choice.family == "separable":
-        return SeparableConv2d(c, f, s)
-    if choice.family == "light":
-        return LightConv2d(c, f, s, choice.rank)
-    return DeCEFConv2d(c, f, s, choice.rank)
+    """The layer of ``choice``'s family with ``slot``'s shape, built by the family registry."""
+    family = choice.family_for(slot)
+    ranks = choice.ranks(slot)
+    family.check(slot.shape, ranks, f"layer {slot.name}")
+    return family.build(slot.shape, ranks)
 
 
 class PlainBlock(nn.Module):

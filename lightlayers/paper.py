@@ -2,8 +2,9 @@
 
 Source: D. Jha et al., "LightLayers: Parameter Efficient Dense and Convolutional Layers for
 Image Classification", PDCAT 2020, arXiv:2101.02268: the parameter column of its MNIST,
-Fashion-MNIST and CIFAR-10 result tables. The counts follow Keras: trainable parameters plus BatchNorm's moving mean and
-variance (``keras_params``); ``reference_spec`` rebuilds every one of these models exactly.
+Fashion-MNIST and CIFAR-10 result tables. The counts follow Keras: trainable parameters plus
+BatchNorm's moving mean and variance (``keras_params``); ``reference_spec`` rebuilds every one
+of these models exactly.
 
 Only the parameter counts are carried here. The paper's accuracy figures were not available
 where this table was written (no copy of the paper's tables could be read offline), and they

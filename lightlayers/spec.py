@@ -2,7 +2,7 @@
 
 A *slot* is one place in the network a layer family can fill: ``block{i}.conv1``,
 ``block{i}.conv2``, ``block{i}.shortcut`` (residual only) and ``head``. Conv slots take the
-families ``conv``, ``separable``, ``light``, ``decef``; the head takes ``linear`` or ``light``.
+registry's conv families (``lightlayers.families``), the head its dense families.
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-CONV_FAMILIES = ("conv", "separable", "light", "decef")
-HEAD_FAMILIES = ("linear", "light")
-RANKED_FAMILIES = ("light", "decef")
+from lightlayers.families import Family, LayerShape, get_family
+
 ARCHITECTURES = ("plain", "residual")
-PAPER_HEAD_RANK = 8
+PAPER_HEAD_RANK = 8  # the LightLinear head of the paper's Light models
 
 # The paper's reference networks (DESIGN section 3).
 REFERENCE_DATASETS: dict[str, dict[str, Any]] = {
@@ -30,19 +29,30 @@ class Slot:
     """One replaceable layer position and the shape of the layer it holds."""
 
     name: str
-    in_channels: int
-    out_channels: int
-    kernel_size: int  # 0 for the dense head
+    shape: LayerShape
 
     @property
-    def is_head(self) -> bool:
-        return self.name == "head"
+    def kind(self) -> str:
+        return self.shape.kind
 
 
 @dataclass(frozen=True)
 class LayerChoice:
+    """A slot's family and rank: an int, a tuple for families with several ranks, or None."""
+
     family: str
-    rank: int | None = None
+    rank: int | tuple[int, ...] | None = None
+
+    def family_for(self, slot: Slot) -> Family:
+        return get_family(slot.kind, self.family)
+
+    def ranks(self, slot: Slot) -> tuple[int, ...]:
+        return self.family_for(slot).ranks_of(self.rank, f"layer {slot.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.rank is None:
+            return {"family": self.family}
+        return {"family": self.family, "rank": list(self.rank) if isinstance(self.rank, tuple) else self.rank}
 
 
 @dataclass
@@ -68,10 +78,7 @@ class ModelSpec:
             "image_size": self.image_size,
             "num_classes": self.num_classes,
             "widths": list(self.widths),
-            "layers": {
-                name: ({"family": c.family, "rank": c.rank} if c.rank is not None else {"family": c.family})
-                for name, c in self.layers.items()
-            },
+            "layers": {name: c.to_dict() for name, c in self.layers.items()},
         }
 
     @classmethod
@@ -92,7 +99,8 @@ class ModelSpec:
         for name, choice in data["layers"].items():
             if not isinstance(choice, dict) or "family" not in choice or set(choice) - {"family", "rank"}:
                 raise ValueError(f"layer {name!r} must be {{\"family\": ..., \"rank\": ...}}, got {choice!r}")
-            layers[name] = LayerChoice(choice["family"], choice.get("rank"))
+            rank = choice.get("rank")
+            layers[name] = LayerChoice(choice["family"], tuple(rank) if isinstance(rank, list) else rank)
         if not isinstance(data["widths"], (list, tuple)):
             raise ValueError(f"model spec 'widths' must be a list of integers, got {data['widths']!r}")
         return cls(
@@ -106,12 +114,12 @@ def slots(architecture: str, in_channels: int, widths: tuple[int, ...], num_clas
     out = []
     c = in_channels
     for i, w in enumerate(widths, start=1):
-        out.append(Slot(f"block{i}.conv1", c, w, 3))
-        out.append(Slot(f"block{i}.conv2", w, w, 3))
+        out.append(Slot(f"block{i}.conv1", LayerShape(c, w, 3)))
+        out.append(Slot(f"block{i}.conv2", LayerShape(w, w, 3)))
         if architecture == "residual":
-            out.append(Slot(f"block{i}.shortcut", c, w, 1))
+            out.append(Slot(f"block{i}.shortcut", LayerShape(c, w, 1)))
         c = w
-    out.append(Slot("head", c, num_classes, 0))
+    out.append(Slot("head", LayerShape(c, num_classes)))
     return out
 
 
@@ -137,19 +145,27 @@ def validate(spec: ModelSpec) -> None:
         raise ValueError(f"model spec names unknown slot(s) {', '.join(extra)}; expected {', '.join(expected)}")
     for name, choice in spec.layers.items():
         slot = expected[name]
-        allowed = HEAD_FAMILIES if slot.is_head else CONV_FAMILIES
-        if choice.family not in allowed:
-            raise ValueError(f"layer {name}: family must be one of {', '.join(allowed)}, got {choice.family!r}")
-        if choice.family in RANKED_FAMILIES:
-            if not _is_int(choice.rank) or choice.rank < 1:
-                raise ValueError(f"layer {name}: family {choice.family} needs an integer rank >= 1, got {choice.rank!r}")
-            if choice.family == "decef" and choice.rank > slot.kernel_size**2:
-                raise ValueError(
-                    f"layer {name}: decef rank must be <= {slot.kernel_size ** 2} for a "
-                    f"{slot.kernel_size}x{slot.kernel_size} kernel, got {choice.rank}"
-                )
-        elif choice.rank is not None:
-            raise ValueError(f"layer {name}: family {choice.family} takes no rank, got {choice.rank!r}")
+        try:
+            family = choice.family_for(slot)
+        except ValueError as e:
+            raise ValueError(f"layer {name}: {e}") from None
+        family.check(slot.shape, choice.ranks(slot), f"layer {name}")
+
+
+def uniform_choice(slot: Slot, family: str, rank: int | None, head_rank: int = PAPER_HEAD_RANK) -> LayerChoice:
+    """The paper's layer for ``slot`` in a network of one family: ranked conv families get a
+    LightLinear head of ``head_rank`` (at most the head's own limit), the others a Linear one. In a 1x1 slot (a shortcut) the
+    rank is lowered to the slot's hard limit (a 1x1 kernel has a single DeCEF eigen-filter);
+    elsewhere a rank over the limit is left for validation to refuse."""
+    conv = get_family("conv", family)
+    if slot.kind == "dense":  # the head's rank cannot pass min(features, classes)
+        dense = get_family("dense", "light")
+        return LayerChoice("light", min(head_rank, dense.hard_limits(slot.shape)[0])) if conv.takes_rank else LayerChoice("linear")
+    if not conv.takes_rank:
+        return LayerChoice(family)
+    if slot.shape.kernel_size == 1:
+        rank = min(rank, conv.hard_limits(slot.shape)[0])
+    return LayerChoice(family, rank)
 
 
 def uniform_spec(
@@ -162,25 +178,12 @@ def uniform_spec(
     rank: int | None = None,
     head_rank: int = PAPER_HEAD_RANK,
 ) -> ModelSpec:
-    """A network with the same family (and rank) in every conv slot, as in the paper.
-
-    ``conv`` and ``separable`` get a plain Linear head; ``light`` and ``decef`` get a LightLinear
-    head of rank ``head_rank`` (8 in the paper).
-    """
-    if family not in CONV_FAMILIES:
-        raise ValueError(f"family must be one of {', '.join(CONV_FAMILIES)}, got {family!r}")
-    if family in RANKED_FAMILIES and rank is None:
-        raise ValueError(f"family {family} needs a rank")
-    if family not in RANKED_FAMILIES and rank is not None:
-        raise ValueError(f"family {family} takes no rank, got {rank!r}")
-    layers = {}
-    for slot in slots(architecture, in_channels, tuple(widths), num_classes):
-        if slot.is_head:
-            layers[slot.name] = LayerChoice("light", head_rank) if family in RANKED_FAMILIES else LayerChoice("linear")
-        elif family == "decef" and slot.kernel_size == 1:
-            layers[slot.name] = LayerChoice("decef", 1)  # a 1x1 kernel has a single eigen-filter
-        else:
-            layers[slot.name] = LayerChoice(family, rank)
+    """A network with the same family (and rank) in every conv slot, as in the paper."""
+    conv = get_family("conv", family)
+    conv.ranks_of(rank, "uniform model")
+    layers = {
+        s.name: uniform_choice(s, family, rank, head_rank) for s in slots(architecture, in_channels, tuple(widths), num_classes)
+    }
     return ModelSpec(architecture, in_channels, image_size, num_classes, tuple(widths), layers)
 
 

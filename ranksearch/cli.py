@@ -1,16 +1,21 @@
-"""The ``ranksearch`` command: summary, train, run, worker, report, export."""
+"""The ``ranksearch`` command: flags -> config dataclasses -> the library; nothing below sees argparse."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from ranksearch.errors import UserError
+from lightlayers import REFERENCE_DATASETS, family_names
 
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100")
-FAMILIES = ("conv", "separable", "light", "decef")
+from ranksearch.config import OBJECTIVES, DataConfig, SearchConfig, TrainConfig, make_recipe
+from ranksearch.errors import UserError
+from ranksearch.pruning import PRUNERS
+from ranksearch.samplers import SAMPLERS
+from ranksearch.space import SPACES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,28 +29,36 @@ def _fmt(n: int | float | None) -> str:
     return "" if n is None else f"{n:,}"
 
 
-def _spec_from_args(dataset: str, family: str, rank: int | None, shape=None):
-    from lightlayers import reference_spec, reference_spec_for_shape
+def _config(build, *args, **kwargs):
+    """Build a config dataclass; its ValueError (naming the field) becomes the CLI's one-line error."""
+    try:
+        return build(*args, **kwargs)
+    except ValueError as e:
+        # "budget must be ..." -> "--budget must be ...": say it the way the user wrote it.
+        raise UserError(re.sub(r"^([a-z]+(?:_[a-z]+)*) must", lambda m: f"--{m[1].replace('_', '-')} must", str(e))) from None
 
-    if family in ("light", "decef") and rank is None:
+
+def _check_rank_flag(family: str, rank: int | None) -> None:
+    from lightlayers import get_family
+
+    if get_family("conv", family).takes_rank and rank is None:
         raise UserError(f"--family {family} needs --rank K (an integer >= 1)")
-    if family in ("conv", "separable") and rank is not None:
-        raise UserError(f"--family {family} takes no --rank; drop it or use --family light or decef")
-    try:
-        if shape is None:
-            return reference_spec(dataset, family, rank)
-        return reference_spec_for_shape(*shape, family, rank)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    if not get_family("conv", family).takes_rank and rank is not None:
+        raise UserError(f"--family {family} takes no --rank; drop it or use a family with a rank")
 
 
+def _device_type(device: str) -> str:
+    from ranksearch.train import resolve_device
+
+    return resolve_device(device).type
+
+
+# -- summary ----------------------------------------------------------------------------------
 def cmd_summary(args: argparse.Namespace) -> int:
-    from lightlayers import build_model, count_model
+    from lightlayers import build_model, count_model, reference_spec
 
-    try:
-        counts = count_model(build_model(_spec_from_args(args.dataset, args.family, args.rank)))
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    _check_rank_flag(args.family, args.rank)
+    counts = count_model(build_model(_config(reference_spec, args.dataset, args.family, args.rank)))
     if args.json:
         print(json.dumps({"dataset": args.dataset, "family": args.family, "rank": args.rank, **counts.to_dict()}))
         return 0
@@ -63,6 +76,113 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- train ------------------------------------------------------------------------------------
+def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """--config first, then every flag given on the command line overrides it."""
+    device = _device_type(args.device)
+    if args.config:
+        cfg = _config(TrainConfig.load, args.config)
+    elif args.dataset and args.family:
+        data = _config(DataConfig, dataset=args.dataset)
+        cfg = TrainConfig(None, data, _config(make_recipe, args.recipe or "fast", args.dataset, device=device))
+    else:
+        raise UserError("give --config FILE, or --dataset D and --family F (with --rank K for light or decef)")
+    overrides = {k: getattr(args, k) for k in ("dataset", "data_dir", "train_subset", "val_fraction") if getattr(args, k) is not None}
+    data = _config(replace, cfg.data, **overrides)
+    recipe = cfg.recipe
+    if args.recipe and (not args.config or args.recipe != recipe.name):
+        recipe = _config(make_recipe, args.recipe, data.dataset, device=device)
+    if args.epochs is not None:
+        recipe = _config(replace, recipe, epochs=args.epochs)
+    seed = args.seed if args.seed is not None else cfg.seed
+    return _config(TrainConfig, cfg.model, data, recipe, seed)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ranksearch.point import train_point
+    from ranksearch.progress import Progress
+
+    cfg = train_config_from_args(args)
+    if args.family is not None:
+        _check_rank_flag(args.family, args.rank)
+    result = train_point(cfg, Progress(), family=args.family, rank=args.rank, device=args.device, save=args.save)
+    if args.json:
+        print(json.dumps(result.summary))
+    return 0
+
+
+# -- run and worker ---------------------------------------------------------------------------
+def search_config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, Path]:
+    """The search the flags describe, and its run folder."""
+    data = _config(DataConfig, dataset=args.dataset, data_dir=args.data_dir,
+                   val_fraction=args.val_fraction if args.val_fraction is not None else 0.1, train_subset=args.train_subset)
+    recipe = _config(make_recipe, args.recipe or "fast", args.dataset, args.epochs, _device_type(args.device))
+    name = args.study or f"{Path(args.dataset).name}-{args.family}"
+    cfg = _config(
+        SearchConfig, data=data, recipe=recipe, family=args.family, objectives=tuple(args.objectives.split(",")),
+        budget=args.budget, seed=args.seed if args.seed is not None else 0, study_name=name, storage=args.storage,
+        timeout=args.timeout, pruner=args.pruner, sampler=args.sampler, device=args.device,
+    )
+    return cfg, Path(args.out or Path("runs") / name)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ranksearch.progress import Progress
+    from ranksearch.report import write_report
+    from ranksearch.search import run_search
+
+    cfg, out = search_config_from_args(args)
+    progress = Progress()
+    outcome = run_search(cfg, out, progress)
+    front = outcome.tables.front
+    progress.line(f"{outcome.reason} after {outcome.seconds:.0f}s; front of {len(front)} candidates (val accuracy, params):")
+    for r in front:
+        progress.line(f"  trial {r.number:>3}  {r.trainable_params:>8,} params  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}")
+    for b in outcome.tables.baselines:
+        progress.line(f"  baseline {b.family:<9} {b.trainable_params:>8,} params  val {b.val_accuracy:.4f}  test {b.test_accuracy:.4f}")
+    progress.line(f"results in {out}: trials.csv, front.json, config.json")
+    progress.line(f"report: {write_report(outcome.tables, cfg, cfg.study_name, out, str(out))}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ranksearch.progress import Progress
+    from ranksearch.search import run_worker
+
+    run_worker(args.storage, args.study, Progress(), device=args.device, data_dir=args.data_dir)
+    return 0
+
+
+# -- report and export ------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from ranksearch.report import rebuild_report
+
+    print(f"report: {rebuild_report(args.run_dir, args.storage, args.study, args.out)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ranksearch.export import choose
+    from ranksearch.results import point_config, study_tables
+    from ranksearch.storage import open_run
+
+    run = open_run(args.run_dir)
+    tables = study_tables(run.study, run.config)
+    row = choose(tables.candidates, tables.front, args.trial, args.max_params, args.max_flops)
+    out = Path(args.output)
+    try:
+        out.write_text(json.dumps(point_config(row, run.config), indent=2) + "\n")
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror}; choose another -o path") from None
+    print(
+        f"trial {row.number}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
+        f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f} -> {out}\n"
+        f"train it: ranksearch train --config {out}"
+    )
+    return 0
+
+
+# -- the parser -------------------------------------------------------------------------------
 def _add_data_args(p: argparse.ArgumentParser, dataset_required: bool) -> None:
     p.add_argument("--dataset", required=dataset_required, help="mnist, fashion-mnist, cifar10, cifar100, or an image-folder path")
     p.add_argument("--data-dir", help="folder holding the datasets in torchvision's layout (default: a per-user cache folder)")
@@ -74,51 +194,22 @@ def _add_data_args(p: argparse.ArgumentParser, dataset_required: bool) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from ranksearch.trainer_cli import run_train
-
-    return run_train(args)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from ranksearch.study import run_command
-
-    return run_command(args)
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    from ranksearch.study import worker_command
-
-    return worker_command(args)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from ranksearch.report import report_command
-
-    return report_command(args)
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from ranksearch.export import export_command
-
-    return export_command(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ranksearch", description="Search how much rank each layer of a CNN really needs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    conv_families = family_names("conv")
 
     p = sub.add_parser("summary", help="per-layer parameters and FLOPs of a reference network")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--family", required=True, choices=FAMILIES)
-    p.add_argument("--rank", type=int, help="rank of every LightConv2d / DeCEFConv2d (light, decef)")
+    p.add_argument("--dataset", required=True, choices=tuple(REFERENCE_DATASETS))
+    p.add_argument("--family", required=True, choices=conv_families)
+    p.add_argument("--rank", type=int, help="rank of every factorised layer (light, decef)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("train", help="train one configuration (a reference network or a --config file)")
     p.add_argument("--config", help="configuration JSON, e.g. from `ranksearch export`; flags override it")
     _add_data_args(p, dataset_required=False)
-    p.add_argument("--family", choices=FAMILIES)
+    p.add_argument("--family", choices=conv_families)
     p.add_argument("--rank", type=int)
     p.add_argument("--save", help="write weights and configuration here (loads with torch.load(weights_only=True))")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
@@ -127,14 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="search per-layer ranks with an Optuna study")
     _add_data_args(p, dataset_required=True)
     p.add_argument("--budget", type=int, required=True, help="finished candidates in total (complete + pruned)")
-    p.add_argument("--family", default="light", help="light, decef or mixed (default light)")
-    p.add_argument("--objectives", default="params", help="params, or params,flops (accuracy is always maximised)")
-    p.add_argument("--sampler", default="tpe", help="tpe, nsga2 or random (default tpe)")
+    p.add_argument("--family", default="light", help=f"the search space: {', '.join(SPACES)} (default light)")
+    p.add_argument("--objectives", default="params", help=f"minimised beside accuracy: params, or params,{','.join(o for o in OBJECTIVES if o != 'params')}")
+    p.add_argument("--sampler", default="tpe", help=f"{', '.join(SAMPLERS)} (default tpe)")
+    p.add_argument("--pruner", default="margin", help=f"{', '.join(PRUNERS)} (default margin)")
     p.add_argument("--out", help="run folder (default runs/<study name>)")
-    p.add_argument("--storage", help="Optuna storage URL (default: an SQLite file in --out)")
+    p.add_argument("--storage", help="Optuna storage URL (default: study.db in the run folder)")
     p.add_argument("--study", help="study name (default: derived from dataset and family)")
     p.add_argument("--timeout", type=float, help="stop starting new trials after S seconds")
-    p.add_argument("--no-pruning", action="store_true", help="train every candidate for all epochs")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("worker", help="join a running study and train until its budget is reached")

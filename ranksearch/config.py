@@ -1,23 +1,56 @@
-"""The settings that flow CLI -> trainer -> study -> report, as dataclasses with a JSON form.
+"""The settings that flow CLI -> search -> trainer -> report, as dataclasses with a JSON form.
 
-A *point configuration* (``TrainConfig``) is what ``ranksearch train --config`` reads and
-``ranksearch export`` writes: model spec, data, recipe and seed.
+Every class checks its own values and raises ``ValueError`` naming the field; the command line
+turns that into its one-line error. A *point configuration* (``TrainConfig``) is what
+``ranksearch train --config`` reads and ``ranksearch export`` writes: model spec, data, recipe
+and seed. A ``SearchConfig`` is one search, saved as the run folder's ``config.json``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+import math
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from lightlayers import ModelSpec
 
-from ranksearch.errors import UserError
+from ranksearch.pruning import check_pruner
+from ranksearch.samplers import check_sampler
+from ranksearch.space import check_space
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("onecycle", "constant")
+PRECISIONS = ("fp32", "bf16")
+RECIPE_NAMES = ("fast", "paper")
+# Minimised beside validation accuracy (always maximised): objective name -> the trial attribute it reads.
+OBJECTIVES = {"params": "trainable_params", "flops": "flops"}
+GREY_REFERENCES = ("mnist", "fashion-mnist")
+
+
+def _check_int(name: str, value: object, low: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _check_number(name: str, value: object, low: float, high: float | None = None, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and (high is None or value < high)
+    if not ok:
+        bound = f"{'>' if low_open else '>='} {low}" + (f" and < {high}" if high is not None else "")
+        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
 
 
 @dataclass
 class DataConfig:
+    """Which images, and how the training set is split into train and validation."""
+
     dataset: str  # a reference name (mnist, fashion-mnist, cifar10, cifar100) or an image-folder path
     data_dir: str | None = None  # None: the per-user cache folder
     val_fraction: float = 0.1
@@ -25,10 +58,12 @@ class DataConfig:
     split_seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 < self.val_fraction < 1:
-            raise UserError(f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction}")
-        if self.train_subset is not None and self.train_subset < 1:
-            raise UserError(f"--train-subset must be a positive number of images, got {self.train_subset}")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"dataset must be a name or a folder path, got {self.dataset!r}")
+        _check_number("val_fraction", self.val_fraction, 0, 1, low_open=True)
+        if self.train_subset is not None:
+            _check_int("train_subset", self.train_subset)
+        _check_int("split_seed", self.split_seed, 0)
 
 
 @dataclass
@@ -38,21 +73,25 @@ class Recipe:
     name: str
     epochs: int
     batch_size: int
-    optimizer: str  # "adam" | "sgd"
+    optimizer: str  # "adam" (AdamW) | "sgd" (Nesterov momentum 0.9)
     lr: float
     weight_decay: float
     schedule: str  # "onecycle": linear warm-up then linear decay to 0; "constant"
     augment: bool  # random crop (pad 4) and horizontal flip, for RGB data only
     label_smoothing: float
+    precision: str = "fp32"  # "bf16": autocast to bfloat16 for the forward pass
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise UserError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise UserError(f"batch_size must be >= 1, got {self.batch_size}")
-
-
-RECIPE_NAMES = ("fast", "paper")
+        _check_int("epochs", self.epochs)
+        _check_int("batch_size", self.batch_size)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_number("lr", self.lr, 0, low_open=True)
+        _check_number("weight_decay", self.weight_decay, 0)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment must be true or false, got {self.augment!r}")
+        _check_number("label_smoothing", self.label_smoothing, 0, 1)
+        _check_choice("precision", self.precision, PRECISIONS)
 
 
 def make_recipe(name: str, dataset: str, epochs: int | None = None, device: str = "cpu") -> Recipe:
@@ -60,56 +99,88 @@ def make_recipe(name: str, dataset: str, epochs: int | None = None, device: str 
 
     ``fast``: Adam with a one-cycle schedule, light augmentation on colour images and label
     smoothing: most accuracy per second on small CNNs. Its batch is 512 on CUDA, where small
-    batches leave the GPU idle, and 64 on the CPU, where measurement (studies/benchmarks/
-    RESULTS.md) showed the opposite: the thin layers of these networks run fastest when one
-    batch's activations stay in cache, and more steps per epoch also learn faster.
+    batches leave the GPU idle, and 64 on the CPU, where the thin layers of these networks run
+    fastest with one batch's activations in cache (studies/benchmarks/RESULTS.md, "Throughput").
     ``paper``: the LightLayers paper's recipe (Adam, batch 64, constant lr; 10 epochs at 1e-3 on
     grey images, 20 epochs at 1e-4 on CIFAR), no augmentation.
     """
-    colour = not _is_grey_reference(dataset)
+    _check_choice("recipe", name, RECIPE_NAMES)
+    colour = dataset not in GREY_REFERENCES
     if name == "fast":
-        recipe = Recipe("fast", 10, 512 if device == "cuda" else 64, "adam", 1e-2, 5e-4, "onecycle", True, 0.1)
-    elif name == "paper":
-        recipe = Recipe("paper", 20 if colour else 10, 64, "adam", 1e-4 if colour else 1e-3, 0.0, "constant", False, 0.0)
+        recipe = Recipe(
+            name="fast", epochs=10, batch_size=512 if device == "cuda" else 64, optimizer="adam", lr=1e-2,
+            weight_decay=5e-4, schedule="onecycle", augment=True, label_smoothing=0.1,
+            precision="bf16" if device == "cuda" else "fp32",
+        )
     else:
-        raise UserError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPE_NAMES)}")
+        recipe = Recipe(
+            name="paper", epochs=20 if colour else 10, batch_size=64, optimizer="adam", lr=1e-4 if colour else 1e-3,
+            weight_decay=0.0, schedule="constant", augment=False, label_smoothing=0.0,
+        )
     return replace(recipe, epochs=epochs) if epochs is not None else recipe
 
 
-def _is_grey_reference(dataset: str) -> bool:
-    return dataset in ("mnist", "fashion-mnist")
+def _known(kind: type, values: Any, where: str, require: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``values`` as keyword arguments of ``kind``: ValueError on unknown or missing fields."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where} must be a JSON object, got {values!r}")
+    names = {f.name for f in fields(kind)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{where} has unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    missing = sorted(set(require) - set(values))
+    if missing:
+        raise ValueError(f"{where} is missing {', '.join(missing)}")
+    return values
+
+
+_RECIPE_REQUIRED = tuple(f.name for f in fields(Recipe) if f.name != "precision")  # configs older than precision were fp32
+
+
+def recipe_from_dict(values: Any, where: str = "recipe") -> Recipe:
+    return Recipe(**_known(Recipe, values, where, require=_RECIPE_REQUIRED))
+
+
+def data_from_dict(values: Any, where: str = "data") -> DataConfig:
+    return DataConfig(**_known(DataConfig, values, where, require=("dataset",)))
 
 
 @dataclass
 class TrainConfig:
-    model: ModelSpec
+    """One network and how to train it: what ``ranksearch train --config`` reads."""
+
+    model: ModelSpec | None
     data: DataConfig
     recipe: Recipe
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        _check_int("seed", self.seed, 0)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model.to_dict(), "data": asdict(self.data), "recipe": asdict(self.recipe), "seed": self.seed}
+        return {
+            "model": self.model.to_dict() if self.model else None, "data": asdict(self.data),
+            "recipe": asdict(self.recipe), "seed": self.seed,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "configuration") -> "TrainConfig":
+        """ValueError naming ``source`` and the field on anything malformed."""
         if not isinstance(data, dict):
-            raise UserError(f"{source}: expected a JSON object with model, data, recipe and seed")
+            raise ValueError(f"{source}: expected a JSON object with model, data, recipe and seed")
         missing = [k for k in ("model", "data") if k not in data]
         if missing:
-            raise UserError(f"{source}: missing {', '.join(missing)}; export one with `ranksearch export`")
+            raise ValueError(f"{source}: missing {', '.join(missing)}; export one with `ranksearch export`")
+        unknown = sorted(set(data) - {"model", "data", "recipe", "seed"})
+        if unknown:
+            raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}")
         try:
             model = ModelSpec.from_dict(data["model"])
-            data_cfg = DataConfig(**_known(DataConfig, data["data"], f"{source}: data"))
-            if "recipe" in data:
-                recipe = Recipe(**_known(Recipe, data["recipe"], f"{source}: recipe", require_all=True))
-            else:
-                recipe = make_recipe("fast", data_cfg.dataset)
+            data_cfg = data_from_dict(data["data"])
+            recipe = recipe_from_dict(data["recipe"]) if "recipe" in data else make_recipe("fast", data_cfg.dataset)
+            return cls(model, data_cfg, recipe, data.get("seed", 0))
         except (ValueError, TypeError) as e:
-            raise UserError(f"{source}: {e}") from None
-        seed = data.get("seed", 0)
-        if not isinstance(seed, int):
-            raise UserError(f"{source}: seed must be an integer, got {seed!r}")
-        return cls(model, data_cfg, recipe, seed)
+            raise ValueError(f"{source}: {e}") from None
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
@@ -119,49 +190,51 @@ class TrainConfig:
         return cls.from_dict(read_json(path), source=str(path))
 
 
-def _known(kind: type, values: Any, where: str, require_all: bool = False) -> dict[str, Any]:
-    if not isinstance(values, dict):
-        raise UserError(f"{where} must be a JSON object, got {values!r}")
-    names = {f.name for f in fields(kind)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise UserError(f"{where} has unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    if require_all:
-        missing = sorted(names - set(values))
-        if missing:
-            raise UserError(f"{where} is missing {', '.join(missing)}")
-    return values
-
-
 def read_json(path: str | Path) -> Any:
-    """Parse a JSON file, or raise UserError naming the file and the problem."""
+    """Parse a JSON file, or raise ValueError naming the file and the problem."""
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"{p}: no such file")
+        raise ValueError(f"{p}: no such file")
     try:
         return json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{p}: not valid JSON ({e})") from None
+        raise ValueError(f"{p}: not valid JSON ({e})") from None
 
 
 @dataclass
 class SearchConfig:
-    """One rank-search run: what ``ranksearch run`` resolves its flags to and saves as config.json."""
+    """One rank search: what ``ranksearch run`` resolves its flags to and saves as config.json.
+
+    ``storage`` None means the embedded SQLite file ``study.db`` in the run folder, found
+    relative to the folder, so a moved or copied folder reads its own study.
+    """
 
     data: DataConfig
     recipe: Recipe
-    family: str = "light"  # light | decef | mixed
-    objectives: tuple[str, ...] = ("params",)  # params, or params and flops; accuracy is always one
+    family: str = "light"  # the search space: light | decef | mixed (ranksearch.space)
+    objectives: tuple[str, ...] = ("params",)  # minimised beside validation accuracy
     budget: int = 50
     seed: int = 0
     study_name: str = ""
-    storage: str = ""
-    out: str = ""
+    storage: str | None = None
     timeout: float | None = None
-    pruning: bool = True
+    pruner: str = "margin"
     sampler: str = "tpe"
     device: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.objectives = tuple(self.objectives)
+        _check_int("budget", self.budget)
+        _check_int("seed", self.seed, 0)
+        if not self.objectives or self.objectives[0] != "params" or not set(self.objectives) <= set(OBJECTIVES) \
+                or len(set(self.objectives)) != len(self.objectives):
+            raise ValueError(f"objectives must be params, or params and flops; got {','.join(self.objectives)!r}")
+        if self.timeout is not None:
+            _check_number("timeout", self.timeout, 0, low_open=True)
+        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        check_space(self.family)
+        check_pruner(self.pruner)
+        check_sampler(self.sampler)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -169,9 +242,19 @@ class SearchConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SearchConfig":
+    def from_dict(cls, d: dict[str, Any], where: str = "search configuration") -> "SearchConfig":
+        """Read a saved configuration, including the form written before pruners had names."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{where} must be a JSON object")
         d = dict(d)
-        d["data"] = DataConfig(**d["data"])
-        d["recipe"] = Recipe(**d["recipe"])
-        d["objectives"] = tuple(d["objectives"])
-        return cls(**d)
+        legacy_pruning = d.pop("pruning", None)
+        if legacy_pruning is not None and "pruner" not in d:
+            d["pruner"] = "margin" if legacy_pruning else "none"
+        d.pop("extra", None)  # nothing read it
+        d.pop("out", None)  # a run folder is where its config.json is
+        try:
+            d["data"] = data_from_dict(d.get("data"), f"{where}: data")
+            d["recipe"] = recipe_from_dict(d.get("recipe"), f"{where}: recipe")
+            return cls(**_known(cls, d, where))
+        except TypeError as e:
+            raise ValueError(f"{where}: {e}") from None

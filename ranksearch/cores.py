@@ -13,6 +13,7 @@ is the user's choice and is left alone.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,8 @@ CHECK_SECONDS = 0.25
 
 
 def _folder() -> Path:
-    return default_cache_dir() / "training-processes"
+    """Per host: a home folder shared by several machines must not mix their processes."""
+    return default_cache_dir() / "training-processes" / socket.gethostname()
 
 
 def _alive(pid: int) -> bool:

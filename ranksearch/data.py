@@ -249,8 +249,9 @@ def read_image_folder(root: Path) -> ImageDataset:
 
     Classes are the sorted folder names of ``train/``. All images are brought to the size of
     the first training image (bilinear, antialiased) and to RGB if any image is in colour.
-    Each image is decoded straight into one preallocated tensor per split: holding 60,000 small
-    decoded tensors first cost CIFAR-10 300 MB that the allocator never gave back.
+    Each image is decoded straight into one preallocated tensor per split: holding every small
+    decoded tensor first costs memory the allocator never gives back (studies/benchmarks/
+    RESULTS.md, "Peak memory").
     """
     from torchvision.io import ImageReadMode, decode_image
 

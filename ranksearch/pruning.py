@@ -1,31 +1,51 @@
-"""A pruning rule that respects the Pareto front.
+"""Pruners for multi-objective rank searches: one small interface, one class each, chosen by name.
 
 Optuna's pruners refuse multi-objective studies (``Trial.report`` and ``should_prune`` raise
-NotImplementedError), so ranksearch has its own: at epoch t, a running candidate is pruned when
-a finished candidate with no more parameters already had a clearly higher validation accuracy
-at epoch t. Such a candidate cannot end on the front unless it overtakes a smaller network it
-trails at the same point of the same schedule. Raising ``optuna.TrialPruned`` then marks it
-PRUNED, which multi-objective studies accept.
-
-Every candidate's learning curve is kept as the user attribute ``val_curve``; its parameter
-count as ``trainable_params``.
+NotImplementedError), so ranksearch has its own. A pruner answers ``prune(study, trial) ->
+bool`` after each epoch of a running candidate; raising ``optuna.TrialPruned`` then marks the
+trial PRUNED, which multi-objective studies accept. Every candidate keeps its learning curve
+as the user attribute ``val_curve`` and its size as ``trainable_params``.
 """
 
 from __future__ import annotations
 
-from optuna.trial import TrialState
+from typing import Callable, Protocol
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 
-class ParetoPruner:
-    """``prune(study, trial) -> bool``, in the manner of an Optuna pruner.
+class Pruner(Protocol):
+    def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        """True when the running ``trial`` should stop after the epoch it just finished."""
+
+
+def trained_candidates(study: optuna.Study, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
+    """Trials that trained (not duplicates, not surplus) in ``states``, with their curves."""
+    return [
+        t for t in study.get_trials(deepcopy=False, states=states)
+        if "duplicate_of" not in t.user_attrs and "val_curve" in t.user_attrs
+    ]
+
+
+class NoPruner:
+    """Train every candidate for all its epochs."""
+
+    def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        return False
+
+
+class MarginPruner:
+    """Prune at epoch t when a finished candidate with no more parameters was clearly better at t.
+
+    Such a candidate cannot end on the front unless it overtakes a smaller network it trails at
+    the same point of the same schedule.
 
     warmup_epochs: never prune at or before this epoch (first epochs are noisy).
     min_finished: act only once this many candidates have completed.
-    margin: how much higher (absolute accuracy) a smaller network must be to count as clearly better.
-        0.05 by measurement: replayed on a 50-candidate Fashion-MNIST run trained without pruning
-        (studies/benchmarks/pruning_replay.py), 0.02 saved 81 of 250 epochs but cut 3 of the 12
-        front members, whose accuracy mid one-cycle schedule was still noisy; 0.05 saved 44 and
-        cut none.
+    margin: how much higher (absolute accuracy) a smaller network must be to count as clearly
+        better; chosen by replaying the rule on a run trained without pruning
+        (studies/fashion-mnist-light/RESULTS.md, "Pruning").
     """
 
     def __init__(self, warmup_epochs: int = 1, min_finished: int = 5, margin: float = 0.05) -> None:
@@ -33,17 +53,14 @@ class ParetoPruner:
         self.min_finished = min_finished
         self.margin = margin
 
-    def prune(self, study, trial) -> bool:
+    def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         attrs = trial.user_attrs
         curve = attrs.get("val_curve") or []
         epoch = len(curve)
         if epoch <= self.warmup_epochs:
             return False
         params = attrs["trainable_params"]
-        finished = [
-            t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.number != trial.number and "duplicate_of" not in t.user_attrs and "val_curve" in t.user_attrs
-        ]
+        finished = [t for t in trained_candidates(study, (TrialState.COMPLETE,)) if t.number != trial.number]
         if len(finished) < self.min_finished:
             return False
         return any(
@@ -52,3 +69,19 @@ class ParetoPruner:
             and t.user_attrs["val_curve"][epoch - 1] >= curve[-1] + self.margin
             for t in finished
         )
+
+
+PRUNERS: dict[str, Callable[[], Pruner]] = {
+    "margin": MarginPruner,
+    "none": NoPruner,
+}
+
+
+def check_pruner(name: str) -> None:
+    if name not in PRUNERS:
+        raise ValueError(f"pruner must be one of {', '.join(PRUNERS)}, got {name!r}")
+
+
+def make_pruner(name: str) -> Pruner:
+    check_pruner(name)
+    return PRUNERS[name]()

@@ -6,7 +6,6 @@ Two steps: ``report_data`` turns a study into plain numbers (tested on its own),
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 from dataclasses import replace
@@ -18,68 +17,61 @@ import plotly.graph_objects as go
 from lightlayers import reference_spec
 from lightlayers.paper import PAPER_CITATION, paper_models
 
-from ranksearch.results import hypervolume_history, pareto_front, study_tables, write_outputs
-from ranksearch.rundir import open_run
+from ranksearch.results import Row, Tables, pareto_front, study_tables, write_outputs
+from ranksearch.storage import open_run
 
 FRONT_COLOUR, TRIAL_COLOUR, PRUNED_COLOUR, PAPER_COLOUR = "#d62728", "#1f77b4", "#9e9e9e", "#9467bd"
 BASELINE_COLOURS = {"conv": "#2ca02c", "separable": "#ff7f0e"}
 
 
-def _ranks(row: dict[str, Any]) -> dict[str, Any]:
-    return {k[5:]: v for k, v in row.items() if k.startswith("rank.")}
-
-
-def _paper_points(candidates: list[dict[str, Any]], dataset: str) -> list[dict[str, Any]]:
+def _paper_points(candidates: list[Row], dataset: str) -> list[dict[str, Any]]:
     """The study's candidates that are exactly the paper's uniform-rank Light models, with the count the paper prints."""
-    by_spec = {json.dumps(r["spec"], sort_keys=True): r for r in candidates}
+    by_spec = {json.dumps(r.spec, sort_keys=True): r for r in candidates}
     points = []
     for family, rank, printed in paper_models(dataset):
-        row = by_spec.get(json.dumps(reference_spec(dataset, family, rank).to_dict(), sort_keys=True)) if family == "light" else None
+        if family != "light":  # the paper's Conv2D and SeparableConv2D are the study's baselines
+            continue
+        row = by_spec.get(json.dumps(reference_spec(dataset, family, rank).to_dict(), sort_keys=True))
         if row is None:
             continue
-        curve = json.loads(row["val_curve"])
         points.append({
-            "label": f"k={rank}", "rank": rank, "number": row["number"], "state": row["state"],
-            "trainable_params": row["trainable_params"], "keras_params": row["keras_params"], "paper_keras_params": printed,
-            "flops": row["flops"], "val_accuracy": row["val_accuracy"] if row["val_accuracy"] is not None else curve[-1],
-            "test_accuracy": row["test_accuracy"],
+            "label": f"k={rank}", "rank": rank, "number": row.number, "state": row.state,
+            "trainable_params": row.trainable_params, "keras_params": row.keras_params, "paper_keras_params": printed,
+            "flops": row.flops, "val_accuracy": row.val_accuracy if row.val_accuracy is not None else row.last_val_accuracy,
+            "test_accuracy": row.test_accuracy,
         })
     return points
 
 
-def report_data(study, cfg) -> dict[str, Any]:
-    """Everything the page shows, as JSON-ready numbers."""
-    candidates, baselines, front = study_tables(study, cfg)
-    conv = next((b for b in baselines if b["family"] == "conv"), None)
-    ref = conv["trainable_params"] if conv else max([r["trainable_params"] for r in candidates] or [1]) * 2
-    complete = [r for r in candidates if r["state"] == "COMPLETE"]
-    points = [
-        {
-            "number": r["number"], "state": r["state"], "trainable_params": r["trainable_params"], "flops": r["flops"],
-            "val_accuracy": r["val_accuracy"], "last_val_accuracy": json.loads(r["val_curve"])[-1] if json.loads(r["val_curve"]) else None,
-            "test_accuracy": r["test_accuracy"], "ranks": _ranks(r), "families": {k[7:]: v for k, v in r.items() if k.startswith("family.")},
-            "val_curve": json.loads(r["val_curve"]), "on_front": r["on_front"],
-        }
-        for r in candidates
-    ]
+def _point(r: Row) -> dict[str, Any]:
     return {
-        "study": study.study_name,
+        "number": r.number, "state": r.state, "trainable_params": r.trainable_params, "flops": r.flops,
+        "val_accuracy": r.val_accuracy, "last_val_accuracy": r.last_val_accuracy, "test_accuracy": r.test_accuracy,
+        "ranks": r.ranks, "families": r.families, "val_curve": r.val_curve, "on_front": r.on_front,
+    }
+
+
+def report_data(tables: Tables, cfg, study_name: str, run_dir: str | None) -> dict[str, Any]:
+    """Everything the page shows, as JSON-ready numbers."""
+    complete = [r for r in tables.candidates if r.state == "COMPLETE"]
+    return {
+        "study": study_name,
         "dataset": cfg.data.dataset,
         "family": cfg.family,
         "epochs": cfg.recipe.epochs,
-        "points": points,
-        "front": [r["number"] for r in front],
-        "flops_front": [r["number"] for r in pareto_front(complete, x="flops")],
+        "points": [_point(r) for r in tables.candidates],
+        "front": [r.number for r in tables.front],
+        "flops_front": [r.number for r in pareto_front(complete, x="flops")],
         "baselines": [
-            {"family": b["family"], "trainable_params": b["trainable_params"], "flops": b["flops"],
-             "val_accuracy": b["val_accuracy"], "test_accuracy": b["test_accuracy"], "val_curve": json.loads(b["val_curve"])}
-            for b in baselines
+            {"family": b.family, "trainable_params": b.trainable_params, "flops": b.flops,
+             "val_accuracy": b.val_accuracy, "test_accuracy": b.test_accuracy, "val_curve": b.val_curve}
+            for b in tables.baselines
         ],
-        "paper_models": _paper_points(candidates, cfg.data.dataset),
+        "paper_models": _paper_points(tables.candidates, cfg.data.dataset),
         "paper_citation": PAPER_CITATION,
-        "hypervolume": [{"finished": n, "hypervolume": hv} for n, hv in hypervolume_history(candidates, ref)],
-        "hypervolume_reference_params": ref,
-        "run_dir": cfg.out,
+        "hypervolume": [{"finished": n, "hypervolume": hv} for n, hv in tables.history],
+        "hypervolume_reference_params": tables.reference_params,
+        "run_dir": run_dir,
     }
 
 
@@ -248,19 +240,24 @@ The front is chosen on validation accuracy; test accuracy is shown, never used t
 """
 
 
-def write_report(study, cfg, out_dir: str | Path) -> Path:
-    """Write ``out_dir/report.html`` for a study and return its path."""
+def write_report(tables: Tables, cfg, study_name: str, out_dir: str | Path, run_dir: str | None = None) -> Path:
+    """Write ``out_dir/report.html`` and return its path; its retrain commands name ``run_dir``."""
     path = Path(out_dir) / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report_data(study, cfg)))
+    path.write_text(render_html(report_data(tables, cfg, study_name, run_dir)))
     return path
 
 
-def report_command(args: argparse.Namespace) -> int:
-    study, cfg = open_run(args.run_dir, args.storage, args.study)
-    out = Path(args.out or args.run_dir or ".")
-    if args.run_dir is None:
-        cfg = replace(cfg, out=str(out))  # the page's retrain commands point at the folder written here
-    write_outputs(study, cfg, out)
-    print(f"report: {write_report(study, cfg, out)}")
-    return 0
+def rebuild_report(run_dir: str | None, storage: str | None, study_name: str | None, out: str | None) -> Path:
+    """``ranksearch report``: the report of a run folder, or of a study by storage URL, written to ``out``.
+
+    Reads only: the run folder's trials.csv, front.json and config.json are left as they are.
+    """
+    run = open_run(run_dir, storage, study_name)
+    target = Path(out or run_dir or ".")
+    tables = study_tables(run.study, run.config)
+    same = run.folder is not None and target.resolve() == run.folder.resolve()
+    if not same or not (target / "trials.csv").exists():
+        # A report folder of its own gets the tables too, and a config.json that names the study's storage.
+        write_outputs(tables, run.config if same else replace(run.config, storage=run.url), target)
+    return write_report(tables, run.config, run.study.study_name, target, str(target))

@@ -1,7 +1,8 @@
-"""A study's results as plain rows: trials.csv, front.json and the numbers the report plots.
+"""A study's results as typed rows: trials.csv, front.json and the numbers the report plots.
 
-Nothing here trains or plots. Test accuracy is carried along for reporting only: the front is
-chosen by validation accuracy and parameters alone.
+Nothing here trains or plots. Rows hold real numbers and lists; text is made only when
+``trials.csv`` is written. Test accuracy is carried along for reporting only: the front is
+chosen by validation accuracy and the minimised objectives alone.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna._hypervolume import compute_hypervolume
+from optuna.trial import FrozenTrial, TrialState
 
 from lightlayers import ModelSpec
 
@@ -26,106 +31,165 @@ CSV_COLUMNS = [
 ]
 
 
-def candidate_rows(study) -> list[dict[str, Any]]:
-    """One row per finished candidate (COMPLETE or PRUNED), duplicates left out, in trial order."""
-    rows = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        a = t.user_attrs
-        if "duplicate_of" in a or "spec" not in a:
-            continue
-        rows.append(_row(t.number, t.state.name, "candidate", a))
-    return rows
+@dataclass
+class Row:
+    """One trained network of a study: a candidate (with its trial number) or a baseline."""
+
+    number: int | None
+    state: str  # COMPLETE or PRUNED
+    role: str  # candidate or baseline
+    family: str  # the search space, or conv / separable for baselines
+    trainable_params: int
+    keras_params: int
+    flops: int
+    val_accuracy: float | None  # final validation accuracy; None when pruned
+    test_accuracy: float | None
+    val_curve: list[float]
+    seconds: float
+    spec: dict[str, Any]
+    on_front: bool = False
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.val_curve)
+
+    @property
+    def pruned_at_epoch(self) -> int | None:
+        return self.epochs_run if self.state == "PRUNED" else None
+
+    @property
+    def last_val_accuracy(self) -> float | None:
+        return self.val_curve[-1] if self.val_curve else None
+
+    @property
+    def layers(self) -> dict[str, dict[str, Any]]:
+        return self.spec["layers"]
+
+    @property
+    def ranks(self) -> dict[str, Any]:
+        return {name: layer.get("rank") for name, layer in self.layers.items()}
+
+    @property
+    def families(self) -> dict[str, str]:
+        return {name: layer["family"] for name, layer in self.layers.items()}
+
+    def csv_record(self) -> dict[str, Any]:
+        record = {c: getattr(self, c) for c in CSV_COLUMNS}
+        record["seconds"] = round(self.seconds, 2)
+        for name, layer in self.layers.items():
+            record[f"family.{name}"] = layer["family"]
+            rank = layer.get("rank")
+            record[f"rank.{name}"] = json.dumps(rank) if isinstance(rank, list) else rank
+        record["val_curve"] = json.dumps([round(v, 5) for v in self.val_curve])
+        return record
 
 
-def baseline_rows(study) -> list[dict[str, Any]]:
+def _row(number: int | None, state: str, role: str, a: dict[str, Any]) -> Row:
+    curve = list(a.get("val_curve", []))
+    return Row(
+        number=number, state=state, role=role, family=a["family"], trainable_params=a["trainable_params"],
+        keras_params=a["keras_params"], flops=a["flops"],
+        val_accuracy=curve[-1] if state == "COMPLETE" and curve else None,
+        test_accuracy=a.get("test_accuracy"), val_curve=curve, seconds=a.get("seconds", 0.0), spec=a["spec"],
+    )
+
+
+def is_candidate(t: FrozenTrial) -> bool:
+    """A trial that trained a candidate: not a duplicate, not surplus to the budget."""
+    return "spec" in t.user_attrs and "duplicate_of" not in t.user_attrs
+
+
+def candidate_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Finished (COMPLETE or PRUNED) candidate trials, in trial order."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)) if is_candidate(t)]
+
+
+def baseline_rows(study: optuna.Study) -> list[Row]:
     attrs = study.user_attrs
     return [_row(None, "COMPLETE", "baseline", attrs[f"baseline:{f}"]) for f in BASELINE_FAMILIES if f"baseline:{f}" in attrs]
 
 
-def _row(number, state: str, role: str, a: dict[str, Any]) -> dict[str, Any]:
-    spec = a["spec"]
-    row = {
-        "number": number,
-        "state": state,
-        "role": role,
-        "family": a["family"],
-        "trainable_params": a["trainable_params"],
-        "keras_params": a["keras_params"],
-        "flops": a["flops"],
-        "val_accuracy": a["val_curve"][-1] if state == "COMPLETE" and a.get("val_curve") else None,
-        "test_accuracy": a.get("test_accuracy"),
-        "epochs_run": len(a.get("val_curve", [])),
-        "pruned_at_epoch": len(a.get("val_curve", [])) if state == "PRUNED" else None,
-        "seconds": round(a.get("seconds", 0.0), 2),
-        "on_front": False,
-    }
-    for name, layer in spec["layers"].items():
-        row[f"family.{name}"] = layer["family"]
-        row[f"rank.{name}"] = layer.get("rank")
-    row["val_curve"] = json.dumps([round(v, 5) for v in a.get("val_curve", [])])
-    row["spec"] = spec
-    return row
-
-
-def pareto_front(rows: list[dict[str, Any]], x: str = "trainable_params", y: str = "val_accuracy") -> list[dict[str, Any]]:
-    """Rows not dominated in (fewer ``x``, higher ``y``), sorted by ``x``. Equal points are all kept."""
-    pts = [r for r in rows if r.get(y) is not None]
+def pareto_front(rows: list[Row], x: str = "trainable_params") -> list[Row]:
+    """Rows not dominated in (fewer ``x``, higher validation accuracy), sorted by ``x``. Equal points are all kept."""
+    pts = [r for r in rows if r.val_accuracy is not None]
     front = [
         r for r in pts
-        if not any(o[x] <= r[x] and o[y] >= r[y] and (o[x] < r[x] or o[y] > r[y]) for o in pts)
+        if not any(
+            getattr(o, x) <= getattr(r, x) and o.val_accuracy >= r.val_accuracy
+            and (getattr(o, x) < getattr(r, x) or o.val_accuracy > r.val_accuracy)
+            for o in pts
+        )
     ]
-    return sorted(front, key=lambda r: (r[x], -r[y]))
+    return sorted(front, key=lambda r: (getattr(r, x), -r.val_accuracy))
 
 
-def hypervolume(rows: list[dict[str, Any]], max_params: float) -> float:
-    """Area dominated by the front in (log10 params, validation error), up to the reference point.
+def hypervolume(rows: list[Row], max_params: float) -> float:
+    """Area dominated by the front in (log10 params, validation accuracy), up to the reference point.
 
-    The reference point is (log10 ``max_params``, error 1): pass the dense Conv2d baseline's
+    The reference point is (log10 ``max_params``, accuracy 0): pass the dense Conv2d baseline's
     parameters so studies of one dataset are compared on one scale. Log parameters, because a
     front spans orders of magnitude and a person reads it on a log axis.
     """
-    ref_x = math.log10(max_params)
-    front = [r for r in pareto_front(rows) if math.log10(r["trainable_params"]) < ref_x]
-    area = 0.0
-    best_acc = 0.0
-    xs = [math.log10(r["trainable_params"]) for r in front] + [ref_x]
-    for i, r in enumerate(front):
-        best_acc = max(best_acc, r["val_accuracy"])
-        area += (xs[i + 1] - xs[i]) * best_acc
-    return area
+    ref = math.log10(max_params)
+    points = [(math.log10(r.trainable_params), -r.val_accuracy) for r in rows
+              if r.val_accuracy is not None and math.log10(r.trainable_params) < ref]
+    if not points:
+        return 0.0
+    return float(compute_hypervolume(np.array(points), np.array([ref, 0.0])))
 
 
-def hypervolume_history(rows: list[dict[str, Any]], max_params: float) -> list[tuple[int, float]]:
+def hypervolume_history(rows: list[Row], max_params: float) -> list[tuple[int, float]]:
     """(candidates finished, hypervolume so far) after each finished candidate, in trial order."""
     return [(i + 1, hypervolume(rows[: i + 1], max_params)) for i in range(len(rows))]
 
 
-def point_config(row: dict[str, Any], cfg: SearchConfig) -> dict[str, Any]:
-    """The configuration ``ranksearch train --config`` accepts for one row."""
-    return TrainConfig(ModelSpec.from_dict(row["spec"]), cfg.data, cfg.recipe, cfg.seed).to_dict()
+@dataclass
+class Tables:
+    """A study's rows, computed once: candidates (front marked), baselines, front, hypervolume."""
+
+    candidates: list[Row]
+    baselines: list[Row]
+    front: list[Row]
+    reference_params: int  # the hypervolume's reference: the Conv2d baseline's parameters
+    hypervolume: float
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+    def baseline(self, family: str) -> Row | None:
+        return next((b for b in self.baselines if b.family == family), None)
 
 
-def study_tables(study, cfg: SearchConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(candidates, baselines, front), the front marked in the candidates' ``on_front``."""
-    candidates = candidate_rows(study)
+def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
+    trials = candidate_trials(study)
+    candidates = [_row(t.number, t.state.name, "candidate", t.user_attrs) for t in trials]
     baselines = baseline_rows(study)
-    front = pareto_front(candidates)
-    ids = {id(r) for r in front}
-    for r in candidates:
-        r["on_front"] = id(r) in ids
-    return candidates, baselines, front
+    if cfg.objectives == ("params",):  # two objectives: Optuna's best trials are exactly this front
+        best = {t.number for t in study.best_trials if is_candidate(t)}
+        front = sorted((r for r in candidates if r.number in best), key=lambda r: (r.trainable_params, -r.val_accuracy))
+    else:
+        front = pareto_front(candidates)
+    for r in front:
+        r.on_front = True
+    conv = next((b for b in baselines if b.family == "conv"), None)
+    ref = conv.trainable_params if conv else 2 * max([r.trainable_params for r in candidates] or [1])
+    history = hypervolume_history(candidates, ref)
+    return Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history)
 
 
-def front_records(front: list[dict[str, Any]], cfg: SearchConfig) -> list[dict[str, Any]]:
+def point_config(row: Row, cfg: SearchConfig) -> dict[str, Any]:
+    """The configuration ``ranksearch train --config`` accepts for one row."""
+    return TrainConfig(ModelSpec.from_dict(row.spec), cfg.data, cfg.recipe, cfg.seed).to_dict()
+
+
+def front_records(front: list[Row], cfg: SearchConfig) -> list[dict[str, Any]]:
     return [
         {
-            "number": r["number"],
-            "trainable_params": r["trainable_params"],
-            "keras_params": r["keras_params"],
-            "flops": r["flops"],
-            "val_accuracy": r["val_accuracy"],
-            "test_accuracy": r["test_accuracy"],
-            "ranks": {k[5:]: v for k, v in r.items() if k.startswith("rank.")},
+            "number": r.number,
+            "trainable_params": r.trainable_params,
+            "keras_params": r.keras_params,
+            "flops": r.flops,
+            "val_accuracy": r.val_accuracy,
+            "test_accuracy": r.test_accuracy,
+            "ranks": r.ranks,
             "config": point_config(r, cfg),
         }
         for r in front
@@ -138,21 +202,23 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_outputs(study, cfg: SearchConfig, out_dir: str | Path) -> dict[str, Any]:
-    """Write trials.csv, front.json and config.json into ``out_dir`` (atomically, so a reader
-    never sees half a file); return the tables for the caller."""
+def trials_frame(tables: Tables) -> pd.DataFrame:
+    """trials.csv as a DataFrame: the fixed columns, then per-slot family and rank, then the curve."""
+    frame = pd.DataFrame([r.csv_record() for r in tables.baselines + tables.candidates])
+    if frame.empty:
+        return pd.DataFrame(columns=CSV_COLUMNS)
+    extra = sorted(c for c in frame.columns if c not in CSV_COLUMNS and c != "val_curve")
+    frame = frame.reindex(columns=CSV_COLUMNS + extra + ["val_curve"])
+    for column in ("number", "pruned_at_epoch"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def write_outputs(tables: Tables, cfg: SearchConfig, out_dir: str | Path) -> None:
+    """Write trials.csv, front.json and config.json into ``out_dir``, each atomically, so a
+    reader never sees half a file."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    candidates, baselines, front = study_tables(study, cfg)
-    rows = [{k: v for k, v in r.items() if k != "spec"} for r in baselines + candidates]
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        frame = pd.DataFrame(columns=CSV_COLUMNS)
-    ordered = CSV_COLUMNS + sorted(c for c in frame.columns if c not in CSV_COLUMNS and c != "val_curve") + ["val_curve"]
-    frame = frame.reindex(columns=[c for c in ordered if c in frame.columns or c in CSV_COLUMNS])
-    frame["number"] = frame["number"].astype("Int64")
-    frame["pruned_at_epoch"] = frame["pruned_at_epoch"].astype("Int64")
-    _atomic_write(out / "trials.csv", frame.to_csv(index=False))
-    _atomic_write(out / "front.json", json.dumps(front_records(front, cfg), indent=2) + "\n")
+    _atomic_write(out / "trials.csv", trials_frame(tables).to_csv(index=False))
+    _atomic_write(out / "front.json", json.dumps(front_records(tables.front, cfg), indent=2) + "\n")
     _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
-    return {"candidates": candidates, "baselines": baselines, "front": front}

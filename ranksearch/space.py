@@ -1,109 +1,96 @@
-"""The search space: one rank per factorised layer, from 1 to where the layer stops saving parameters.
+"""The search space: for every slot, a family and its ranks, from 1 to where the layer stops saving parameters.
 
-Parameter names are stable and readable: ``rank:<slot>`` (light or decef studies), and for a
-``mixed`` study ``family:<slot>`` plus ``light_rank:<slot>`` / ``decef_rank:<slot>`` (a separate
-name per family, because the two families' rank ranges differ).
+A space is named by which families each kind of slot may take (``SPACES``); the families and
+their rank limits come from ``lightlayers``' registry. Optuna parameter names are stable and
+readable: ``rank:<slot>`` where a slot has one family, and ``family:<slot>`` plus
+``<family>_rank:<slot>`` where it chooses (a name per family, because their ranges differ).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from functools import lru_cache
 
-from lightlayers import LayerChoice, ModelSpec, Slot, trainable_params
-from lightlayers.models import make_layer
+from lightlayers import PAPER_HEAD_RANK, LayerChoice, ModelSpec, Slot, get_family
 
-SEARCH_FAMILIES = ("light", "decef", "mixed")
+# name -> (families of conv slots, families of the dense head)
+SPACES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "light": (("light",), ("light",)),
+    "decef": (("decef",), ("light",)),
+    "mixed": (("light", "decef"), ("light",)),
+}
 PAPER_RANKS = (1, 2, 3, 4, 5)  # the paper's uniform Light models, enqueued first
-PAPER_HEAD_RANK = 8
 
 
-@lru_cache(maxsize=None)
-def _params(slot: Slot, family: str, rank: int | None) -> int:
-    return trainable_params(make_layer(slot, LayerChoice(family, rank)))
+def check_space(name: str) -> None:
+    if name not in SPACES:
+        raise ValueError(f"family must be one of {', '.join(SPACES)}, got {name!r}")
 
 
-def dense_family(slot: Slot) -> str:
-    return "linear" if slot.is_head else "conv"
-
-
-def break_even_rank(slot: Slot, family: str) -> int:
-    """The largest rank at which ``family`` in ``slot`` has fewer parameters than the dense layer (0 if none)."""
-    dense = _params(slot, dense_family(slot), None)
-    limit = 1 if family == "decef" and slot.kernel_size == 1 else None
-    if family == "decef" and slot.kernel_size > 1:
-        limit = slot.kernel_size**2
-    rank = 0
-    while (limit is None or rank < limit) and _params(slot, family, rank + 1) < dense:
-        rank += 1
-    return rank
+def slot_families(slot: Slot, space: str) -> tuple[str, ...]:
+    conv, dense = SPACES[space]
+    return dense if slot.kind == "dense" else conv
 
 
 def rank_range(slot: Slot, family: str) -> tuple[int, int]:
-    """The searched ranks of ``family`` in ``slot``: 1 .. break-even.
+    """The searched ranks of a one-rank ``family`` in ``slot``: 1 .. break-even.
 
     The upper end is raised to the paper's uniform ranks (5 for conv layers, 8 for the light
     head) where a small layer breaks even earlier, so the paper's own models are in the space
-    and the search can start from them. A DeCEF layer's rank never exceeds s*s.
+    and the search can start from them; it never passes the family's hard limit.
     """
-    hi = break_even_rank(slot, family)
+    fam = get_family(slot.kind, family)
+    hi = fam.break_even(slot.shape)
     if family == "light":
-        hi = max(hi, PAPER_HEAD_RANK if slot.is_head else max(PAPER_RANKS))
-    else:
-        hi = max(hi, 1)
+        hi = max(hi, PAPER_HEAD_RANK if slot.kind == "dense" else max(PAPER_RANKS))
+    hi = min(max(hi, 1), fam.hard_limits(slot.shape)[0])
     return 1, hi
 
 
-def slot_families(slot: Slot, family: str) -> tuple[str, ...]:
-    if slot.is_head:
-        return ("light",)
-    return ("light", "decef") if family == "mixed" else (family,)
+def _rank_param(slot: Slot, family: str, choosing: bool) -> str:
+    return f"{family}_rank:{slot.name}" if choosing else f"rank:{slot.name}"
 
 
-@dataclass(frozen=True)
-class Dimension:
-    slot: Slot
-    families: tuple[str, ...]
-
-
-def dimensions(template: ModelSpec, family: str) -> list[Dimension]:
-    return [Dimension(s, slot_families(s, family)) for s in template.slots()]
-
-
-def suggest_spec(trial, template: ModelSpec, family: str) -> ModelSpec:
+def suggest_spec(trial, template: ModelSpec, space: str) -> ModelSpec:
     """Ask an Optuna trial for every slot's family and rank; return the candidate's spec."""
     layers = {}
-    for dim in dimensions(template, family):
-        name = dim.slot.name
-        if len(dim.families) > 1:
-            fam = trial.suggest_categorical(f"family:{name}", list(dim.families))
-            rank = trial.suggest_int(f"{fam}_rank:{name}", *rank_range(dim.slot, fam))
-        else:
-            fam = dim.families[0]
-            rank = trial.suggest_int(f"rank:{name}", *rank_range(dim.slot, fam))
-        layers[name] = LayerChoice(fam, rank)
+    for slot in template.slots():
+        options = slot_families(slot, space)
+        choosing = len(options) > 1
+        family = trial.suggest_categorical(f"family:{slot.name}", list(options)) if choosing else options[0]
+        rank = None
+        if get_family(slot.kind, family).takes_rank:
+            rank = trial.suggest_int(_rank_param(slot, family, choosing), *rank_range(slot, family))
+        layers[slot.name] = LayerChoice(family, rank)
     return ModelSpec(template.architecture, template.in_channels, template.image_size, template.num_classes, template.widths, layers)
 
 
-def uniform_params(template: ModelSpec, family: str, rank: int) -> dict[str, object]:
-    """Trial parameters of the uniform-rank model (the paper's, for light), clipped to each range."""
+def params_for(template: ModelSpec, space: str, layers: dict[str, LayerChoice]) -> dict[str, object]:
+    """The trial parameters that make ``suggest_spec`` return ``layers`` (for enqueueing)."""
     params: dict[str, object] = {}
-    fam = "light" if family == "mixed" else family
-    for dim in dimensions(template, family):
-        name = dim.slot.name
-        slot_fam = "light" if dim.slot.is_head else fam
-        lo, hi = rank_range(dim.slot, slot_fam)
-        r = PAPER_HEAD_RANK if dim.slot.is_head else rank
-        r = min(max(r, lo), hi)
-        if len(dim.families) > 1:
-            params[f"family:{name}"] = slot_fam
-            params[f"{slot_fam}_rank:{name}"] = r
-        else:
-            params[f"rank:{name}"] = r
+    for slot in template.slots():
+        options = slot_families(slot, space)
+        choice = layers[slot.name]
+        choosing = len(options) > 1
+        if choosing:
+            params[f"family:{slot.name}"] = choice.family
+        if choice.rank is not None:
+            params[_rank_param(slot, choice.family, choosing)] = choice.rank
     return params
+
+
+def uniform_params(template: ModelSpec, space: str, rank: int) -> dict[str, object]:
+    """Trial parameters of the uniform-rank model (the paper's, in a light space), clipped to each range."""
+    layers = {}
+    for slot in template.slots():
+        options = slot_families(slot, space)
+        family = "light" if "light" in options else options[0]
+        lo, hi = rank_range(slot, family)
+        r = PAPER_HEAD_RANK if slot.kind == "dense" else rank
+        layers[slot.name] = LayerChoice(family, min(max(r, lo), hi))
+    return params_for(template, space, layers)
 
 
 def config_key(spec: ModelSpec) -> str:
     """A canonical string of a candidate's layers: equal keys mean the same network."""
     return json.dumps(spec.to_dict()["layers"], sort_keys=True, separators=(",", ":"))
+

@@ -2,7 +2,8 @@
 
 Speed comes from a few deliberate choices: the data lives on the device as uint8 and is
 normalised and augmented there in whole batches (no DataLoader, no per-image Python);
-channels_last everywhere (2-3x faster than NCHW for these thin layers even on the CPU); bf16
+channels_last everywhere (faster than NCHW for these thin layers even on the CPU; studies/
+benchmarks/RESULTS.md, "Throughput"); bf16
 autocast on CUDA; a one-cycle schedule over a batch sized for the device (see ``make_recipe``).
 """
 
@@ -26,8 +27,8 @@ from ranksearch.errors import UserError
 EpochCallback = Callable[[int, float], None]
 """Called after every epoch with (epoch number from 1, validation accuracy); may raise to stop."""
 
-# Evaluation batch per device: large on CUDA; 256 on the CPU, where it measured as fast as 2048
-# and kept 440 MB less activation memory on CIFAR-10 (2048 put full CIFAR-10 training over 2 GB).
+# Evaluation batch per device: large on CUDA; 256 on the CPU, where it measured as fast as 2048 with
+# far less activation memory (studies/benchmarks/RESULTS.md, "Peak memory").
 EVAL_BATCH = {"cuda": 2048, "cpu": 256}
 MIN_STEPS_PER_EPOCH = 50
 
@@ -113,7 +114,9 @@ def train(
     """Train ``spec`` on ``data.train``, validate after every epoch, and test once at the end.
 
     The test set is evaluated only after training, never inside the loop, so nothing the
-    callback sees (and nothing a search chooses) depends on it. Same seed, same result on CPU.
+    callback sees (and nothing a search chooses) depends on it. Same seed and thread count,
+    same result on the CPU; processes training at once on one machine share its cores
+    (``ranksearch.cores``), so each trains with fewer threads.
     """
     dev = resolve_device(device)
     started = time.perf_counter()

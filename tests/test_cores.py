@@ -8,6 +8,7 @@ import time
 import torch
 
 from ranksearch import cores
+from ranksearch.data import default_cache_dir
 
 HOLDER = """
 import time
@@ -61,3 +62,14 @@ def test_an_explicit_omp_num_threads_is_left_alone(monkeypatch):
             assert cores.training_processes() == 1  # only the other process registered
     finally:
         other.kill()
+
+
+def test_another_machines_processes_in_a_shared_cache_are_neither_counted_nor_removed():
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    shared = default_cache_dir() / "training-processes"  # a cache folder several machines share
+    theirs = shared / "another-host" / dead.stdout.strip()  # its pid means nothing on this machine
+    theirs.parent.mkdir(parents=True)
+    theirs.touch()
+    with cores.sharing_cores():
+        assert cores.training_processes() == 1
+    assert theirs.exists()

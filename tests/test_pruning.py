@@ -2,7 +2,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from ranksearch.pruning import ParetoPruner
+from ranksearch.pruning import MarginPruner
 
 
 def finished(params: int, curve: list[float]):
@@ -31,33 +31,33 @@ def running(study, params: int, curve: list[float]):
 
 def test_prunes_a_trial_dominated_at_epoch_t(study):
     # 5000 parameters, but at epoch 2 it trails the 4000-parameter network by 0.1.
-    assert ParetoPruner().prune(study, running(study, 5000, [0.55, 0.70]))
+    assert MarginPruner().prune(study, running(study, 5000, [0.55, 0.70]))
 
 
 def test_keeps_a_trial_close_to_smaller_networks(study):
-    assert not ParetoPruner(margin=0.02).prune(study, running(study, 5000, [0.55, 0.79]))
+    assert not MarginPruner(margin=0.02).prune(study, running(study, 5000, [0.55, 0.79]))
 
 
 def test_never_prunes_a_trial_with_fewer_parameters_than_every_finished_one(study):
-    assert not ParetoPruner().prune(study, running(study, 500, [0.1, 0.1]))
+    assert not MarginPruner().prune(study, running(study, 500, [0.1, 0.1]))
 
 
 def test_waits_for_warmup_and_enough_finished_trials(study):
-    assert not ParetoPruner(warmup_epochs=1).prune(study, running(study, 5000, [0.1]))
-    assert not ParetoPruner(min_finished=6).prune(study, running(study, 5000, [0.1, 0.1]))
-    assert ParetoPruner(min_finished=5).prune(study, running(study, 5000, [0.1, 0.1]))
+    assert not MarginPruner(warmup_epochs=1).prune(study, running(study, 5000, [0.1]))
+    assert not MarginPruner(min_finished=6).prune(study, running(study, 5000, [0.1, 0.1]))
+    assert MarginPruner(min_finished=5).prune(study, running(study, 5000, [0.1, 0.1]))
 
 
 def test_compares_at_the_same_epoch_not_the_final_one(study):
     # At epoch 1 the 4000-parameter network had 0.6: 0.59 is within the margin, although its final 0.9 is far ahead.
-    assert not ParetoPruner(warmup_epochs=0).prune(study, running(study, 5000, [0.59]))
+    assert not MarginPruner(warmup_epochs=0).prune(study, running(study, 5000, [0.59]))
 
 
 def test_pruned_trial_is_marked_pruned_in_a_multi_objective_study(study):
     def objective(trial):
         trial.set_user_attr("trainable_params", 5000)
         trial.set_user_attr("val_curve", [0.3, 0.4])
-        if ParetoPruner().prune(study, trial):
+        if MarginPruner().prune(study, trial):
             raise optuna.TrialPruned()
         return 0.4, 5000
 

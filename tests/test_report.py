@@ -12,8 +12,9 @@ from conftest import ranksearch, write_mnist_like
 from lightlayers import build_model, trainable_params
 from lightlayers.paper import PAPER_CITATION, PAPER_KERAS_PARAMS
 from ranksearch.report import render_html, report_data
-from ranksearch.rundir import open_run
+from ranksearch.results import study_tables
 from ranksearch.space import config_key
+from ranksearch.storage import open_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -28,17 +29,22 @@ def run_dir(tmp_path_factory) -> Path:
     return out
 
 
+def data_of(run_dir, dataset=None):
+    run = open_run(str(run_dir))
+    if dataset is not None:
+        run.config.data.dataset = dataset
+    return run.study, report_data(study_tables(run.study, run.config), run.config, run.study.study_name, str(run_dir))
+
+
 def test_front_matches_optunas_best_trials(run_dir):
-    study, cfg = open_run(str(run_dir))
-    data = report_data(study, cfg)
+    study, data = data_of(run_dir)
     ours = {config_key(build_model(_spec(p)).spec) for p in data["points"] if p["number"] in data["front"]}
     theirs = {t.user_attrs["config_key"] for t in study.best_trials}
     assert ours == theirs and ours
 
 
 def test_the_papers_models_are_a_marker_set_of_their_own(run_dir):
-    study, cfg = open_run(str(run_dir))
-    data = report_data(study, cfg)
+    _, data = data_of(run_dir)
     paper = {p["label"]: p for p in data["paper_models"]}
     assert list(paper) == ["k=1", "k=2", "k=3", "k=4", "k=5"]  # enqueued first, so all trained in a budget of 7
     by_number = {p["number"]: p for p in data["points"]}
@@ -53,9 +59,8 @@ def test_the_papers_models_are_a_marker_set_of_their_own(run_dir):
 
 
 def test_no_paper_markers_for_data_the_paper_did_not_report(run_dir):
-    study, cfg = open_run(str(run_dir))
-    cfg.data.dataset = str(run_dir)  # an image-folder dataset
-    assert report_data(study, cfg)["paper_models"] == []
+    _, data = data_of(run_dir, dataset=str(run_dir))  # an image-folder dataset
+    assert data["paper_models"] == []
 
 
 def _spec(point):
@@ -75,8 +80,7 @@ def test_run_writes_a_self_contained_report_with_its_data(run_dir):
     import html
 
     embedded = json.loads(html.unescape(page[start:page.index("</script>", start)]))
-    study, cfg = open_run(str(run_dir))
-    assert embedded["front"] == report_data(study, cfg)["front"]
+    assert embedded["front"] == data_of(run_dir)[1]["front"]
     assert {b["family"] for b in embedded["baselines"]} == {"conv", "separable"}
     for number in embedded["front"]:
         assert f"--trial {number} -o trial-{number}.json" in page

@@ -91,16 +91,17 @@ def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
     from ranksearch.config import DataConfig, SearchConfig, make_recipe
     from ranksearch.data import load_splits
     from ranksearch.progress import Progress
+    from ranksearch.search import Search
     from ranksearch.space import uniform_params
-    from ranksearch.study import Search, open_study
+    from ranksearch.storage import open_study
 
     cfg = SearchConfig(
         DataConfig("mnist", str(mnist_like), train_subset=200), make_recipe("fast", "mnist", 1), budget=3,
-        study_name="dup", storage=f"sqlite:///{tmp_path / 'dup.db'}",
+        study_name="dup",
     )
     _, splits = load_splits(cfg.data)
-    study = open_study(cfg, 0, create=True)
-    search = Search(study, cfg, splits, Progress())
+    study = open_study(cfg, f"sqlite:///{tmp_path / 'dup.db'}", 0, create=True)
+    search = Search(study, cfg, splits, Progress(), None)
     same = uniform_params(search.template, "light", 2)
     for _ in range(3):
         study.enqueue_trial(same)
@@ -220,7 +221,7 @@ def test_two_workers_share_one_postgres_study(mnist_like, tmp_path, postgres_url
     budget = 8
     lead = subprocess.Popen(
         [sys.executable, "-m", "ranksearch", "run", *QUICK, "--data-dir", str(mnist_like), "--budget", str(budget),
-         "--out", str(out), "--storage", postgres_url, "--study", "shared", "--no-pruning"],
+         "--out", str(out), "--storage", postgres_url, "--study", "shared", "--pruner", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.time() + 120

@@ -20,8 +20,9 @@ from lightlayers import build_model, count_model, reference_spec
 from ranksearch.config import DataConfig, SearchConfig, make_recipe
 from ranksearch.data import load_splits
 from ranksearch.progress import Progress
-from ranksearch.results import candidate_rows, hypervolume
-from ranksearch.study import Search, _quiet_optuna, make_sampler
+from ranksearch.results import hypervolume, study_tables
+from ranksearch.samplers import make_sampler
+from ranksearch.search import Search, quiet_optuna
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     parser.add_argument("--train-subset", type=int, default=2000)
     parser.add_argument("--seeds", type=int, default=1)
     args = parser.parse_args()
-    _quiet_optuna()
+    quiet_optuna()
     data = DataConfig(args.dataset, args.data_dir, train_subset=args.train_subset)
     _, splits = load_splits(data)
     ref = count_model(build_model(reference_spec(args.dataset, "conv"))).trainable_params
@@ -41,15 +42,16 @@ def main() -> None:
     for sampler in ("tpe", "nsga2", "random"):
         for seed in range(args.seeds):
             cfg = SearchConfig(data, make_recipe("fast", args.dataset, args.epochs), budget=args.budget,
-                               seed=seed, sampler=sampler, pruning=False, study_name=f"{sampler}-{seed}")
+                               seed=seed, sampler=sampler, pruner="none", study_name=f"{sampler}-{seed}")
             study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(sampler, seed))
-            search = Search(study, cfg, splits, Progress(open("/dev/null", "w")))
+            search = Search(study, cfg, splits, Progress(open("/dev/null", "w")), None)
             search.enqueue_paper_models()
             t0 = time.perf_counter()
             search.optimize(time.monotonic())
-            hv = hypervolume(candidate_rows(study), ref)
+            rows = study_tables(study, cfg).candidates
+            hv = hypervolume(rows, ref)
             results.setdefault(sampler, []).append(hv)
-            print(f"{sampler:<7} seed {seed}: hypervolume {hv:.4f}  ({len(candidate_rows(study))} candidates, "
+            print(f"{sampler:<7} seed {seed}: hypervolume {hv:.4f}  ({len(rows)} candidates, "
                   f"{time.perf_counter() - t0:.0f}s)", flush=True)
     means = {s: sum(v) / len(v) for s, v in results.items()}
     for s, m in means.items():

@@ -1,0 +1,107 @@
+"""Train one configuration (``ranksearch train``): a reference network or an exported point."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lightlayers import ModelSpec, build_model, count_model, reference_spec, reference_spec_for_shape
+
+from ranksearch.config import TrainConfig
+from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
+from ranksearch.errors import UserError
+from ranksearch.progress import Progress, bar
+from ranksearch.train import train
+
+
+def reference_model(dataset: str, splits: Splits, family: str, rank: int | None) -> ModelSpec:
+    """The paper's network of ``family`` for a reference dataset, or the paper's shape for any data."""
+    try:
+        if dataset in REFERENCE_NAMES:
+            return reference_spec(dataset, family, rank)
+        return reference_spec_for_shape(splits.in_channels, splits.image_size, splits.num_classes, family, rank)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def check_spec_fits(spec: ModelSpec, splits: Splits) -> None:
+    if (spec.in_channels, spec.image_size, spec.num_classes) != (splits.in_channels, splits.image_size, splits.num_classes):
+        raise UserError(
+            f"the model expects {spec.in_channels}x{spec.image_size}x{spec.image_size} images and "
+            f"{spec.num_classes} classes, but the data has {splits.in_channels}x{splits.image_size}x"
+            f"{splits.image_size} images and {splits.num_classes} classes"
+        )
+
+
+def check_writable(path: str | Path) -> None:
+    """Refuse a save path whose folder is missing or read-only before any training is spent."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise UserError(f"{path}: folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{path}: folder {folder} is not writable; choose another path")
+
+
+@dataclass
+class PointResult:
+    config: TrainConfig
+    summary: dict[str, Any]
+    model: torch.nn.Module
+
+
+def train_point(
+    cfg: TrainConfig,
+    progress: Progress,
+    *,
+    family: str | None = None,
+    rank: int | None = None,
+    device: str = "auto",
+    save: str | Path | None = None,
+) -> PointResult:
+    """Train ``cfg`` (or, when ``family`` is given, the reference network of that family for the data)."""
+    if save is not None:
+        check_writable(save)
+    _, splits = load_splits(cfg.data)
+    if family is not None:
+        cfg = replace(cfg, model=reference_model(cfg.data.dataset, splits, family, rank))
+    if cfg.model is None:
+        raise UserError("no model: give --family F or a --config with a model")
+    check_spec_fits(cfg.model, splits)
+    counts = count_model(build_model(cfg.model))
+    progress.line(
+        f"training {cfg.data.dataset}: {counts.trainable_params:,} parameters, {counts.flops:,} FLOPs, "
+        f"{len(splits.train_y):,} train / {len(splits.val_y):,} val / {len(splits.test_y):,} test images, "
+        f"recipe {cfg.recipe.name}, {cfg.recipe.epochs} epochs"
+    )
+
+    def on_epoch(epoch: int, val_acc: float) -> None:
+        text = f"epoch {epoch}/{cfg.recipe.epochs}  val_accuracy {val_acc:.4f}"
+        progress.update(f"{bar(epoch, cfg.recipe.epochs)}  {text}")
+        if not progress.live:
+            progress.line(text)
+
+    result = train(cfg.model, splits, cfg.recipe, seed=cfg.seed, device=device, on_epoch=on_epoch)
+    summary = {
+        "trainable_params": counts.trainable_params,
+        "keras_params": counts.keras_params,
+        "flops": counts.flops,
+        "val_accuracy": result.val_accuracy,
+        "test_accuracy": result.test_accuracy,
+        "val_curve": result.val_curve,
+        "epochs": result.epochs_run,
+        "seconds": round(result.seconds, 2),
+        "images_per_second": round(result.images_per_second, 1),
+    }
+    progress.line(
+        f"done in {result.seconds:.1f}s ({result.images_per_second:,.0f} images/s): "
+        f"val_accuracy {result.val_accuracy:.4f}, test_accuracy {result.test_accuracy:.4f}"
+    )
+    if save is not None:
+        state = {k: v.cpu() for k, v in result.model.state_dict().items()}
+        torch.save({"config": cfg.to_dict(), "state_dict": state, "result": summary}, save)
+        progress.line(f"saved weights and configuration to {save}")
+    return PointResult(cfg, summary, result.model)

@@ -1,0 +1,179 @@
+"""Where a study lives: storages by URL, the embedded run-folder file, and opening a ranksearch study.
+
+Used by run, worker, report and export alike. Opening never writes to a study it refuses: a
+study made by something else, or for other data or settings, is one clear error and stays as
+it was. Commands that only read never create a database.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import optuna
+
+from ranksearch.config import OBJECTIVES, SearchConfig, read_json
+from ranksearch.errors import UserError
+from ranksearch.samplers import make_sampler
+
+CONFIG_ATTR = "ranksearch_config"
+EMBEDDED_FILE = "study.db"
+HEARTBEAT_SECONDS = 30
+# What makes two runs the same study: changing any of these would mix incomparable trials.
+SIGNATURE_FIELDS = ("family", "objectives")
+
+# Heartbeats, retry callbacks and metric names are marked experimental; we rely on them knowingly.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def embedded_url(folder: str | Path) -> str:
+    """The SQLite URL of a run folder's own study file."""
+    return f"sqlite:///{(Path(folder) / EMBEDDED_FILE).resolve()}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """A read-only command must not turn a missing, empty or foreign file into a new database."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such study database; give the storage that `ranksearch run` used")
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head != b"SQLite format 3\x00":
+        what = "an empty file" if not head else "not an SQLite database"
+        raise UserError(f"{path}: {what}, not a ranksearch study; restore it from a copy or start a new run")
+
+
+def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
+    """An RDB storage with heartbeats, so a crashed worker's trial is failed and retried.
+
+    ``create=False`` refuses a SQLite file that does not exist or is not a database, instead
+    of creating one.
+    """
+    if not url.startswith(("sqlite:///", "postgresql", "mysql")):
+        raise UserError(f"storage {url!r}: expected an Optuna RDB URL such as sqlite:///study.db or postgresql://user@host/db")
+    path = _sqlite_path(url)
+    if path is not None and not create:
+        _check_sqlite_file(path)
+    kwargs = {
+        "heartbeat_interval": HEARTBEAT_SECONDS,
+        "grace_period": 3 * HEARTBEAT_SECONDS,
+        "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+    }
+    engine = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
+    except Exception as e:  # sqlalchemy's errors name the cause in their first line
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "DB access module" in reason or "No module named" in reason:
+            reason = "its database driver is not installed (for PostgreSQL: pip install 'ranksearch[postgres]')"
+        raise UserError(f"cannot open storage {url}: {reason}; check the URL, that the server runs and accepts you") from None
+
+
+def _names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def signature(cfg: SearchConfig) -> dict:
+    d = cfg.to_dict()
+    data = {k: v for k, v in d["data"].items() if k != "data_dir"}
+    return {"data": data, "recipe": d["recipe"], "seed": cfg.seed, **{k: d[k] for k in SIGNATURE_FIELDS}}
+
+
+def _saved_config(study: optuna.Study, where: str) -> SearchConfig:
+    saved = study.user_attrs.get(CONFIG_ATTR)
+    if saved is None:
+        raise UserError(f"study {study.study_name!r} in {where} was not made by ranksearch; choose another --study")
+    try:
+        return SearchConfig.from_dict(saved, f"study {study.study_name!r}")
+    except ValueError as e:
+        raise UserError(f"{e}; was it made by a newer ranksearch?") from None
+
+
+def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bool) -> optuna.Study:
+    """Load the study, or create it; refuse one created for another dataset, space or recipe.
+
+    The check happens before anything is written, so a refused command leaves the storage as it was.
+    """
+    storage = open_storage(url, create=create)
+    sampler = make_sampler(cfg.sampler, sampler_seed)
+    if cfg.study_name in _names(storage):
+        study = optuna.load_study(study_name=cfg.study_name, storage=storage, sampler=sampler)
+        old = _saved_config(study, url)
+        if signature(old) != signature(cfg):
+            diff = [k for k in signature(cfg) if signature(cfg)[k] != signature(old)[k]]
+            raise UserError(
+                f"study {cfg.study_name!r} was created for dataset {old.data.dataset}, family {old.family}, "
+                f"{old.recipe.epochs} epochs ({', '.join(diff)} differ); rerun with the same settings, "
+                "or give a new --study / --out"
+            )
+        return study
+    if not create:
+        raise UserError(f"no study {cfg.study_name!r} in {url}; start one with `ranksearch run`")
+    study = optuna.create_study(
+        study_name=cfg.study_name, storage=storage, sampler=sampler,
+        directions=["maximize"] + ["minimize"] * len(cfg.objectives),
+    )
+    study.set_metric_names(["val_accuracy"] + [OBJECTIVES[o] for o in cfg.objectives])
+    study.set_user_attr(CONFIG_ATTR, cfg.to_dict())
+    return study
+
+
+def load_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None) -> tuple[optuna.Study, SearchConfig]:
+    """An existing ranksearch study and its configuration; creates nothing."""
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        raise UserError(f"no study {name!r} in {url}: {path} does not exist; give the storage that `ranksearch run` used")
+    storage = open_storage(url, create=False)
+    if name not in _names(storage):
+        raise UserError(f"no study {name!r} in {url}; start it with `ranksearch run --storage ... --study ...`")
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+    return study, replace(_saved_config(study, url), storage=url)
+
+
+@dataclass
+class Run:
+    """A run folder (or a study found by storage URL and name), opened for reading."""
+
+    study: optuna.Study
+    config: SearchConfig
+    folder: Path | None
+    url: str
+
+
+def folder_url(folder: Path, cfg: SearchConfig) -> str:
+    """The storage of a run folder: its own study.db unless the run used another storage.
+
+    Folders written before storages were recorded relative to them hold an absolute SQLite URL
+    to a ``study.db``; a copy of such a folder reads its own file.
+    """
+    path = _sqlite_path(cfg.storage or "")
+    if cfg.storage is None or (path is not None and path.name == EMBEDDED_FILE and (folder / EMBEDDED_FILE).exists()):
+        return embedded_url(folder)
+    return cfg.storage
+
+
+def read_run_config(folder: Path) -> SearchConfig:
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{folder}: not a run folder (no config.json); give the --out folder of `ranksearch run`")
+    try:
+        return SearchConfig.from_dict(read_json(folder / "config.json"), str(folder / "config.json"))
+    except ValueError as e:
+        raise UserError(f"{folder / 'config.json'}: not a ranksearch run configuration ({e})") from None
+
+
+def open_run(run_dir: str | Path | None = None, storage: str | None = None, study_name: str | None = None) -> Run:
+    """A run folder's study, or the study ``study_name`` in ``storage``; reads only."""
+    if run_dir is not None:
+        folder = Path(run_dir)
+        cfg = read_run_config(folder)
+        url = storage or folder_url(folder, cfg)
+        study, _ = load_study(url, study_name or cfg.study_name)
+        return Run(study, cfg, folder, url)
+    if not (storage and study_name):
+        raise UserError("give a run folder, or --storage URL and --study NAME")
+    study, cfg = load_study(storage, study_name)
+    return Run(study, cfg, None, storage)
