@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from dataclasses import replace
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from lightlayers import REFERENCE_DATASETS, family_names
 
-from ranksearch.config import OBJECTIVES, DataConfig, SearchConfig, TrainConfig, make_recipe
+from ranksearch.config import OBJECTIVES, PRECISIONS, DataConfig, SearchConfig, TrainConfig, make_recipe
 from ranksearch.errors import UserError
 from ranksearch.pruning import PRUNERS
 from ranksearch.samplers import SAMPLERS
@@ -94,6 +95,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         recipe = _config(make_recipe, args.recipe, data.dataset, device=device)
     if args.epochs is not None:
         recipe = _config(replace, recipe, epochs=args.epochs)
+    if args.precision is not None:
+        recipe = _config(replace, recipe, precision=args.precision)
     seed = args.seed if args.seed is not None else cfg.seed
     return _config(TrainConfig, cfg.model, data, recipe, seed)
 
@@ -117,6 +120,8 @@ def search_config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, Pat
     data = _config(DataConfig, dataset=args.dataset, data_dir=args.data_dir,
                    val_fraction=args.val_fraction if args.val_fraction is not None else 0.1, train_subset=args.train_subset)
     recipe = _config(make_recipe, args.recipe or "fast", args.dataset, args.epochs, _device_type(args.device))
+    if args.precision is not None:
+        recipe = _config(replace, recipe, precision=args.precision)
     name = args.study or f"{Path(args.dataset).name}-{args.family}"
     cfg = _config(
         SearchConfig, data=data, recipe=recipe, family=args.family, objectives=tuple(args.objectives.split(",")),
@@ -126,14 +131,26 @@ def search_config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, Pat
     return cfg, Path(args.out or Path("runs") / name)
 
 
+def _jobs(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UserError(f"--jobs must be auto or an integer >= 1, got {value!r}")
+    return n
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ranksearch.progress import Progress
     from ranksearch.report import write_report
-    from ranksearch.search import run_search
+    from ranksearch.runner import run_search
 
     cfg, out = search_config_from_args(args)
     progress = Progress()
-    outcome = run_search(cfg, out, progress)
+    outcome = run_search(cfg, out, progress, jobs=_jobs(args.jobs))
     front = outcome.tables.front
     progress.line(f"{outcome.reason} after {outcome.seconds:.0f}s; front of {len(front)} candidates (val accuracy, params):")
     for r in front:
@@ -147,9 +164,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from ranksearch.progress import Progress
-    from ranksearch.search import run_worker
+    from ranksearch.runner import run_worker
 
-    run_worker(args.storage, args.study, Progress(), device=args.device, data_dir=args.data_dir)
+    progress = Progress()
+    reason = run_worker(args.storage, args.study, progress, device=args.device, data_dir=args.data_dir, jobs=_jobs(args.jobs))
+    progress.line(f"worker {os.getpid()}: {reason}")
     return 0
 
 
@@ -190,6 +209,7 @@ def _add_data_args(p: argparse.ArgumentParser, dataset_required: bool) -> None:
     p.add_argument("--val-fraction", type=float, help="share of the training set held out for validation (default 0.1)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--recipe", choices=("fast", "paper"), help="training recipe (default fast)")
+    p.add_argument("--precision", choices=PRECISIONS, help="bf16 autocast or fp32 (default: bf16 where the hardware computes it natively)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
@@ -221,11 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", default="light", help=f"the search space: {', '.join(SPACES)} (default light)")
     p.add_argument("--objectives", default="params", help=f"minimised beside accuracy: params, or params,{','.join(o for o in OBJECTIVES if o != 'params')}")
     p.add_argument("--sampler", default="tpe", help=f"{', '.join(SAMPLERS)} (default tpe)")
-    p.add_argument("--pruner", default="margin", help=f"{', '.join(PRUNERS)} (default margin)")
+    p.add_argument("--pruner", default="moasha", help=f"{', '.join(PRUNERS)} (default moasha)")
     p.add_argument("--out", help="run folder (default runs/<study name>)")
     p.add_argument("--storage", help="Optuna storage URL (default: study.db in the run folder)")
     p.add_argument("--study", help="study name (default: derived from dataset and family)")
     p.add_argument("--timeout", type=float, help="stop starting new trials after S seconds")
+    p.add_argument("--jobs", default="auto", help="training processes on this machine, each with its share of the cores (default auto: one per core)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("worker", help="join a running study and train until its budget is reached")
@@ -233,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", required=True)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--data-dir", help="where this machine keeps the datasets (default: the run's)")
+    p.add_argument("--jobs", default="auto", help="training processes on this machine (default auto: one per core)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("report", help="write report.html (Pareto plots) for a run")
@@ -253,15 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ranksearch import signals
+
     args = build_parser().parse_args(argv)
+    signals.install()  # SIGTERM stops a command as Ctrl-C does
     try:
         return args.func(args)
     except UserError as e:
         print(f"ranksearch {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        return e.exit_code
+    except KeyboardInterrupt as e:
         print(f"\nranksearch {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return e.exit_code if isinstance(e, signals.Interrupted) else 130
 
 
 if __name__ == "__main__":

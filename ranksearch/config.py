@@ -16,6 +16,7 @@ from typing import Any
 
 from lightlayers import ModelSpec
 
+from ranksearch.hardware import default_precision
 from ranksearch.pruning import check_pruner
 from ranksearch.samplers import check_sampler
 from ranksearch.space import check_space
@@ -110,7 +111,7 @@ def make_recipe(name: str, dataset: str, epochs: int | None = None, device: str 
         recipe = Recipe(
             name="fast", epochs=10, batch_size=512 if device == "cuda" else 64, optimizer="adam", lr=1e-2,
             weight_decay=5e-4, schedule="onecycle", augment=True, label_smoothing=0.1,
-            precision="bf16" if device == "cuda" else "fp32",
+            precision=default_precision(device),
         )
     else:
         recipe = Recipe(
@@ -218,7 +219,7 @@ class SearchConfig:
     study_name: str = ""
     storage: str | None = None
     timeout: float | None = None
-    pruner: str = "margin"
+    pruner: str = "moasha"
     sampler: str = "tpe"
     device: str = "auto"
 

@@ -14,7 +14,7 @@ from lightlayers import ModelSpec, build_model, count_model, reference_spec, ref
 from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
 from ranksearch.errors import UserError
-from ranksearch.progress import Progress, bar
+from ranksearch.progress import Progress
 from ranksearch.train import train
 
 
@@ -78,13 +78,22 @@ def train_point(
         f"recipe {cfg.recipe.name}, {cfg.recipe.epochs} epochs"
     )
 
-    def on_epoch(epoch: int, val_acc: float) -> None:
-        text = f"epoch {epoch}/{cfg.recipe.epochs}  val_accuracy {val_acc:.4f}"
-        progress.update(f"{bar(epoch, cfg.recipe.epochs)}  {text}")
-        if not progress.live:
-            progress.line(text)
+    event = {"job": 0, "who": "training", "params": counts.trainable_params, "epochs": cfg.recipe.epochs, "val": None}
 
-    result = train(cfg.model, splits, cfg.recipe, seed=cfg.seed, device=device, on_epoch=on_epoch)
+    def on_step(epoch: int, step: int, steps: int) -> None:
+        progress.step({**event, "epoch": epoch, "step": step, "steps": steps})
+
+    def on_epoch(epoch: int, val_acc: float) -> None:
+        event["val"] = val_acc
+        if progress.live:
+            progress.step({**event, "epoch": epoch})
+        else:
+            progress.line(f"epoch {epoch}/{cfg.recipe.epochs}  val_accuracy {val_acc:.4f}")
+
+    try:
+        result = train(cfg.model, splits, cfg.recipe, seed=cfg.seed, device=device, on_epoch=on_epoch, on_step=on_step)
+    finally:
+        progress.close()
     summary = {
         "trainable_params": counts.trainable_params,
         "keras_params": counts.keras_params,

@@ -71,7 +71,66 @@ class MarginPruner:
         )
 
 
+def nondominated_fronts(points: list[tuple[float, float]]) -> list[int]:
+    """The front index of each point (0: not dominated), both coordinates minimised."""
+    fronts = [-1] * len(points)
+    left = set(range(len(points)))
+    level = 0
+    while left:
+        current = {
+            i for i in left
+            if not any(points[j][0] <= points[i][0] and points[j][1] <= points[i][1] and points[j] != points[i] for j in left)
+        }
+        for i in current:
+            fronts[i] = level
+        left -= current
+        level += 1
+    return fronts
+
+
+class ParetoSuccessiveHalving:
+    """Asynchronous successive halving for two objectives (anchor: Syne Tune's MOASHA).
+
+    Rungs sit at epochs ``grace * eta**k`` below the last epoch (1, 3, 9 for 10 epochs). At a
+    rung, the candidates that have reached it (running, pruned or complete) are sorted into
+    non-dominated fronts by (trainable parameters, validation accuracy at that rung); a
+    candidate continues only while fewer than ``max(1, n // eta)`` of the ``n`` are in better
+    fronts than its own, so the top 1/eta go on. A candidate with fewer parameters than every
+    other at its rung is never dominated, so it always continues, and until ``eta`` candidates
+    have reached a rung everyone continues. Optuna's SuccessiveHalvingPruner is the one-objective form.
+    """
+
+    def __init__(self, eta: int = 3, grace: int = 1) -> None:
+        self.eta = eta
+        self.grace = grace
+
+    def is_rung(self, epoch: int) -> bool:
+        rung = self.grace
+        while rung < epoch:
+            rung *= self.eta
+        return rung == epoch
+
+    def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        curve = trial.user_attrs.get("val_curve") or []
+        epoch = len(curve)
+        if not self.is_rung(epoch):
+            return False
+        others = [
+            t for t in trained_candidates(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
+            if t.number != trial.number and len(t.user_attrs["val_curve"]) >= epoch
+        ]
+        if len(others) + 1 < self.eta:
+            return False
+        points = [(trial.user_attrs["trainable_params"], -curve[epoch - 1])] + [
+            (t.user_attrs["trainable_params"], -t.user_attrs["val_curve"][epoch - 1]) for t in others
+        ]
+        fronts = nondominated_fronts(points)
+        better = sum(1 for f in fronts[1:] if f < fronts[0])
+        return better >= max(1, len(points) // self.eta)
+
+
 PRUNERS: dict[str, Callable[[], Pruner]] = {
+    "moasha": ParetoSuccessiveHalving,
     "margin": MarginPruner,
     "none": NoPruner,
 }

@@ -1,36 +1,49 @@
-"""The rank search: baselines, the objective, and the loop every worker runs.
+"""One process's part of a rank search: baselines, the objective, and the trial loop.
 
-Flow: ``run_search`` opens (or creates, or checks) the study, trains the Conv2d and
-SeparableConv2d baselines once, enqueues the paper's uniform-rank models, then trains
-candidates until the budget of finished (complete + pruned) candidates is reached.
-``run_worker`` joins a study by storage URL and name and runs the same loop. Neither prints
-a report: they return what happened, and the caller shows it.
+Every training process of a study (a run's local jobs, a worker on another machine) runs
+``Search.work``: claim a trial, train it, record it, until the budget of finished (complete +
+pruned) candidates is reached. It prints nothing: it sends events (plain dicts) to an
+``emit`` callable, and whoever started it shows them. Trials are claimed with Ctrl-C and
+SIGTERM held back, so an interruption never leaves a trial that no process owns; a trial
+whose process died is found by its process id on this machine, or by its heartbeat elsewhere.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
+import threading
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
+import warnings
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from lightlayers import ModelSpec, build_model, count_model, reference_spec, reference_spec_for_shape
 
+from ranksearch import signals
 from ranksearch.config import OBJECTIVES, SearchConfig
-from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
-from ranksearch.progress import Progress, bar
+from ranksearch.data import REFERENCE_NAMES, Splits
 from ranksearch.pruning import make_pruner
-from ranksearch.results import BASELINE_FAMILIES, Tables, candidate_trials, study_tables, write_outputs
+from ranksearch.results import BASELINE_FAMILIES, candidate_trials
 from ranksearch.space import PAPER_RANKS, config_key, suggest_spec, uniform_params
-from ranksearch.storage import embedded_url, load_study, open_study
 from ranksearch.train import train
 
+# This loop asks and tells trials itself (so it can claim them with signals held back) and keeps
+# their heartbeats itself; Optuna warns that heartbeats are meant for Study.optimize.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+Emit = Callable[[dict[str, Any]], None]
+HOST = socket.gethostname()
 MAX_DUPLICATES_IN_A_ROW = 200
+ORPHAN_SECONDS = 10.0  # a live process names itself on its trial within milliseconds of creating it
+STEP_EVENT_SECONDS = 1.0
+
+
+def worker_id() -> str:
+    return f"{HOST}:{os.getpid()}"
 
 
 def baseline_spec(cfg: SearchConfig, splits: Splits, family: str) -> ModelSpec:
@@ -40,16 +53,101 @@ def baseline_spec(cfg: SearchConfig, splits: Splits, family: str) -> ModelSpec:
     return reference_spec_for_shape(splits.in_channels, splits.image_size, splits.num_classes, family)
 
 
-def _describe(spec: ModelSpec) -> dict:
+def describe(spec: ModelSpec) -> dict[str, int]:
     counts = count_model(build_model(spec))
     return {"trainable_params": counts.trainable_params, "keras_params": counts.keras_params, "flops": counts.flops}
+
+
+# -- trials no live process owns --------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def is_orphan(t: FrozenTrial, now: float | None = None) -> bool:
+    """A RUNNING trial whose process is gone: a dead process of this machine, or one that never named itself."""
+    worker = t.user_attrs.get("worker")
+    if worker is None:
+        started = t.datetime_start.timestamp() if t.datetime_start else 0.0
+        return (now or time.time()) - started > ORPHAN_SECONDS
+    host, _, pid = worker.rpartition(":")
+    return host == HOST and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+
+
+def reap_orphans(study: optuna.Study) -> list[int]:
+    """Fail the RUNNING trials no live process owns (this machine's at once, others' by heartbeat)."""
+    optuna.storages.fail_stale_trials(study)
+    reaped = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if is_orphan(t):
+            try:
+                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                reaped.append(t.number)
+            except RuntimeError:  # finished meanwhile
+                pass
+    return reaped
+
+
+def requeue_failed(study: optuna.Study) -> list[int]:
+    """Queue again candidates that failed (Ctrl-C, a crash) and were never finished or queued."""
+    trials = study.get_trials(deepcopy=False)
+    done = {t.user_attrs.get("config_key") for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    queued = [t.params or t.system_attrs.get("fixed_params") for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    requeued = set(study.user_attrs.get("requeued", []))
+    new = []
+    for t in trials:
+        # Interrupted before its first suggestion, an enqueued trial holds its parameters only as fixed_params.
+        params = t.params or t.system_attrs.get("fixed_params") or {}
+        if t.state != TrialState.FAIL or t.number in requeued or not params:
+            continue
+        if t.user_attrs.get("config_key") in done or params in queued:
+            continue
+        study.enqueue_trial(params)
+        queued.append(params)
+        new.append(t.number)
+    if new:
+        study.set_user_attr("requeued", sorted(requeued | set(new)))
+    return new
+
+
+@contextmanager
+def heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat now and every interval while the block runs (RDB storages)."""
+    storage = study._storage
+    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception:  # a storage hiccup must not kill training; the next beat retries
+                pass
+            if stop.wait(interval):
+                return
+
+    storage.record_heartbeat(trial_id)
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 class Search:
     """One process's part of a study: its data, recipe and the objective it trains."""
 
-    def __init__(self, study: optuna.Study, cfg: SearchConfig, splits: Splits, progress: Progress, out: Path | None) -> None:
-        self.study, self.cfg, self.splits, self.progress, self.out = study, cfg, splits, progress, out
+    def __init__(self, study: optuna.Study, cfg: SearchConfig, splits: Splits, emit: Emit, job: int = 0) -> None:
+        self.study, self.cfg, self.splits, self.emit, self.job = study, cfg, splits, emit, job
         self.template = baseline_spec(cfg, splits, "conv")
         self.pruner = make_pruner(cfg.pruner)
         self.duplicates_in_a_row = 0
@@ -60,36 +158,54 @@ class Search:
     def finished(self) -> int:
         return len(candidate_trials(self.study))
 
-    def running(self, before: int | None = None) -> int:
-        """Trials running now (in any worker), or only those numbered below ``before``."""
-        return sum(
-            1 for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    def running(self, before: int | None = None) -> list[FrozenTrial]:
+        """Candidates running now (in any process), or only those numbered below ``before``."""
+        return [
+            t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if "duplicate_of" not in t.user_attrs and "surplus" not in t.user_attrs
             and (before is None or t.number < before)
-        )
+        ]
+
+    # -- progress -------------------------------------------------------------------------
+    def _trainer_callbacks(self, who: str, params: int, curve: list[float], on_epoch_extra=None):
+        epochs = self.cfg.recipe.epochs
+        last = [0.0]
+
+        def on_step(epoch: int, step: int, steps: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= STEP_EVENT_SECONDS or step == steps:
+                last[0] = now
+                self.emit({"kind": "step", "job": self.job, "who": who, "params": params, "epoch": epoch,
+                           "epochs": epochs, "step": step, "steps": steps, "val": curve[-1] if curve else None})
+
+        def on_epoch(epoch: int, acc: float) -> None:
+            curve.append(acc)
+            self.emit({"kind": "epoch", "job": self.job, "who": who, "params": params, "epoch": epoch,
+                       "epochs": epochs, "val": acc})
+            if on_epoch_extra is not None:
+                on_epoch_extra(epoch)
+
+        return on_step, on_epoch
 
     # -- baselines and the paper's models -------------------------------------------------
-    def ensure_baselines(self) -> None:
-        """Train Conv2d and SeparableConv2d once per study, with the candidates' recipe and data."""
-        for family in BASELINE_FAMILIES:
+    def train_baselines(self, families: tuple[str, ...] = BASELINE_FAMILIES) -> None:
+        """Train the Conv2d and SeparableConv2d baselines once per study, with the candidates' recipe and data."""
+        for family in families:
             key = f"baseline:{family}"
             if key in self.study.user_attrs:
                 continue
             spec = baseline_spec(self.cfg, self.splits, family)
-            info = _describe(spec)
-            self.progress.line(f"baseline {family}: {info['trainable_params']:,} parameters, training {self.cfg.recipe.epochs} epochs")
-
-            def on_epoch(epoch: int, acc: float) -> None:
-                self.progress.update(f"baseline {family}  epoch {epoch}/{self.cfg.recipe.epochs}  val {acc:.4f}")
-
-            result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device, on_epoch=on_epoch)
+            info = describe(spec)
+            curve: list[float] = []
+            on_step, on_epoch = self._trainer_callbacks(f"baseline {family}", info["trainable_params"], curve)
+            result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device,
+                           on_epoch=on_epoch, on_step=on_step)
             self.study.set_user_attr(key, {
                 "family": family, "spec": spec.to_dict(), **info, "val_curve": result.val_curve,
                 "test_accuracy": result.test_accuracy, "seconds": result.seconds,
             })
-            self.progress.line(
-                f"baseline {family}: val {result.val_accuracy:.4f}  test {result.test_accuracy:.4f}  ({result.seconds:.0f}s)"
-            )
+            self.emit({"kind": "baseline", "job": self.job, "family": family, "params": info["trainable_params"],
+                       "val": result.val_accuracy, "test": result.test_accuracy, "seconds": result.seconds})
 
     def enqueue_paper_models(self) -> None:
         if self.study.user_attrs.get("paper_models_enqueued"):
@@ -98,172 +214,85 @@ class Search:
             self.study.enqueue_trial(uniform_params(self.template, self.cfg.family, rank), skip_if_exists=True)
         self.study.set_user_attr("paper_models_enqueued", True)
 
-    def requeue_interrupted(self) -> None:
-        """Queue again candidates that failed (Ctrl-C, a crash) and were never finished or queued."""
-        trials = self.study.get_trials(deepcopy=False)
-        done = {t.user_attrs.get("config_key") for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
-        queued = [t.params for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
-        requeued = set(self.study.user_attrs.get("requeued", []))
-        for t in trials:
-            # Interrupted before its first suggestion, an enqueued trial holds its parameters only as fixed_params.
-            params = t.params or t.system_attrs.get("fixed_params") or {}
-            if t.state != TrialState.FAIL or t.number in requeued or not params:
-                continue
-            if t.user_attrs.get("config_key") in done or params in queued:
-                continue
-            self.study.enqueue_trial(params)
-            queued.append(params)
-            requeued.add(t.number)
-        self.study.set_user_attr("requeued", sorted(requeued))
-
     # -- the objective --------------------------------------------------------------------
-    def objective(self, trial: optuna.Trial):
-        if self.finished() + self.running(before=trial.number) >= self.cfg.budget:
-            # Another worker took the last place in the budget between our check and this trial.
+    def objective(self, trial: optuna.Trial) -> list[float]:
+        if self.finished() + len(self.running(before=trial.number)) >= self.cfg.budget:
+            # Another process took the last place in the budget between our check and this trial.
             trial.set_user_attr("surplus", True)
             raise optuna.TrialPruned("budget already filled by other workers")
         spec = suggest_spec(trial, self.template, self.cfg.family)
         key = config_key(spec)
-        twin = self._trained_twin(key, trial.number)
+        trial.set_user_attr("config_key", key)
+        twin = self._twin(key, trial.number)  # written first, then read: of two racing twins, one always sees the other
         if twin is not None:
             trial.set_user_attr("duplicate_of", twin.number)
             self.duplicates_in_a_row += 1
             if twin.state == TrialState.COMPLETE:
-                return twin.values
-            raise optuna.TrialPruned()
+                return list(twin.values)
+            raise optuna.TrialPruned(f"same configuration as trial {twin.number}")
         self.duplicates_in_a_row = 0
-        info = _describe(spec)
-        worker = f"{socket.gethostname()}:{os.getpid()}"
-        for name, value in {"config_key": key, "family": self.cfg.family, "worker": worker, **info, "spec": spec.to_dict()}.items():
+        info = describe(spec)
+        for name, value in {"family": self.cfg.family, **info, "spec": spec.to_dict()}.items():
             trial.set_user_attr(name, value)
         curve: list[float] = []
         started = time.perf_counter()
         epochs = self.cfg.recipe.epochs
 
-        def on_epoch(epoch: int, acc: float) -> None:
-            curve.append(acc)
+        def after_epoch(epoch: int) -> None:
             trial.set_user_attr("val_curve", curve)
             trial.set_user_attr("seconds", time.perf_counter() - started)
-            self.progress.update(
-                f"{bar(self.finished(), self.cfg.budget)}  trial {trial.number}: {info['trainable_params']:,} params, "
-                f"epoch {epoch}/{epochs}, val {acc:.4f}"
-            )
             if epoch < epochs and self.pruner.prune(self.study, trial):
-                raise optuna.TrialPruned(f"dominated at epoch {epoch}")
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
-        result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device, on_epoch=on_epoch)
+        on_step, on_epoch = self._trainer_callbacks(f"trial {trial.number}", info["trainable_params"], curve, after_epoch)
+        result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device,
+                       on_epoch=on_epoch, on_step=on_step)
         trial.set_user_attr("test_accuracy", result.test_accuracy)  # reported only; never an objective
         trial.set_user_attr("seconds", result.seconds)
         return [result.val_accuracy] + [info[OBJECTIVES[o]] for o in self.cfg.objectives]
 
-    def _trained_twin(self, key: str, number: int):
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)):
-            if t.number != number and t.user_attrs.get("config_key") == key and "duplicate_of" not in t.user_attrs:
-                return t
-        return None
+    def _twin(self, key: str, number: int) -> FrozenTrial | None:
+        twins = [
+            t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+            if t.number != number and t.user_attrs.get("config_key") == key and "duplicate_of" not in t.user_attrs
+        ]
+        return min(twins, key=lambda t: t.number) if twins else None
 
     # -- the loop -------------------------------------------------------------------------
-    def on_trial_end(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if "spec" not in trial.user_attrs or trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
-            return
-        a = trial.user_attrs
-        tables = study_tables(study, self.cfg)
-        hv = f"  hypervolume {tables.hypervolume:.3f}" if tables.baseline("conv") else ""
-        acc = f"val {a['val_curve'][-1]:.4f}" if a.get("val_curve") else ""
-        what = "COMPLETE" if trial.state == TrialState.COMPLETE else f"PRUNED at epoch {len(a.get('val_curve', []))}"
-        self.progress.line(
-            f"[{self.finished():>3}/{self.cfg.budget}] trial {trial.number:>3} {what:<19} {a['trainable_params']:>8,} params  "
-            f"{acc}  {a.get('seconds', 0):.0f}s  front {len(tables.front)}{hv}"
-        )
-        if self.out is not None:
-            write_outputs(tables, self.cfg, self.out)
+    def run_one(self) -> None:
+        """Claim one trial, train it and record it; an interruption marks it FAIL and goes on up."""
+        started = time.perf_counter()
+        with signals.deferred():  # no Ctrl-C between the trial's creation and its owner's name
+            trial = self.study.ask()
+            trial.set_user_attr("worker", worker_id())
+        state, values = TrialState.FAIL, None
+        try:
+            with heartbeat(self.study, trial._trial_id):
+                values = self.objective(trial)
+            state = TrialState.COMPLETE
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        finally:
+            with signals.deferred():
+                if "spec" in trial.user_attrs:
+                    trained = trial.user_attrs.get("seconds", 0.0)
+                    trial.set_user_attr("overhead_seconds", max(0.0, time.perf_counter() - started - trained))
+                self.study.tell(trial, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
+        if "spec" in trial.user_attrs and "duplicate_of" not in trial.user_attrs:
+            self.emit({"kind": "trial", "job": self.job, "number": trial.number, "state": state.name})
 
-    def optimize(self, started: float) -> str:
-        """Train candidates until the budget is reached; return why it stopped."""
+    def work(self, deadline: float | None = None) -> str:
+        """Train candidates until the budget is reached (or ``time.time()`` passes ``deadline``); say why it stopped."""
         while True:
-            optuna.storages.fail_stale_trials(self.study)
-            if self.finished() >= self.cfg.budget:
+            if reap_orphans(self.study):
+                requeue_failed(self.study)
+            finished = self.finished()
+            if finished >= self.cfg.budget:
                 return "budget reached"
-            if self.finished() + self.running() >= self.cfg.budget:
-                return "budget reached (last trials running in other workers)"
-            if self.cfg.timeout is not None and time.monotonic() - started > self.cfg.timeout:
+            if finished + len(self.running()) >= self.cfg.budget:
+                return "budget reached (last trials running in other processes)"
+            if deadline is not None and time.time() > deadline:
                 return "timeout"
             if self.duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
                 return "search space exhausted (the sampler proposes only trained configurations)"
-            self.study.optimize(self.objective, n_trials=1, callbacks=[self.on_trial_end], gc_after_trial=False)
-
-
-def quiet_optuna() -> None:
-    """ranksearch prints its own progress; Optuna's log would repeat it (with tracebacks on Ctrl-C)."""
-    optuna.logging.set_verbosity(logging.ERROR)
-
-
-def load_search_data(cfg: SearchConfig, progress: Progress) -> Splits:
-    t0 = time.perf_counter()
-    _, splits = load_splits(cfg.data)
-    progress.line(
-        f"data {cfg.data.dataset}: {len(splits.train_y):,} train / {len(splits.val_y):,} val / "
-        f"{len(splits.test_y):,} test images ({time.perf_counter() - t0:.1f}s)"
-    )
-    return splits
-
-
-@dataclass
-class SearchOutcome:
-    """What a finished (or stopped) search leaves: why it stopped, its tables, and where."""
-
-    reason: str
-    tables: Tables
-    study: optuna.Study
-    config: SearchConfig
-    out: Path
-    seconds: float
-
-
-def run_search(cfg: SearchConfig, out: str | Path, progress: Progress) -> SearchOutcome:
-    """Run (or continue) the search ``cfg`` describes, writing its results into ``out``."""
-    quiet_optuna()
-    out = Path(out)
-    url = cfg.storage or embedded_url(out)
-    # Read the data first: a bad dataset is refused before the storage is touched.
-    splits = load_search_data(cfg, progress)
-    if cfg.storage is None:
-        out.mkdir(parents=True, exist_ok=True)
-    study = open_study(cfg, url, cfg.seed, create=True)
-    out.mkdir(parents=True, exist_ok=True)
-    search = Search(study, cfg, splits, progress, out)
-    progress.line(
-        f"study {cfg.study_name} in {url}: {search.finished()}/{cfg.budget} candidates finished; "
-        f"family {cfg.family}, {cfg.recipe.epochs} epochs, sampler {cfg.sampler}, pruner {cfg.pruner}"
-    )
-    started = time.monotonic()
-    search.ensure_baselines()
-    search.enqueue_paper_models()
-    search.requeue_interrupted()
-    try:
-        reason = search.optimize(started)
-    finally:
-        write_outputs(study_tables(study, cfg), cfg, out)
-    while search.running() > 0:
-        progress.update(f"waiting for {search.running()} trial(s) running in other workers")
-        time.sleep(5)
-        optuna.storages.fail_stale_trials(study)
-    tables = study_tables(study, cfg)
-    write_outputs(tables, cfg, out)
-    return SearchOutcome(reason, tables, study, cfg, out, time.monotonic() - started)
-
-
-def run_worker(storage: str, study_name: str, progress: Progress, device: str = "auto", data_dir: str | None = None) -> str:
-    """Join the study ``study_name`` in ``storage`` and train candidates until its budget is reached."""
-    quiet_optuna()
-    study, cfg = load_study(storage, study_name)
-    cfg = replace(cfg, device=device, timeout=None)
-    if data_dir:
-        cfg = replace(cfg, data=replace(cfg.data, data_dir=data_dir))
-    splits = load_search_data(cfg, progress)
-    study = open_study(cfg, storage, None, create=False)
-    search = Search(study, cfg, splits, progress, None)
-    progress.line(f"worker {os.getpid()} joined study {cfg.study_name}: {search.finished()}/{cfg.budget} finished")
-    reason = search.optimize(time.monotonic())
-    progress.line(f"worker {os.getpid()}: {reason}")
-    return reason
+            self.run_one()

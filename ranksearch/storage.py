@@ -110,6 +110,8 @@ def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bo
                 f"{old.recipe.epochs} epochs ({', '.join(diff)} differ); rerun with the same settings, "
                 "or give a new --study / --out"
             )
+        if create and old != cfg:  # a rerun may raise the budget or change the pruner: every job reads it here
+            study.set_user_attr(CONFIG_ATTR, cfg.to_dict())
         return study
     if not create:
         raise UserError(f"no study {cfg.study_name!r} in {url}; start one with `ranksearch run`")

@@ -2,9 +2,10 @@
 
 Speed comes from a few deliberate choices: the data lives on the device as uint8 and is
 normalised and augmented there in whole batches (no DataLoader, no per-image Python);
-channels_last everywhere (faster than NCHW for these thin layers even on the CPU; studies/
-benchmarks/RESULTS.md, "Throughput"); bf16
-autocast on CUDA; a one-cycle schedule over a batch sized for the device (see ``make_recipe``).
+channels_last everywhere (faster than NCHW for these thin layers even on the CPU); bf16
+autocast where the hardware computes in bf16 natively (the recipe's ``precision``); a
+one-cycle schedule over a batch sized for the device (see ``make_recipe``). The figures are in
+studies/benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from torch import nn
 from lightlayers import ModelSpec, build_model
 
 from ranksearch.config import Recipe
-from ranksearch.cores import sharing_cores
 from ranksearch.data import Splits
 from ranksearch.errors import UserError
 
 EpochCallback = Callable[[int, float], None]
 """Called after every epoch with (epoch number from 1, validation accuracy); may raise to stop."""
+StepCallback = Callable[[int, int, int], None]
+"""Called after every training step with (epoch, step from 1, steps per epoch); keep it cheap."""
 
 # Evaluation batch per device: large on CUDA; 256 on the CPU, where it measured as fast as 2048 with
 # far less activation memory (studies/benchmarks/RESULTS.md, "Peak memory").
@@ -82,11 +84,11 @@ def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.T
     return torch.where(flip.view(n, 1, 1, 1), out.flip(3), out)
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize, device: torch.device) -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize, device: torch.device, bf16: bool = False) -> float:
     """Top-1 accuracy in eval mode, on uint8 images already on ``device``."""
     model.eval()
     correct = 0
-    with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+    with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
         batch = EVAL_BATCH[device.type]
         for xb, yb in zip(x.split(batch), y.split(batch)):
             correct += (model(normalize(xb)).argmax(1) == yb).sum().item()
@@ -109,14 +111,14 @@ def train(
     seed: int = 0,
     device: str = "auto",
     on_epoch: EpochCallback | None = None,
+    on_step: StepCallback | None = None,
     evaluate_test: bool = True,
 ) -> TrainResult:
     """Train ``spec`` on ``data.train``, validate after every epoch, and test once at the end.
 
     The test set is evaluated only after training, never inside the loop, so nothing the
     callback sees (and nothing a search chooses) depends on it. Same seed and thread count,
-    same result on the CPU; processes training at once on one machine share its cores
-    (``ranksearch.cores``), so each trains with fewer threads.
+    same result on the CPU (another thread count rounds differently).
     """
     dev = resolve_device(device)
     started = time.perf_counter()
@@ -150,37 +152,38 @@ def train(
         sched = None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
 
+    bf16 = recipe.precision == "bf16"
     curve: list[float] = []
     train_seconds = 0.0
     images = 0
-    with sharing_cores() as rebalance:  # several processes on one machine split its cores
-        for epoch in range(1, recipe.epochs + 1):
-            t0 = time.perf_counter()
-            order = torch.randperm(len(train_y), device=dev, generator=gen)
-            for step in range(steps_per_epoch):
-                rebalance()
-                idx = order[step * batch:(step + 1) * batch]
-                xb = normalize(train_x[idx])
-                if augment:
-                    xb = random_crop_flip(xb, 4, gen)
-                with torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"):
-                    loss = loss_fn(model(xb), train_y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            train_seconds += time.perf_counter() - t0
-            images += steps_per_epoch * batch
-            curve.append(accuracy(model, val_x, val_y, normalize, dev))
-            if on_epoch is not None:
-                on_epoch(epoch, curve[-1])
+    for epoch in range(1, recipe.epochs + 1):
+        t0 = time.perf_counter()
+        order = torch.randperm(len(train_y), device=dev, generator=gen)
+        for step in range(steps_per_epoch):
+            idx = order[step * batch:(step + 1) * batch]
+            xb = normalize(train_x[idx])
+            if augment:
+                xb = random_crop_flip(xb, 4, gen)
+            with torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
+                loss = loss_fn(model(xb), train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            if on_step is not None:
+                on_step(epoch, step + 1, steps_per_epoch)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        train_seconds += time.perf_counter() - t0
+        images += steps_per_epoch * batch
+        curve.append(accuracy(model, val_x, val_y, normalize, dev, bf16))
+        if on_epoch is not None:
+            on_epoch(epoch, curve[-1])
 
-        test_acc = None
-        if evaluate_test:
-            test_acc = accuracy(model, data.test_x.to(dev), data.test_y.to(dev), normalize, dev)
+    test_acc = None
+    if evaluate_test:
+        test_acc = accuracy(model, data.test_x.to(dev), data.test_y.to(dev), normalize, dev, bf16)
     return TrainResult(
         val_accuracy=curve[-1],
         test_accuracy=test_acc,

@@ -90,7 +90,6 @@ def test_resume_continues_to_the_new_budget_without_retraining_baselines(mnist_l
 def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
     from ranksearch.config import DataConfig, SearchConfig, make_recipe
     from ranksearch.data import load_splits
-    from ranksearch.progress import Progress
     from ranksearch.search import Search
     from ranksearch.space import uniform_params
     from ranksearch.storage import open_study
@@ -101,12 +100,12 @@ def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
     )
     _, splits = load_splits(cfg.data)
     study = open_study(cfg, f"sqlite:///{tmp_path / 'dup.db'}", 0, create=True)
-    search = Search(study, cfg, splits, Progress(), None)
+    search = Search(study, cfg, splits, lambda event: None)
     same = uniform_params(search.template, "light", 2)
     for _ in range(3):
         study.enqueue_trial(same)
     study.enqueue_trial(uniform_params(search.template, "light", 1))
-    search.optimize(time.monotonic())
+    search.work()
     trials = study.trials
     trained = [t for t in trials if "val_curve" in t.user_attrs]
     keys = [t.user_attrs["config_key"] for t in trained]

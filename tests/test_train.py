@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from lightlayers import build_model, count_model, reference_spec, reference_spec_for_shape
 from ranksearch.config import DataConfig, TrainConfig, make_recipe
-from ranksearch.cores import training_processes
 from ranksearch.data import Splits, load_dataset, make_splits
 from ranksearch.train import accuracy, channel_stats, random_crop_flip, train
 
@@ -67,16 +66,16 @@ def test_training_learns_the_tiny_task():
 
 def test_on_epoch_is_called_once_per_epoch_with_the_validation_accuracy():
     splits = tiny_splits(n_train=64)
-    calls, training = [], []
+    calls, steps = [], []
 
     def on_epoch(epoch, acc):
         calls.append((epoch, acc))
-        training.append(training_processes())
 
     result = train(tiny_spec(splits), splits, make_recipe("fast", "tiny", epochs=3), seed=0, device="cpu",
-                   on_epoch=on_epoch, evaluate_test=False)
+                   on_epoch=on_epoch, on_step=lambda *a: steps.append(a), evaluate_test=False)
     assert [e for e, _ in calls] == [1, 2, 3]
-    assert training == [1, 1, 1] and training_processes() == 0  # counted for core sharing only while training
+    per_epoch = steps[0][2]
+    assert steps == [(e, s, per_epoch) for e in (1, 2, 3) for s in range(1, per_epoch + 1)]
     assert all(isinstance(acc, float) and 0.0 <= acc <= 1.0 for _, acc in calls)
     assert [acc for _, acc in calls] == result.val_curve
     assert result.epochs_run == 3 and result.test_accuracy is None
@@ -97,7 +96,6 @@ def test_an_exception_from_on_epoch_stops_training():
     with pytest.raises(Stop):
         train(tiny_spec(splits), splits, make_recipe("fast", "tiny", epochs=6), seed=0, device="cpu", on_epoch=on_epoch)
     assert calls == [1, 2]
-    assert training_processes() == 0  # a pruned trial stops counting as training
 
 
 @pytest.mark.parametrize("recipe", ["fast", "paper"])
