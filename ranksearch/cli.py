@@ -10,13 +10,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from lightlayers import REFERENCE_DATASETS, family_names
-
-from ranksearch.config import OBJECTIVES, PRECISIONS, DataConfig, SearchConfig, TrainConfig, make_recipe
 from ranksearch.errors import UserError
-from ranksearch.pruning import PRUNERS
-from ranksearch.samplers import SAMPLERS
-from ranksearch.space import SPACES
+
+# The library (and torch with it) is imported inside the functions: a Ctrl-C during start-up is
+# then one clean line, and --help is quick.
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,8 +75,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 # -- train ------------------------------------------------------------------------------------
-def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+def train_config_from_args(args: argparse.Namespace) -> "TrainConfig":
     """--config first, then every flag given on the command line overrides it."""
+    from ranksearch.config import DataConfig, TrainConfig, make_recipe
+
     device = _device_type(args.device)
     if args.config:
         cfg = _config(TrainConfig.load, args.config)
@@ -115,8 +114,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # -- run and worker ---------------------------------------------------------------------------
-def search_config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, Path]:
+def search_config_from_args(args: argparse.Namespace) -> tuple["SearchConfig", Path]:
     """The search the flags describe, and its run folder."""
+    from ranksearch.config import DataConfig, SearchConfig, make_recipe
+
     data = _config(DataConfig, dataset=args.dataset, data_dir=args.data_dir,
                    val_fraction=args.val_fraction if args.val_fraction is not None else 0.1, train_subset=args.train_subset)
     recipe = _config(make_recipe, args.recipe or "fast", args.dataset, args.epochs, _device_type(args.device))
@@ -203,6 +204,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # -- the parser -------------------------------------------------------------------------------
 def _add_data_args(p: argparse.ArgumentParser, dataset_required: bool) -> None:
+    from ranksearch.config import PRECISIONS
+
     p.add_argument("--dataset", required=dataset_required, help="mnist, fashion-mnist, cifar10, cifar100, or an image-folder path")
     p.add_argument("--data-dir", help="folder holding the datasets in torchvision's layout (default: a per-user cache folder)")
     p.add_argument("--train-subset", type=int, help="train on a stratified subset of N images (quick runs)")
@@ -215,6 +218,12 @@ def _add_data_args(p: argparse.ArgumentParser, dataset_required: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lightlayers import REFERENCE_DATASETS, family_names
+    from ranksearch.config import OBJECTIVES, PRECISIONS
+    from ranksearch.pruning import PRUNERS
+    from ranksearch.samplers import SAMPLERS
+    from ranksearch.space import SPACES
+
     parser = _Parser(prog="ranksearch", description="Search how much rank each layer of a CNN really needs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     conv_families = family_names("conv")
@@ -277,15 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from ranksearch import signals
 
-    args = build_parser().parse_args(argv)
-    signals.install()  # SIGTERM stops a command as Ctrl-C does
+    signals.sigterm_as_interrupt()  # SIGTERM stops any command as Ctrl-C does
+    command = "ranksearch"
     try:
+        args = build_parser().parse_args(argv)
+        command = f"ranksearch {args.command}"
         return args.func(args)
     except UserError as e:
-        print(f"ranksearch {args.command}: error: {e}", file=sys.stderr)
+        print(f"{command}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt as e:
-        print(f"\nranksearch {args.command}: interrupted", file=sys.stderr)
+        print(f"\n{command}: interrupted", file=sys.stderr)
         return e.exit_code if isinstance(e, signals.Interrupted) else 130
 
 

@@ -137,20 +137,23 @@ def _die_with_parent() -> None:
 def _job_main(spec: JobSpec, conn: Connection) -> None:
     """The body of a job process: join the study, train its baselines, then candidates."""
     _die_with_parent()
-    signals.install()
     quiet_optuna()
     import torch
 
     torch.set_num_threads(spec.threads)
 
     def emit(ev: dict[str, Any]) -> None:
-        conn.send(ev)
+        try:
+            conn.send(ev)
+        except OSError:  # the run that started this job is gone: stop as if told to
+            raise signals.Interrupted(signal.SIGTERM) from None
 
     code = 0
     try:
-        search = _join(spec, emit)
-        search.train_baselines(spec.baselines)
-        emit({"kind": "done", "job": spec.job, "reason": search.work(spec.deadline)})
+        with signals.guarded():
+            search = _join(spec, emit)
+            search.train_baselines(spec.baselines)
+            emit({"kind": "done", "job": spec.job, "reason": search.work(spec.deadline)})
     except signals.Interrupted as e:
         code = e.exit_code
     except KeyboardInterrupt:
@@ -169,8 +172,12 @@ def _join(spec: JobSpec, emit) -> Search:
     cfg = replace(cfg, device=spec.device)
     if spec.data_dir:
         cfg = replace(cfg, data=replace(cfg.data, data_dir=spec.data_dir))
-    _, splits = load_splits(cfg.data)
-    return Search(study, cfg, splits, emit, spec.job)
+    return Search(study, cfg, read_data(cfg), emit, spec.job)
+
+
+def read_data(cfg: SearchConfig) -> Splits:
+    with signals.allowed():  # decoding a dataset can take a while: Ctrl-C may stop it
+        return load_splits(cfg.data)[1]
 
 
 # -- several jobs -----------------------------------------------------------------------------
@@ -221,11 +228,12 @@ def run_jobs(study: optuna.Study, monitor: Monitor, specs: list[JobSpec]) -> lis
         monitor.progress.line(f"job {job.spec.job} died (exit code {code}); its candidate is queued again; starting it again")
         start(job.spec)
 
-    for spec in specs:
-        start(spec)
     try:
+        for spec in specs:
+            start(spec)
         while running:
-            ready = wait([j.conn for j in running.values()], timeout=1.0)
+            with signals.allowed():
+                ready = wait([j.conn for j in running.values()], timeout=0.5)
             for job in [j for j in list(running.values()) if j.conn in ready]:
                 try:
                     ev = job.conn.recv()
@@ -277,7 +285,7 @@ def _train(study, cfg, url, monitor, splits: Splits | None, jobs: int, baselines
     """One round of training: ``jobs`` processes, or this one when ``jobs`` is 1."""
     if jobs == 1:
         if splits is None:
-            _, splits = load_splits(cfg.data)
+            splits = read_data(cfg)
         search = Search(study, cfg, splits, monitor.handle)
         search.train_baselines(baselines)
         return [search.work(deadline)]
@@ -317,7 +325,8 @@ def _finish(study, cfg, url, monitor, splits, jobs, baselines, device, data_dir,
             last_wait_line = time.monotonic()
             who = ", ".join(f"trial {t.number} ({t.user_attrs.get('worker', '?')})" for t in running)
             monitor.progress.line(f"waiting for {who}: running in other processes; a dead one is retried within 90 s")
-        time.sleep(2.0)
+        with signals.allowed():
+            time.sleep(2.0)
 
 
 def prepare_folder(out: Path) -> bool:
@@ -332,9 +341,17 @@ def prepare_folder(out: Path) -> bool:
 
 
 def run_search(cfg: SearchConfig, out: str | Path, progress: Progress, jobs: int | str = 1) -> SearchOutcome:
-    """Run (or continue) the search ``cfg`` describes, writing its results into ``out``."""
+    """Run (or continue) the search ``cfg`` describes, writing its results into ``out``.
+
+    Ctrl-C or SIGTERM raises ``KeyboardInterrupt`` once every job has stopped and failed its
+    candidate; the study is whole and the same call continues it.
+    """
+    with signals.guarded():
+        return _run_search(cfg, Path(out), progress, jobs)
+
+
+def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | str) -> SearchOutcome:
     quiet_optuna()
-    out = Path(out)
     started = time.monotonic()
     deadline = time.time() + cfg.timeout if cfg.timeout is not None else None
     n_jobs = resolve_jobs(jobs, cfg.device, cfg.budget)
@@ -343,7 +360,7 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: Progress, jobs: int
     if cfg.storage is not None:
         open_storage(url)  # an unreachable storage is refused before the data is read
     t0 = time.perf_counter()
-    _, splits = load_splits(cfg.data)  # a bad dataset is refused before the storage is touched
+    splits = read_data(cfg)  # a bad dataset is refused before the storage is touched
     progress.line(f"data {cfg.data.dataset}: {len(splits.train_y):,} train / {len(splits.val_y):,} val / "
                   f"{len(splits.test_y):,} test images ({time.perf_counter() - t0:.1f}s)")
     out.mkdir(parents=True, exist_ok=True)
@@ -385,6 +402,11 @@ def _remove_empty(out: Path) -> None:
 def run_worker(storage: str, study_name: str, progress: Progress, *, device: str = "auto",
                data_dir: str | None = None, jobs: int | str = 1) -> str:
     """Join the study ``study_name`` in ``storage`` and train candidates until its budget is reached."""
+    with signals.guarded():
+        return _run_worker(storage, study_name, progress, device, data_dir, jobs)
+
+
+def _run_worker(storage: str, study_name: str, progress: Progress, device: str, data_dir: str | None, jobs: int | str) -> str:
     quiet_optuna()
     study, cfg = load_study(storage, study_name)
     study.sampler = make_sampler(cfg.sampler, None)
@@ -392,8 +414,10 @@ def run_worker(storage: str, study_name: str, progress: Progress, *, device: str
     n_jobs = resolve_jobs(jobs, device, cfg.budget)
     monitor = Monitor(study, cfg, None, progress)
     splits = None
+    if data_dir:
+        cfg = replace(cfg, data=replace(cfg.data, data_dir=data_dir))
     if n_jobs == 1:
-        _, splits = load_splits(replace(cfg.data, data_dir=data_dir) if data_dir else cfg.data)
+        splits = read_data(cfg)
     progress.line(f"worker {os.getpid()} joined study {cfg.study_name}: {len(monitor.refresh().candidates)}/{cfg.budget} "
                   f"finished; {n_jobs} job{'s' if n_jobs > 1 else ''}")
     try:

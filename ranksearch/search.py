@@ -88,7 +88,7 @@ def reap_orphans(study: optuna.Study) -> list[int]:
             try:
                 study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
                 reaped.append(t.number)
-            except RuntimeError:  # finished meanwhile
+            except optuna.exceptions.UpdateFinishedTrialError:  # finished meanwhile
                 pass
     return reaped
 
@@ -172,18 +172,21 @@ class Search:
         last = [0.0]
 
         def on_step(epoch: int, step: int, steps: int) -> None:
+            signals.check()
             now = time.monotonic()
             if now - last[0] >= STEP_EVENT_SECONDS or step == steps:
                 last[0] = now
-                self.emit({"kind": "step", "job": self.job, "who": who, "params": params, "epoch": epoch,
-                           "epochs": epochs, "step": step, "steps": steps, "val": curve[-1] if curve else None})
+                with signals.deferred():
+                    self.emit({"kind": "step", "job": self.job, "who": who, "params": params, "epoch": epoch,
+                               "epochs": epochs, "step": step, "steps": steps, "val": curve[-1] if curve else None})
 
         def on_epoch(epoch: int, acc: float) -> None:
             curve.append(acc)
-            self.emit({"kind": "epoch", "job": self.job, "who": who, "params": params, "epoch": epoch,
-                       "epochs": epochs, "val": acc})
-            if on_epoch_extra is not None:
-                on_epoch_extra(epoch)
+            with signals.deferred():  # storage writes and events are never cut in half
+                self.emit({"kind": "epoch", "job": self.job, "who": who, "params": params, "epoch": epoch,
+                           "epochs": epochs, "val": acc})
+                if on_epoch_extra is not None:
+                    on_epoch_extra(epoch)
 
         return on_step, on_epoch
 
@@ -198,8 +201,9 @@ class Search:
             info = describe(spec)
             curve: list[float] = []
             on_step, on_epoch = self._trainer_callbacks(f"baseline {family}", info["trainable_params"], curve)
-            result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device,
-                           on_epoch=on_epoch, on_step=on_step)
+            with signals.allowed():
+                result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device,
+                               on_epoch=on_epoch, on_step=on_step)
             self.study.set_user_attr(key, {
                 "family": family, "spec": spec.to_dict(), **info, "val_curve": result.val_curve,
                 "test_accuracy": result.test_accuracy, "seconds": result.seconds,
@@ -245,8 +249,9 @@ class Search:
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
         on_step, on_epoch = self._trainer_callbacks(f"trial {trial.number}", info["trainable_params"], curve, after_epoch)
-        result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device,
-                       on_epoch=on_epoch, on_step=on_step)
+        with signals.allowed():
+            result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device,
+                           on_epoch=on_epoch, on_step=on_step)
         trial.set_user_attr("test_accuracy", result.test_accuracy)  # reported only; never an objective
         trial.set_user_attr("seconds", result.seconds)
         return [result.val_accuracy] + [info[OBJECTIVES[o]] for o in self.cfg.objectives]

@@ -1,14 +1,18 @@
-"""Ctrl-C and SIGTERM as one clean interruption, never landing where it would lose a trial.
+"""Ctrl-C and SIGTERM as one clean interruption that lands only where it is safe.
 
-SIGTERM raises the same ``KeyboardInterrupt`` as Ctrl-C, so a terminated run fails and requeues
-its candidate exactly as an interrupted one does. ``deferred()`` holds both signals back while
-a trial is created and claimed (or finished and recorded), so no interruption leaves a trial
-RUNNING that no process owns.
+Inside ``guarded()`` (a run, a worker, a job process) SIGINT and SIGTERM are held back by
+default and let through only in ``allowed()`` blocks: reading data, training, waiting. So an
+interruption never lands inside a storage call (where a library could swallow it or leave a
+database session half done) nor between a trial's creation and its owner's name. When it lands,
+it raises ``Interrupted``, a ``KeyboardInterrupt``: SIGTERM stops a run exactly as Ctrl-C does,
+its candidate failed and queued again. Storage calls made from inside an ``allowed()`` block
+(a training callback) wrap themselves in ``deferred()``.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -28,20 +32,76 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+_pending: list[int] = []  # a signal that came: kept until ``check()`` (or a block's end) raises it
+
+
 def _raise(signum: int, frame) -> None:
+    # Also remembered: an exception raised inside a finalizer or a library's cleanup can be
+    # swallowed ("Exception ignored in ..."); the next check() raises it again.
+    if not _pending:
+        _pending.append(signum)
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """SIGINT and SIGTERM raise ``Interrupted`` in the main thread."""
-    for s in SIGNALS:
-        signal.signal(s, _raise)
+def check() -> None:
+    """Raise ``Interrupted`` if a signal came (called at safe points: every training step, every wait)."""
+    if _pending:
+        raise Interrupted(_pending[0])
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block, except in ``allowed()``; both raise ``Interrupted``.
+
+    The previous handlers and mask come back afterwards (a signal held until then is raised then).
+    """
+    if not _main_thread():
+        yield
+        return
+    old_handlers = {s: signal.signal(s, _raise) for s in SIGNALS}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_if_interrupted
+    _pending.clear()
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for s, handler in old_handlers.items():
+            signal.signal(s, handler)
+        sys.unraisablehook = old_hook
+        _pending.clear()
+
+
+def _quiet_if_interrupted(unraisable) -> None:
+    """An interruption swallowed by a finalizer is not an error to print: check() raises it again."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+@contextmanager
+def allowed() -> Iterator[None]:
+    """Let SIGINT and SIGTERM through for the block (one held back until now is raised at once)."""
+    if not _main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+    try:
+        yield
+        check()  # one that was swallowed inside the block
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends; a signal that came meanwhile is raised then."""
-    if threading.current_thread() is not threading.main_thread():
+    """Hold SIGINT and SIGTERM until the block ends, even inside ``allowed()``."""
+    if not _main_thread():
         yield
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
@@ -49,3 +109,9 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def sigterm_as_interrupt() -> None:
+    """Outside ``guarded()`` too, SIGTERM stops a command as Ctrl-C does."""
+    if _main_thread():
+        signal.signal(signal.SIGTERM, _raise)

@@ -47,14 +47,29 @@ def _check_sqlite_file(path: Path) -> None:
         raise UserError(f"{path}: {what}, not a ranksearch study; restore it from a copy or start a new run")
 
 
-def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
-    """An RDB storage with heartbeats, so a crashed worker's trial is failed and retried.
+def _journal_path(url: str) -> Path | None:
+    return Path(url[len("journal:///"):]) if url.startswith("journal:///") else None
 
-    ``create=False`` refuses a SQLite file that does not exist or is not a database, instead
-    of creating one.
+
+def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
+    """An RDB storage with heartbeats (so a crashed worker's trial is failed and retried), or
+    Optuna's journal file (``journal:///path``; one machine only: it has no heartbeats).
+
+    ``create=False`` refuses a file that does not exist or is not a study, instead of creating one.
     """
+    journal = _journal_path(url)
+    if journal is not None:
+        if not create and not (journal.is_file() and journal.stat().st_size > 0):
+            raise UserError(f"{journal}: no such study journal (or an empty file); give the storage that `ranksearch run` used")
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        try:
+            return JournalStorage(JournalFileBackend(str(journal)))
+        except OSError as e:
+            raise UserError(f"cannot open storage {url}: {e.strerror}") from None
     if not url.startswith(("sqlite:///", "postgresql", "mysql")):
-        raise UserError(f"storage {url!r}: expected an Optuna RDB URL such as sqlite:///study.db or postgresql://user@host/db")
+        raise UserError(f"storage {url!r}: expected an Optuna RDB URL such as sqlite:///study.db or "
+                        "postgresql://user@host/db, or journal:///path/to/file.log")
     path = _sqlite_path(url)
     if path is not None and not create:
         _check_sqlite_file(path)
@@ -126,7 +141,7 @@ def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bo
 
 def load_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None) -> tuple[optuna.Study, SearchConfig]:
     """An existing ranksearch study and its configuration; creates nothing."""
-    path = _sqlite_path(url)
+    path = _sqlite_path(url) or _journal_path(url)
     if path is not None and not path.exists():
         raise UserError(f"no study {name!r} in {url}: {path} does not exist; give the storage that `ranksearch run` used")
     storage = open_storage(url, create=False)

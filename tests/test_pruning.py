@@ -63,3 +63,70 @@ def test_pruned_trial_is_marked_pruned_in_a_multi_objective_study(study):
 
     study.optimize(objective, n_trials=1)
     assert study.trials[-1].state == TrialState.PRUNED
+
+
+# -- Pareto successive halving (moasha) -------------------------------------------------------
+from ranksearch.pruning import PRUNERS, ParetoSuccessiveHalving, make_pruner, nondominated_fronts  # noqa: E402
+
+
+def test_nondominated_fronts_by_hand():
+    # (params, -accuracy): a and b trade off, c is dominated by b, d by c.
+    points = [(100, -0.5), (200, -0.8), (300, -0.7), (400, -0.6)]
+    assert nondominated_fronts(points) == [0, 0, 1, 2]
+    assert nondominated_fronts([(1, -0.5), (1, -0.5)]) == [0, 0]  # equal points share a front
+
+
+def test_rungs_are_geometric():
+    sha = ParetoSuccessiveHalving(eta=3, grace=1)
+    assert [e for e in range(1, 30) if sha.is_rung(e)] == [1, 3, 9, 27]
+
+
+@pytest.fixture
+def rung_study():
+    """Nine finished candidates whose epoch-1 accuracy grows with their size: one front."""
+    s = optuna.create_study(directions=["maximize", "minimize"])
+    for i in range(9):
+        params = 1000 * (i + 1)
+        s.add_trial(finished(params, [0.3 + 0.05 * i, 0.5 + 0.04 * i, 0.6 + 0.03 * i]))
+    return s
+
+
+def test_moasha_prunes_a_candidate_dominated_at_a_rung(rung_study):
+    # 5,500 parameters at the epoch-1 accuracy of the 1,000-parameter network: five smaller networks dominate it.
+    assert ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.30]))
+
+
+def test_moasha_keeps_a_candidate_on_the_first_front(rung_study):
+    assert not ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.60]))
+
+
+def test_moasha_never_prunes_a_candidate_smaller_than_every_other_at_its_rung(rung_study):
+    assert not ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 500, [0.01]))
+
+
+def test_moasha_only_acts_at_rungs(rung_study):
+    assert not ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.30, 0.31]))  # epoch 2
+    assert ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.30, 0.31, 0.32]))  # epoch 3
+
+
+def test_moasha_lets_the_first_candidates_through():
+    s = optuna.create_study(directions=["maximize", "minimize"])
+    s.add_trial(finished(1000, [0.9, 0.95]))
+    # Only two candidates have reached epoch 1: fewer than eta = 3, so nobody is pruned yet.
+    assert not ParetoSuccessiveHalving().prune(s, running(s, 5000, [0.1]))
+
+
+def test_moasha_keeps_the_top_third():
+    s = optuna.create_study(directions=["maximize", "minimize"])
+    for params, acc in [(1000, 0.5), (3000, 0.7), (1500, 0.4), (2500, 0.5), (2000, 0.45)]:
+        s.add_trial(finished(params, [acc]))  # front 0: 1000 and 3000; the rest are dominated by 1000
+    # A 6th at 3,500 parameters and 0.65 is dominated by (3000, 0.7): two of six are in better fronts.
+    assert ParetoSuccessiveHalving(eta=3).prune(s, running(s, 3500, [0.65]))  # top third: 2 places, 2 ahead
+    assert not ParetoSuccessiveHalving(eta=2).prune(s, running(s, 3500, [0.65]))  # top half: 3 places, 2 ahead
+
+
+def test_pruners_by_name():
+    assert set(PRUNERS) == {"moasha", "margin", "none"}
+    assert isinstance(make_pruner("moasha"), ParetoSuccessiveHalving)
+    with pytest.raises(ValueError, match="pruner must be one of"):
+        make_pruner("median")

@@ -1,14 +1,11 @@
 """Real studies end to end: the CLI in subprocesses, real SQLite and PostgreSQL storages."""
 
 import json
-import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -180,39 +177,6 @@ def test_existing_study_for_another_dataset_is_refused_and_left_as_it_was(mnist_
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "created for dataset mnist" in errors[0] and "Traceback" not in proc.stderr
     assert (out / "study.db").read_bytes() == before
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def postgres_url():
-    """A real PostgreSQL server for this test, started from the installed binaries."""
-    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not bins:
-        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
-    pytest.importorskip("psycopg", reason="psycopg not installed (pip install '.[test]')")
-    bindir = bins[-1].parent
-    data = Path(tempfile.mkdtemp(prefix="rs-pg-", dir="/tmp"))
-    prefix = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(data, "postgres")
-        data.chmod(0o700)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"], check=True, capture_output=True)
-    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "-o",
-                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-    try:
-        subprocess.run([*prefix, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "ranksearch"],
-                       check=True, capture_output=True)
-        yield f"postgresql://postgres@127.0.0.1:{port}/ranksearch"
-    finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_two_workers_share_one_postgres_study(mnist_like, tmp_path, postgres_url):

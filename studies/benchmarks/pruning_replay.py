@@ -1,13 +1,13 @@
-"""What would pruning have cost and saved? Replay the rule on a run trained without pruning.
+"""What would a pruner have cost and saved? Replay it on a run trained without pruning.
 
-A ``--no-pruning`` run keeps every candidate's full validation curve. Replaying the candidates
-in trial order, ``ParetoPruner``'s rule is applied at each epoch against the candidates the
-replay has finished so far, exactly as a live run would apply it. Each setting prints the
-epochs it would have trained, the epochs it saves, the front members it would have cut, and
-the hypervolume of what survives, against the hypervolume of the unpruned run. Unlike two
-separate live runs, the comparison is not blurred by the sampler taking other paths.
+A run made with ``--pruner none`` keeps every candidate's full validation curve. The replay
+feeds the candidates, in trial order, into a real (in-memory) Optuna study, one epoch at a
+time, and asks the pruner after each epoch exactly as a live one-job run would. Each setting
+prints the candidate-epochs it would have trained and saved, the front members it would have
+cut, and the hypervolume of what survives against that of the unpruned run. Unlike two live
+runs, the comparison is not blurred by the sampler taking other paths.
 
-    python studies/benchmarks/pruning_replay.py runs/fashion-mnist-light-nopruning
+    python studies/benchmarks/pruning_replay.py studies/fashion-mnist-light-nopruning studies/cifar10-nopruning
 """
 
 from __future__ import annotations
@@ -16,70 +16,70 @@ import argparse
 import json
 from pathlib import Path
 
+import optuna
 import pandas as pd
 
-from ranksearch.pruning import ParetoPruner
-from ranksearch.results import hypervolume, pareto_front
+from ranksearch.pruning import MarginPruner, NoPruner, ParetoSuccessiveHalving, Pruner
+from ranksearch.results import Row, hypervolume, pareto_front
+
+SETTINGS: list[tuple[str, Pruner]] = [
+    ("none", NoPruner()),
+    ("margin 0.05 (the old default)", MarginPruner(margin=0.05)),
+    ("margin 0.02", MarginPruner(margin=0.02)),
+    ("moasha eta 2", ParetoSuccessiveHalving(eta=2)),
+    ("moasha eta 3 (default)", ParetoSuccessiveHalving(eta=3)),
+    ("moasha eta 4", ParetoSuccessiveHalving(eta=4)),
+    ("moasha eta 3, grace 2", ParetoSuccessiveHalving(eta=3, grace=2)),
+]
 
 
-class _Trial:
-    """The few attributes ``ParetoPruner`` reads from an Optuna trial."""
-
-    def __init__(self, number: int, params: int, curve: list[float]) -> None:
-        self.number = number
-        self.user_attrs = {"trainable_params": params, "val_curve": curve}
+def _row(number: int, params: int, acc: float) -> Row:
+    return Row(number=number, state="COMPLETE", role="candidate", family="", trainable_params=params, keras_params=params,
+               flops=0, val_accuracy=acc, test_accuracy=None, val_curve=[acc], seconds=0.0, spec={"layers": {}})
 
 
-class _Replay:
-    """The finished candidates of the replay, in the shape ``ParetoPruner`` asks a study for."""
-
-    def __init__(self) -> None:
-        self.finished: list[_Trial] = []
-
-    def get_trials(self, deepcopy: bool = False, states=()) -> list[_Trial]:
-        return self.finished
-
-
-def replay(candidates: pd.DataFrame, pruner: ParetoPruner) -> tuple[list[dict], int, set[int]]:
+def replay(candidates: pd.DataFrame, pruner: Pruner) -> tuple[list[Row], int, set[int]]:
     """(rows that complete, epochs trained, numbers pruned)."""
-    study, rows, epochs, pruned = _Replay(), [], 0, set()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    rows, epochs, pruned = [], 0, set()
     for c in candidates.itertuples():
         curve = json.loads(c.val_curve)
-        trial = _Trial(c.number, c.trainable_params, [])
-        for value in curve:
-            trial.user_attrs["val_curve"].append(value)
+        trial = study.ask()
+        trial.set_user_attr("trainable_params", int(c.trainable_params))
+        for epoch in range(1, len(curve) + 1):
+            trial.set_user_attr("val_curve", curve[:epoch])
             epochs += 1
-            if len(trial.user_attrs["val_curve"]) < len(curve) and pruner.prune(study, trial):
-                pruned.add(c.number)
+            if epoch < len(curve) and pruner.prune(study, trial):
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                pruned.add(int(c.number))
                 break
         else:
-            study.finished.append(trial)
-            rows.append({"number": c.number, "trainable_params": c.trainable_params, "val_accuracy": curve[-1]})
+            study.tell(trial, [curve[-1], int(c.trainable_params)])
+            rows.append(_row(int(c.number), int(c.trainable_params), curve[-1]))
     return rows, epochs, pruned
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("run_dir", help="the --out folder of a run made with --no-pruning")
+    parser.add_argument("run_dirs", nargs="+", help="run folders made with --pruner none (or the old --no-pruning)")
     args = parser.parse_args()
-    trials = pd.read_csv(Path(args.run_dir) / "trials.csv")
-    conv = int(trials.loc[trials.family == "conv", "trainable_params"].iloc[0])
-    candidates = trials[(trials.role == "candidate") & (trials.state == "COMPLETE")].sort_values("number")
-    full_rows = [
-        {"number": c.number, "trainable_params": c.trainable_params, "val_accuracy": c.val_accuracy}
-        for c in candidates.itertuples()
-    ]
-    full_front = {r["number"] for r in pareto_front(full_rows)}
-    full_epochs = sum(len(json.loads(c)) for c in candidates.val_curve)
-    print(f"{args.run_dir}: {len(candidates)} candidates, {full_epochs} epochs, front of {len(full_front)}, "
-          f"hypervolume {hypervolume(full_rows, conv):.4f} without pruning")
-    print(f"{'warmup':>6} {'margin':>6} {'pruned':>6} {'epochs':>6} {'saved':>6} {'front cut':>9} {'hypervolume':>11}")
-    for warmup in (1, 2, 3):
-        for margin in (0.01, 0.02, 0.03, 0.05):
-            rows, epochs, pruned = replay(candidates, ParetoPruner(warmup_epochs=warmup, margin=margin))
-            cut = len(pruned & full_front)
-            print(f"{warmup:>6} {margin:>6.2f} {len(pruned):>6} {epochs:>6} {full_epochs - epochs:>6} "
-                  f"{cut:>9} {hypervolume(rows, conv):>11.4f}")
+    for run_dir in args.run_dirs:
+        trials = pd.read_csv(Path(run_dir) / "trials.csv")
+        conv = int(trials.loc[trials.family == "conv", "trainable_params"].iloc[0])
+        candidates = trials[(trials.role == "candidate") & (trials.state == "COMPLETE")].sort_values("number")
+        full_rows, full_epochs, _ = replay(candidates, NoPruner())
+        full_front = {r.number for r in pareto_front(full_rows)}
+        full_hv = hypervolume(full_rows, conv)
+        print(f"{run_dir}: {len(candidates)} candidates, {full_epochs} candidate-epochs, front of {len(full_front)}, "
+              f"hypervolume {full_hv:.4f} without pruning")
+        print(f"{'pruner':<30} {'pruned':>6} {'epochs':>6} {'saved':>6} {'saved %':>7} {'front cut':>9} {'hypervolume':>11} {'of none':>7}")
+        for name, pruner in SETTINGS:
+            rows, epochs, pruned = replay(candidates, pruner)
+            hv = hypervolume(rows, conv)
+            print(f"{name:<30} {len(pruned):>6} {epochs:>6} {full_epochs - epochs:>6} {100 * (full_epochs - epochs) / full_epochs:>6.1f}% "
+                  f"{len(pruned & full_front):>9} {hv:>11.4f} {100 * hv / full_hv:>6.2f}%")
+        print()
 
 
 if __name__ == "__main__":
