@@ -2,7 +2,7 @@
 
 from lightlayers.counting import count_model, flops, flops_by_module, keras_params, trainable_params
 from lightlayers.decef_conv import DeCEFConv2d
-from lightlayers.effective_rank import effective_rank, effective_ranks
+from lightlayers.effective_rank import effective_rank, effective_ranks, energy_rank
 from lightlayers.families import Family, LayerShape, family_names, get_family, register
 from lightlayers.light_conv import LightConv2d
 from lightlayers.light_linear import LightLinear
@@ -36,6 +36,7 @@ __all__ = [
     "count_model",
     "effective_rank",
     "effective_ranks",
+    "energy_rank",
     "family_names",
     "flops",
     "flops_by_module",

@@ -36,3 +36,18 @@ def effective_ranks(model: nn.Module, energy: float = 0.9) -> dict[str, int]:
         for name, m in model.named_modules()
         if isinstance(m, nn.Conv2d) and m.groups == 1 and m.kernel_size[0] * m.kernel_size[1] > 1
     }
+
+
+def energy_rank(matrix: torch.Tensor, energy: float = 0.9) -> int:
+    """The smallest r whose r largest singular values keep ``energy`` of a matrix's squared spectrum.
+
+    For a Linear weight this is the LightLinear rank that approximates it that well; for a
+    Conv2d weight unfolded to (f, c*s*s), a rank for a factorisation of the whole kernel.
+    """
+    if not 0 < energy <= 1:
+        raise ValueError(f"energy must be in (0, 1], got {energy!r}")
+    sigma2 = torch.linalg.svdvals(matrix.detach().double().reshape(matrix.shape[0], -1)) ** 2
+    kept = sigma2.cumsum(0)
+    if kept[-1] == 0:
+        return 0
+    return int(torch.searchsorted(kept / kept[-1], torch.tensor(energy, dtype=kept.dtype) - 1e-12).item()) + 1

@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p, dataset_required=True)
     p.add_argument("--budget", type=int, required=True, help="finished candidates in total (complete + pruned)")
     p.add_argument("--family", default="light", help=f"the search space: {', '.join(SPACES)} (default light)")
-    p.add_argument("--objectives", default="params", help=f"minimised beside accuracy: params, or params,{','.join(o for o in OBJECTIVES if o != 'params')}")
+    p.add_argument("--objectives", default="params", help="minimised beside validation accuracy: params, optionally with flops and latency (e.g. params,latency)")
     p.add_argument("--sampler", default="tpe", help=f"{', '.join(SAMPLERS)} (default tpe)")
     p.add_argument("--pruner", default="moasha", help=f"{', '.join(PRUNERS)} (default moasha)")
     p.add_argument("--out", help="run folder (default runs/<study name>)")

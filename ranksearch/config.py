@@ -26,7 +26,7 @@ SCHEDULES = ("onecycle", "constant")
 PRECISIONS = ("fp32", "bf16")
 RECIPE_NAMES = ("fast", "paper")
 # Minimised beside validation accuracy (always maximised): objective name -> the trial attribute it reads.
-OBJECTIVES = {"params": "trainable_params", "flops": "flops"}
+OBJECTIVES = {"params": "trainable_params", "flops": "flops", "latency": "latency_ms"}
 GREY_REFERENCES = ("mnist", "fashion-mnist")
 
 
@@ -222,6 +222,7 @@ class SearchConfig:
     pruner: str = "moasha"
     sampler: str = "tpe"
     device: str = "auto"
+    warm_start: bool = True  # queue candidates read off the trained Conv2d baseline (ranksearch.warmstart)
 
     def __post_init__(self) -> None:
         self.objectives = tuple(self.objectives)
@@ -229,7 +230,8 @@ class SearchConfig:
         _check_int("seed", self.seed, 0)
         if not self.objectives or self.objectives[0] != "params" or not set(self.objectives) <= set(OBJECTIVES) \
                 or len(set(self.objectives)) != len(self.objectives):
-            raise ValueError(f"objectives must be params, or params and flops; got {','.join(self.objectives)!r}")
+            raise ValueError(f"objectives must be params, optionally with flops and latency (params,latency); "
+                             f"got {','.join(self.objectives)!r}")
         if self.timeout is not None:
             _check_number("timeout", self.timeout, 0, low_open=True)
         _check_choice("device", self.device, ("auto", "cpu", "cuda"))

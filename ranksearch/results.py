@@ -28,6 +28,7 @@ BASELINE_FAMILIES = ("conv", "separable")
 CSV_COLUMNS = [
     "number", "state", "role", "family", "trainable_params", "keras_params", "flops",
     "val_accuracy", "test_accuracy", "epochs_run", "pruned_at_epoch", "seconds", "on_front",
+    "latency_ms", "latency_ms_batch",
 ]
 
 
@@ -47,6 +48,8 @@ class Row:
     val_curve: list[float]
     seconds: float
     spec: dict[str, Any]
+    latency_ms: float | None = None  # one image, median (None in studies made before latency was measured)
+    latency_ms_batch: float | None = None  # per image in a batch of 256
     on_front: bool = False
 
     @property
@@ -91,6 +94,7 @@ def _row(number: int | None, state: str, role: str, a: dict[str, Any]) -> Row:
         keras_params=a["keras_params"], flops=a["flops"],
         val_accuracy=curve[-1] if state == "COMPLETE" and curve else None,
         test_accuracy=a.get("test_accuracy"), val_curve=curve, seconds=a.get("seconds", 0.0), spec=a["spec"],
+        latency_ms=a.get("latency_ms"), latency_ms_batch=a.get("latency_ms_batch"),
     )
 
 

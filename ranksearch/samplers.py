@@ -9,7 +9,8 @@ import optuna
 
 def _tpe(seed: int | None) -> optuna.samplers.BaseSampler:
     # constant_liar: workers sampling while others train do not all propose the same point.
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10, multivariate=True, constant_liar=True)
+    # group: a layer's rank exists only for the family it chose; TPE models each such group jointly.
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10, multivariate=True, group=True, constant_liar=True)
 
 
 SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {

@@ -29,7 +29,9 @@ from ranksearch.data import REFERENCE_NAMES, Splits
 from ranksearch.pruning import make_pruner
 from ranksearch.results import BASELINE_FAMILIES, candidate_trials
 from ranksearch.space import PAPER_RANKS, config_key, suggest_spec, uniform_params
-from ranksearch.train import train
+from ranksearch.latency import measure_latency
+from ranksearch.train import resolve_device, train
+from ranksearch.warmstart import warm_params
 
 # This loop asks and tells trials itself (so it can claim them with signals held back) and keeps
 # their heartbeats itself; Optuna warns that heartbeats are meant for Study.optimize.
@@ -53,9 +55,12 @@ def baseline_spec(cfg: SearchConfig, splits: Splits, family: str) -> ModelSpec:
     return reference_spec_for_shape(splits.in_channels, splits.image_size, splits.num_classes, family)
 
 
-def describe(spec: ModelSpec) -> dict[str, int]:
-    counts = count_model(build_model(spec))
-    return {"trainable_params": counts.trainable_params, "keras_params": counts.keras_params, "flops": counts.flops}
+def describe(spec: ModelSpec, device: str = "cpu") -> dict[str, float]:
+    """What a network costs, known before training: parameters, FLOPs, measured inference latency."""
+    model = build_model(spec)
+    counts = count_model(model)
+    latency = measure_latency(model, (spec.in_channels, spec.image_size, spec.image_size), resolve_device(device))
+    return {"trainable_params": counts.trainable_params, "keras_params": counts.keras_params, "flops": counts.flops, **latency}
 
 
 # -- trials no live process owns --------------------------------------------------------------
@@ -198,7 +203,7 @@ class Search:
             if key in self.study.user_attrs:
                 continue
             spec = baseline_spec(self.cfg, self.splits, family)
-            info = describe(spec)
+            info = describe(spec, self.cfg.device)
             curve: list[float] = []
             on_step, on_epoch = self._trainer_callbacks(f"baseline {family}", info["trainable_params"], curve)
             with signals.allowed():
@@ -208,6 +213,11 @@ class Search:
                 "family": family, "spec": spec.to_dict(), **info, "val_curve": result.val_curve,
                 "test_accuracy": result.test_accuracy, "seconds": result.seconds,
             })
+            if family == "conv" and self.cfg.warm_start:
+                warm = warm_params(self.template, self.cfg.family, result.model.cpu())
+                for params in warm:
+                    self.study.enqueue_trial(params, skip_if_exists=True)
+                self.study.set_user_attr("warm_starts", warm)  # the report marks them
             self.emit({"kind": "baseline", "job": self.job, "family": family, "params": info["trainable_params"],
                        "val": result.val_accuracy, "test": result.test_accuracy, "seconds": result.seconds})
 
@@ -235,7 +245,7 @@ class Search:
                 return list(twin.values)
             raise optuna.TrialPruned(f"same configuration as trial {twin.number}")
         self.duplicates_in_a_row = 0
-        info = describe(spec)
+        info = describe(spec, self.cfg.device)
         for name, value in {"family": self.cfg.family, **info, "spec": spec.to_dict()}.items():
             trial.set_user_attr(name, value)
         curve: list[float] = []

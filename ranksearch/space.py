@@ -1,6 +1,7 @@
 """The search space: for every slot, a family and its ranks, from 1 to where the layer stops saving parameters.
 
-A space is named by which families each kind of slot may take (``SPACES``); the families and
+A space is named by which families each kind of slot may take (``SPACES``; ``all`` lets every
+layer keep its dense form, go separable, or take a LightConv2d or DeCEF rank); the families and
 their rank limits come from ``lightlayers``' registry. Optuna parameter names are stable and
 readable: ``rank:<slot>`` where a slot has one family, and ``family:<slot>`` plus
 ``<family>_rank:<slot>`` where it chooses (a name per family, because their ranges differ).
@@ -14,6 +15,7 @@ from lightlayers import PAPER_HEAD_RANK, LayerChoice, ModelSpec, Slot, get_famil
 
 # name -> (families of conv slots, families of the dense head)
 SPACES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "all": (("conv", "separable", "light", "decef"), ("linear", "light")),
     "light": (("light",), ("light",)),
     "decef": (("decef",), ("light",)),
     "mixed": (("light", "decef"), ("light",)),
@@ -60,6 +62,8 @@ def suggest_spec(trial, template: ModelSpec, space: str) -> ModelSpec:
         rank = None
         if get_family(slot.kind, family).takes_rank:
             rank = trial.suggest_int(_rank_param(slot, family, choosing), *rank_range(slot, family))
+        if family == "decef" and rank == 1 and "separable" in options:
+            family, rank = "separable", None  # the same network: one name, so it is trained once
         layers[slot.name] = LayerChoice(family, rank)
     return ModelSpec(template.architecture, template.in_channels, template.image_size, template.num_classes, template.widths, layers)
 

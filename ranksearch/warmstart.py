@@ -1,0 +1,61 @@
+"""Warm starts: candidates read off the trained Conv2d baseline, queued right after it.
+
+DeCEF's observation: the effective rank of trained Conv2d filters (how many eigen-filters per
+input channel hold a share of the spectral energy) falls with depth. At a few energy levels,
+each layer of the trained baseline gives a rank, and so a whole candidate: DeCEF ranks where
+the space has DeCEF (the dense convolution kept where DeCEF would not save parameters,
+separable where one eigen-filter is enough), LightConv2d ranks from the rank of the unfolded
+kernel in a LightConv2d-only space, and LightLinear ranks from the head's singular values.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from lightlayers import LayerChoice, ModelSpec, effective_rank, energy_rank, get_family
+
+from ranksearch.space import params_for, rank_range, slot_families
+
+ENERGIES = (0.8, 0.9, 0.95, 0.99)
+
+
+def _clip(value: int, bounds: tuple[int, int]) -> int:
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def warm_layers(template: ModelSpec, space: str, trained: nn.Module, energy: float) -> dict[str, LayerChoice]:
+    """Every slot's family and rank read off the trained dense network ``trained`` at ``energy``."""
+    layers = {}
+    for slot in template.slots():
+        weight = trained.get_submodule(slot.name).weight
+        options = slot_families(slot, space)
+        if slot.kind == "dense":
+            k = energy_rank(weight, energy)
+            if "linear" in options and k > get_family("dense", "light").break_even(slot.shape):
+                layers[slot.name] = LayerChoice("linear")
+            else:
+                layers[slot.name] = LayerChoice("light", _clip(k, rank_range(slot, "light")))
+        elif "decef" in options:
+            r = effective_rank(weight, energy)
+            if "conv" in options and r > get_family("conv", "decef").break_even(slot.shape):
+                layers[slot.name] = LayerChoice("conv")
+            elif "separable" in options and r <= 1:
+                layers[slot.name] = LayerChoice("separable")
+            else:
+                layers[slot.name] = LayerChoice("decef", _clip(r, rank_range(slot, "decef")))
+        else:
+            layers[slot.name] = LayerChoice("light", _clip(energy_rank(weight, energy), rank_range(slot, "light")))
+    return layers
+
+
+def warm_params(template: ModelSpec, space: str, trained: nn.Module) -> list[dict[str, object]]:
+    """Trial parameters of the distinct warm-start candidates, one per energy level."""
+    out: list[dict[str, object]] = []
+    for energy in ENERGIES:
+        layers = warm_layers(template, space, trained, energy)
+        if all(c.family in ("conv", "linear") for c in layers.values()):
+            continue  # the Conv2d baseline itself, trained already
+        params = params_for(template, space, layers)
+        if params not in out:
+            out.append(params)
+    return out

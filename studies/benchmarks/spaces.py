@@ -1,0 +1,89 @@
+"""Which search space finds a front no baseline beats? light, decef, every family; with and without warm starts.
+
+For each dataset, space and seed, one real search with the defaults otherwise (moasha pruner,
+TPE, the fast recipe, every core busy), then: the front's hypervolume against one reference
+point per dataset (the Conv2d baseline's parameters, accuracy 0), and which baselines sit
+above the front (a baseline no complete candidate matches with as few parameters and as much
+validation accuracy). Prints one line per search and a summary per dataset and space.
+
+    python studies/benchmarks/spaces.py --data-dir ../shared/datasets --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from ranksearch.config import DataConfig, SearchConfig, make_recipe
+from ranksearch.progress import Progress
+from ranksearch.results import Tables
+from ranksearch.runner import run_search
+
+SETTINGS = [  # (label, space, warm start)
+    ("light", "light", False),
+    ("light + warm", "light", True),
+    ("decef", "decef", False),
+    ("decef + warm", "decef", True),
+    ("all", "all", False),
+    ("all + warm", "all", True),
+]
+DATASETS = {  # name -> (dataset, training images, epochs, budget)
+    "fashion-mnist": ("fashion-mnist", 5000, 3, 20),
+    "cifar10": ("cifar10", 5000, 5, 20),
+}
+
+
+def baselines_above(tables: Tables) -> list[str]:
+    """Baselines that no complete candidate matches with no more parameters and no less validation accuracy."""
+    complete = [r for r in tables.candidates if r.val_accuracy is not None]
+    return [
+        b.family for b in tables.baselines
+        if not any(r.trainable_params <= b.trainable_params and r.val_accuracy >= b.val_accuracy for r in complete)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--data-dir", default="../shared/datasets")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--settings", default=",".join(label for label, _, _ in SETTINGS))
+    parser.add_argument("--out", help="keep the run folders here (default: a temporary folder)")
+    args = parser.parse_args()
+    chosen = [s for s in SETTINGS if s[0] in args.settings.split(",")]
+    keep = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="rs-spaces-"))
+    summary: dict[tuple[str, str], list[tuple[float, list[str]]]] = {}
+    print(f"{'dataset':<14} {'space':<13} {'seed':>4} {'hypervolume':>11} {'front':>5} {'best val':>8} {'baselines above':<20} {'wall s':>6}")
+    for name in args.datasets.split(","):
+        dataset, subset, epochs, budget = DATASETS[name]
+        for seed in range(args.seeds):
+            for label, space, warm in chosen:
+                cfg = SearchConfig(
+                    data=DataConfig(dataset=dataset, data_dir=args.data_dir, train_subset=subset),
+                    recipe=make_recipe("fast", dataset, epochs), family=space, budget=budget, seed=seed,
+                    study_name=f"{name}-{label}-{seed}".replace(" + ", "-"), warm_start=warm,
+                )
+                folder = keep / cfg.study_name
+                t0 = time.perf_counter()
+                with open(keep / f"{cfg.study_name}.log", "w") as log:
+                    outcome = run_search(cfg, folder, Progress(log, live=False), jobs="auto")
+                t = outcome.tables
+                above = baselines_above(t)
+                best = max((r.val_accuracy for r in t.front), default=float("nan"))
+                summary.setdefault((name, label), []).append((t.hypervolume, above))
+                print(f"{name:<14} {label:<13} {seed:>4} {t.hypervolume:>11.4f} {len(t.front):>5} {best:>8.4f} "
+                      f"{','.join(above) or '-':<20} {time.perf_counter() - t0:>6.0f}", flush=True)
+    print("\nsummary: mean hypervolume (min..max) and how many searches had a baseline above the front")
+    for (name, label), results in summary.items():
+        hvs = [hv for hv, _ in results]
+        above = sum(bool(a) for _, a in results)
+        print(f"{name:<14} {label:<13} {statistics.mean(hvs):.4f} ({min(hvs):.4f}..{max(hvs):.4f})  "
+              f"baseline above the front in {above} of {len(results)}")
+    print(f"run folders: {keep}")
+
+
+if __name__ == "__main__":
+    main()
