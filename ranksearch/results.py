@@ -25,6 +25,7 @@ from lightlayers import ModelSpec
 from ranksearch.config import SearchConfig, TrainConfig
 
 BASELINE_FAMILIES = ("conv", "separable")
+WALL_ATTR = "wall_seconds"
 CSV_COLUMNS = [
     "number", "state", "role", "family", "trainable_params", "keras_params", "flops",
     "val_accuracy", "test_accuracy", "epochs_run", "pruned_at_epoch", "seconds", "on_front",
@@ -157,6 +158,7 @@ class Tables:
     reference_params: int  # the hypervolume's reference: the Conv2d baseline's parameters
     hypervolume: float
     history: list[tuple[int, float]] = field(default_factory=list)
+    wall_seconds: float = 0.0  # wall time of every `ranksearch run` of this study so far, data and baselines included
 
     def baseline(self, family: str) -> Row | None:
         return next((b for b in self.baselines if b.family == family), None)
@@ -176,7 +178,8 @@ def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
     conv = next((b for b in baselines if b.family == "conv"), None)
     ref = conv.trainable_params if conv else 2 * max([r.trainable_params for r in candidates] or [1])
     history = hypervolume_history(candidates, ref)
-    return Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history)
+    return Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history,
+                  float(study.user_attrs.get(WALL_ATTR, 0.0)))
 
 
 def point_config(row: Row, cfg: SearchConfig) -> dict[str, Any]:

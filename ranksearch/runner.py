@@ -30,7 +30,7 @@ from ranksearch.data import Splits, load_splits
 from ranksearch.errors import RunFailure, UserError
 from ranksearch.hardware import available_memory_gb, cores
 from ranksearch.progress import Progress, fmt_seconds
-from ranksearch.results import BASELINE_FAMILIES, Tables, study_tables, write_outputs
+from ranksearch.results import BASELINE_FAMILIES, WALL_ATTR, Tables, study_tables, write_outputs
 from ranksearch.samplers import make_sampler
 from ranksearch.search import Search, reap_orphans, requeue_failed
 from ranksearch.storage import embedded_url, load_study, open_storage, open_study
@@ -383,6 +383,8 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
         reason = _finish(study, cfg, url, monitor, splits if n_jobs == 1 else None, n_jobs, BASELINE_FAMILIES,
                          cfg.device, cfg.data.data_dir, deadline)
     finally:
+        # Wall time adds up over the invocations that made the study (a rerun after Ctrl-C continues it).
+        study.set_user_attr(WALL_ATTR, float(study.user_attrs.get(WALL_ATTR, 0.0)) + time.monotonic() - started)
         tables = monitor.refresh()
         progress.close()
     return SearchOutcome(reason, tables, study, cfg, out, time.monotonic() - started)
