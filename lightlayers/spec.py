@@ -136,6 +136,9 @@ def validate(spec: ModelSpec) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not spec.widths or not all(_is_int(w) and w >= 1 for w in spec.widths):
         raise ValueError(f"widths must be a non-empty list of positive integers, got {list(spec.widths)!r}")
+    if spec.image_size < 2 ** len(spec.widths):
+        raise ValueError(f"image_size {spec.image_size} is too small for {len(spec.widths)} blocks that each halve it "
+                         f"(at least {2 ** len(spec.widths)} pixels)")
     expected = {s.name: s for s in spec.slots()}
     missing = [n for n in expected if n not in spec.layers]
     if missing:

@@ -1,4 +1,9 @@
-"""The ``ranksearch`` command: flags -> config dataclasses -> the library; nothing below sees argparse."""
+"""The ``ranksearch`` command: flags -> the Python API (``ranksearch.api``); nothing below sees argparse.
+
+Results (the final front and verdict, ``--json`` output, exported paths) go to stdout; progress
+and errors to stderr. Exit codes: 0 done, 1 a failure while running (a storage, a training job),
+2 a usage error or bad input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,20 @@ import json
 import os
 import re
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-from ranksearch.errors import UserError
+from ranksearch import __version__
+from ranksearch.errors import UserError, storage_failure
 
 # The library (and torch with it) is imported inside the functions: a Ctrl-C during start-up is
-# then one clean line, and --help is quick.
+# then one clean line, and --help and --version are quick.
+
+ENVIRONMENT = """environment variables:
+  RANKSEARCH_DATASETS  where the tests look for the real datasets (default ../shared/datasets)
+  RANKSEARCH_CACHE     decoded datasets and other caches (default $XDG_CACHE_HOME/ranksearch or ~/.cache/ranksearch)
+  OMP_NUM_THREADS      threads of a single training process (run/worker --jobs sets them per job)"""
+EXIT_CODES = """exit codes: 0 done, 1 a failure while running (storage, training job), 2 usage error or bad
+input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Results go to stdout, progress to stderr."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,12 +35,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Epilogs keep their line breaks (examples)."""
+
+
 def _fmt(n: int | float | None) -> str:
     return "" if n is None else f"{n:,}"
 
 
 def _config(build, *args, **kwargs):
-    """Build a config dataclass; its ValueError (naming the field) becomes the CLI's one-line error."""
+    """Build a config; its ValueError (naming the field) becomes the CLI's one-line error."""
     try:
         return build(*args, **kwargs)
     except ValueError as e:
@@ -45,10 +61,16 @@ def _check_rank_flag(family: str, rank: int | None) -> None:
         raise UserError(f"--family {family} takes no --rank; drop it or use a family with a rank")
 
 
-def _device_type(device: str) -> str:
-    from ranksearch.train import resolve_device
-
-    return resolve_device(device).type
+def _jobs(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UserError(f"--jobs must be auto or an integer >= 1, got {value!r}")
+    return n
 
 
 # -- summary ----------------------------------------------------------------------------------
@@ -75,91 +97,42 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 # -- train ------------------------------------------------------------------------------------
-def train_config_from_args(args: argparse.Namespace) -> "TrainConfig":
-    """--config first, then every flag given on the command line overrides it."""
-    from ranksearch.config import DataConfig, TrainConfig, make_recipe
-
-    device = _device_type(args.device)
-    if args.config:
-        cfg = _config(TrainConfig.load, args.config)
-    elif args.dataset and args.family:
-        data = _config(DataConfig, dataset=args.dataset)
-        cfg = TrainConfig(None, data, _config(make_recipe, args.recipe or "fast", args.dataset, device=device))
-    else:
-        raise UserError("give --config FILE, or --dataset D and --family F (with --rank K for light or decef)")
-    overrides = {k: getattr(args, k) for k in ("dataset", "data_dir", "train_subset", "val_fraction") if getattr(args, k) is not None}
-    data = _config(replace, cfg.data, **overrides)
-    recipe = cfg.recipe
-    if args.recipe and (not args.config or args.recipe != recipe.name):
-        recipe = _config(make_recipe, args.recipe, data.dataset, device=device)
-    if args.epochs is not None:
-        recipe = _config(replace, recipe, epochs=args.epochs)
-    if args.precision is not None:
-        recipe = _config(replace, recipe, precision=args.precision)
-    seed = args.seed if args.seed is not None else cfg.seed
-    return _config(TrainConfig, cfg.model, data, recipe, seed)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from ranksearch.point import train_point
-    from ranksearch.progress import Progress
+    from ranksearch import api
 
-    cfg = train_config_from_args(args)
     if args.family is not None:
         _check_rank_flag(args.family, args.rank)
-    result = train_point(cfg, Progress(), family=args.family, rank=args.rank, device=args.device, save=args.save)
+    elif args.config is None:
+        raise UserError("give --config FILE, or --dataset D and --family F (with --rank K for light or decef)")
+    settings = {k: getattr(args, k) for k in ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed")}
+    cfg = _config(api.train_config, args.config, device=args.device, **settings)
+    result = _config(api.train, cfg, family=args.family, rank=args.rank, save=args.save, device=args.device)
     if args.json:
         print(json.dumps(result.summary))
     return 0
 
 
 # -- run and worker ---------------------------------------------------------------------------
-def search_config_from_args(args: argparse.Namespace) -> tuple["SearchConfig", Path]:
-    """The search the flags describe, and its run folder."""
-    from ranksearch.config import DataConfig, SearchConfig, make_recipe
-
-    data = _config(DataConfig, dataset=args.dataset, data_dir=args.data_dir,
-                   val_fraction=args.val_fraction if args.val_fraction is not None else 0.1, train_subset=args.train_subset)
-    recipe = _config(make_recipe, args.recipe or "fast", args.dataset, args.epochs, _device_type(args.device))
-    if args.precision is not None:
-        recipe = _config(replace, recipe, precision=args.precision)
-    name = args.study or f"{Path(args.dataset).name}-{args.family}"
-    cfg = _config(
-        SearchConfig, data=data, recipe=recipe, family=args.family, objectives=tuple(args.objectives.split(",")),
-        budget=args.budget, seed=args.seed if args.seed is not None else 0, study_name=name, storage=args.storage,
-        timeout=args.timeout, pruner=args.pruner, sampler=args.sampler, device=args.device,
-    )
-    return cfg, Path(args.out or Path("runs") / name)
-
-
-def _jobs(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise UserError(f"--jobs must be auto or an integer >= 1, got {value!r}")
-    return n
+RUN_SETTINGS = ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "device",
+                "budget", "family", "objectives", "sampler", "pruner", "storage", "study", "timeout")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ranksearch.progress import Progress
+    from ranksearch import api
     from ranksearch.report import write_report
-    from ranksearch.runner import run_search
 
-    cfg, out = search_config_from_args(args)
-    progress = Progress()
-    outcome = run_search(cfg, out, progress, jobs=_jobs(args.jobs))
-    front = outcome.tables.front
-    progress.line(f"{outcome.reason} after {outcome.seconds:.0f}s; front of {len(front)} candidates (val accuracy, params):")
+    if args.config is None and (args.dataset is None or args.budget is None):
+        raise UserError("give --dataset and --budget, or --config STUDY.json")
+    cfg = _config(api.search_config, args.config, **{k: getattr(args, k) for k in RUN_SETTINGS})
+    result = _config(api.run, cfg, out=args.out, jobs=_jobs(args.jobs))
+    front = result.tables.front
+    report = write_report(result.tables, cfg, cfg.study_name, result.folder, str(result.folder))
+    print(f"{result.reason} after {result.seconds:.0f}s; front of {len(front)} candidates:")
     for r in front:
-        progress.line(f"  trial {r.number:>3}  {r.trainable_params:>8,} params  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}")
-    for b in outcome.tables.baselines:
-        progress.line(f"  baseline {b.family:<9} {b.trainable_params:>8,} params  val {b.val_accuracy:.4f}  test {b.test_accuracy:.4f}")
-    progress.line(f"results in {out}: trials.csv, front.json, config.json")
-    progress.line(f"report: {write_report(outcome.tables, cfg, cfg.study_name, out, str(out))}")
+        print(f"  trial {r.number:>3}  {r.trainable_params:>8,} params  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}")
+    for b in result.tables.baselines:
+        print(f"  baseline {b.family:<9} {b.trainable_params:>8,} params  val {b.val_accuracy:.4f}  test {b.test_accuracy:.4f}")
+    print(f"results in {result.folder}: trials.csv, front.json, config.json, report {report}")
     return 0
 
 
@@ -169,7 +142,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     progress = Progress()
     reason = run_worker(args.storage, args.study, progress, device=args.device, data_dir=args.data_dir, jobs=_jobs(args.jobs))
-    progress.line(f"worker {os.getpid()}: {reason}")
+    print(f"worker {os.getpid()}: {reason}")
     return 0
 
 
@@ -182,16 +155,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ranksearch.export import choose
-    from ranksearch.results import point_config, study_tables
-    from ranksearch.storage import open_run
+    from ranksearch import api
+    from ranksearch.results import choose_point
 
-    run = open_run(args.run_dir)
-    tables = study_tables(run.study, run.config)
-    row = choose(tables.candidates, tables.front, args.trial, args.max_params, args.max_flops)
     out = Path(args.output)
+    if not out.resolve().parent.is_dir():
+        raise UserError(f"-o {out}: folder {out.resolve().parent} does not exist; create it or choose another path")
+    result = api.load(args.run_dir)
+    row = choose_point(result.tables, args.trial, args.max_params, args.max_flops)
     try:
-        out.write_text(json.dumps(point_config(row, run.config), indent=2) + "\n")
+        result.export(row.number, to=out)
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror}; choose another -o path") from None
     print(
@@ -203,82 +176,104 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # -- the parser -------------------------------------------------------------------------------
-def _add_data_args(p: argparse.ArgumentParser, dataset_required: bool) -> None:
-    from ranksearch.config import PRECISIONS
+def _data_args(p: argparse.ArgumentParser, defaults: dict) -> None:
+    from ranksearch.config import PRECISIONS, RECIPE_NAMES
 
-    p.add_argument("--dataset", required=dataset_required, help="mnist, fashion-mnist, cifar10, cifar100, or an image-folder path")
+    p.add_argument("--dataset", help="mnist, fashion-mnist, cifar10, cifar100, or a folder with train/ and test/ class folders")
     p.add_argument("--data-dir", help="folder holding the datasets in torchvision's layout (default: a per-user cache folder)")
-    p.add_argument("--train-subset", type=int, help="train on a stratified subset of N images (quick runs)")
-    p.add_argument("--val-fraction", type=float, help="share of the training set held out for validation (default 0.1)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--recipe", choices=("fast", "paper"), help="training recipe (default fast)")
+    p.add_argument("--train-subset", type=int, help="train on a stratified subset of N images (default: all)")
+    p.add_argument("--val-fraction", type=float, help=f"share of the training set held out for validation (default {defaults['val_fraction']})")
+    p.add_argument("--epochs", type=int, help="epochs per network (default: the recipe's, 10 for fast)")
+    p.add_argument("--recipe", choices=RECIPE_NAMES, help="training recipe (default fast)")
     p.add_argument("--precision", choices=PRECISIONS, help="bf16 autocast or fp32 (default: bf16 where the hardware computes it natively)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--seed", type=int, help="seed of initialisation, data order and sampler (default 0)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto: cuda when present)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from lightlayers import REFERENCE_DATASETS, family_names
-    from ranksearch.config import OBJECTIVES, PRECISIONS
+    from ranksearch.api import SEARCH_DEFAULTS as D
+    from ranksearch.config import OBJECTIVES
     from ranksearch.pruning import PRUNERS
     from ranksearch.samplers import SAMPLERS
     from ranksearch.space import SPACES
 
-    parser = _Parser(prog="ranksearch", description="Search how much rank each layer of a CNN really needs.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="ranksearch", description="Search how much rank each layer of a CNN really needs.",
+                     epilog=f"{EXIT_CODES}\n\n{ENVIRONMENT}", formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"ranksearch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     conv_families = family_names("conv")
 
-    p = sub.add_parser("summary", help="per-layer parameters and FLOPs of a reference network")
-    p.add_argument("--dataset", required=True, choices=tuple(REFERENCE_DATASETS))
-    p.add_argument("--family", required=True, choices=conv_families)
-    p.add_argument("--rank", type=int, help="rank of every factorised layer (light, decef)")
+    p = sub.add_parser("summary", help="per-layer parameters and FLOPs of a reference network", formatter_class=_Help,
+                       epilog="examples:\n  ranksearch summary --dataset cifar10 --family light --rank 3\n"
+                              "  ranksearch summary --dataset mnist --family separable --json")
+    p.add_argument("--dataset", required=True, choices=tuple(REFERENCE_DATASETS), help="the paper's network for this dataset")
+    p.add_argument("--family", required=True, choices=conv_families, help="layer family in every convolution")
+    p.add_argument("--rank", type=int, help="rank of every factorised layer (light, decef; none for conv, separable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("train", help="train one configuration (a reference network or a --config file)")
-    p.add_argument("--config", help="configuration JSON, e.g. from `ranksearch export`; flags override it")
-    _add_data_args(p, dataset_required=False)
-    p.add_argument("--family", choices=conv_families)
-    p.add_argument("--rank", type=int)
+    p = sub.add_parser("train", help="train one configuration (a reference network or an exported point)", formatter_class=_Help,
+                       epilog="examples:\n  ranksearch train --config point.json --epochs 30 --save point.pt\n"
+                              "  ranksearch train --dataset fashion-mnist --data-dir ../shared/datasets --family light --rank 3\n"
+                              f"\n{ENVIRONMENT}")
+    p.add_argument("--config", help="point configuration JSON, e.g. from `ranksearch export`; flags override it")
+    _data_args(p, D)
+    p.add_argument("--family", choices=conv_families, help="train the paper's network of this family instead of --config's model")
+    p.add_argument("--rank", type=int, help="rank for --family light or decef")
     p.add_argument("--save", help="write weights and configuration here (loads with torch.load(weights_only=True))")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    p.add_argument("--json", action="store_true", help="print one JSON object (accuracies, parameters, seconds) on stdout")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("run", help="search per-layer ranks with an Optuna study")
-    _add_data_args(p, dataset_required=True)
-    p.add_argument("--budget", type=int, required=True, help="finished candidates in total (complete + pruned)")
-    p.add_argument("--family", default="light", help=f"the search space: {', '.join(SPACES)} (default light)")
-    p.add_argument("--objectives", default="params", help="minimised beside validation accuracy: params, optionally with flops and latency (e.g. params,latency)")
-    p.add_argument("--sampler", default="tpe", help=f"{', '.join(SAMPLERS)} (default tpe)")
-    p.add_argument("--pruner", default="moasha", help=f"{', '.join(PRUNERS)} (default moasha)")
-    p.add_argument("--out", help="run folder (default runs/<study name>)")
-    p.add_argument("--storage", help="Optuna storage URL (default: study.db in the run folder)")
-    p.add_argument("--study", help="study name (default: derived from dataset and family)")
-    p.add_argument("--timeout", type=float, help="stop starting new trials after S seconds")
+    p = sub.add_parser("run", help="search per-layer ranks with an Optuna study", formatter_class=_Help,
+                       epilog="examples:\n  ranksearch run --dataset cifar10 --data-dir ../shared/datasets --budget 50\n"
+                              "  ranksearch run --dataset fashion-mnist --budget 50 --epochs 5 --train-subset 10000 --family decef\n"
+                              "  ranksearch run --config studies/fashion-mnist-light/config.json\n"
+                              "  ranksearch run --dataset cifar10 --budget 200 --storage postgresql://user@host/db --study c10\n"
+                              f"\nRerunning the same command continues the study; Ctrl-C is safe.\n\n{EXIT_CODES}\n\n{ENVIRONMENT}")
+    p.add_argument("--config", help="a search configuration (a run's config.json or a study file in studies/); flags override it")
+    _data_args(p, D)
+    p.add_argument("--budget", type=int, help="finished candidates in total, complete or pruned (required without --config)")
+    p.add_argument("--family", help=f"the search space: {', '.join(SPACES)} (default {D['family']})")
+    p.add_argument("--objectives", help=f"minimised beside validation accuracy: params, optionally with "
+                                        f"{' and '.join(o for o in OBJECTIVES if o != 'params')} (default {D['objectives']})")
+    p.add_argument("--sampler", help=f"{', '.join(SAMPLERS)} (default {D['sampler']})")
+    p.add_argument("--pruner", help=f"{', '.join(PRUNERS)} (default {D['pruner']})")
     p.add_argument("--jobs", default="auto", help="training processes on this machine, each with its share of the cores (default auto: one per core)")
+    p.add_argument("--out", help="run folder (default runs/<study name>)")
+    p.add_argument("--storage", help="Optuna storage URL shared by several processes or machines (default: study.db in the run folder)")
+    p.add_argument("--study", help="study name (default <dataset>-<family>)")
+    p.add_argument("--timeout", type=float, help="stop starting new candidates after S seconds (default: none)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("worker", help="join a running study and train until its budget is reached")
-    p.add_argument("--storage", required=True)
-    p.add_argument("--study", required=True)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p = sub.add_parser("worker", help="join a running study and train until its budget is reached", formatter_class=_Help,
+                       epilog="example:\n  ranksearch worker --storage postgresql://user@host/db --study c10 --jobs 4\n"
+                              f"\n{EXIT_CODES}\n\n{ENVIRONMENT}")
+    p.add_argument("--storage", required=True, help="the storage URL the run used")
+    p.add_argument("--study", required=True, help="the study name the run used")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto)")
     p.add_argument("--data-dir", help="where this machine keeps the datasets (default: the run's)")
     p.add_argument("--jobs", default="auto", help="training processes on this machine (default auto: one per core)")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("report", help="write report.html (Pareto plots) for a run")
-    p.add_argument("run_dir", nargs="?", help="a run folder written by `ranksearch run`")
-    p.add_argument("--storage")
-    p.add_argument("--study")
-    p.add_argument("--out", help="folder to write the report to (default: RUN_DIR)")
+    p = sub.add_parser("report", help="write report.html (Pareto plots and a verdict) for a run", formatter_class=_Help,
+                       epilog="examples:\n  ranksearch report runs/cifar10-light\n"
+                              "  ranksearch report --storage postgresql://user@host/db --study c10 --out c10-report")
+    p.add_argument("run_dir", nargs="?", help="a run folder written by `ranksearch run` (only report.html is written into it)")
+    p.add_argument("--storage", help="read the study from this storage URL instead of a run folder")
+    p.add_argument("--study", help="the study name, with --storage")
+    p.add_argument("--out", help="folder to write the report (and, for a study read by URL, its CSV and JSON) to (default: RUN_DIR)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("export", help="write a chosen point's configuration JSON")
-    p.add_argument("run_dir")
-    p.add_argument("--trial", type=int)
-    p.add_argument("--max-params", type=int)
-    p.add_argument("--max-flops", type=int)
-    p.add_argument("-o", "--output", required=True)
+    p = sub.add_parser("export", help="write a chosen point's configuration JSON", formatter_class=_Help,
+                       epilog="examples:\n  ranksearch export runs/cifar10-light --max-params 20000 -o point.json\n"
+                              "  ranksearch export runs/cifar10-light --trial 17 -o point.json\n"
+                              "then: ranksearch train --config point.json --epochs 30")
+    p.add_argument("run_dir", help="a run folder written by `ranksearch run`")
+    p.add_argument("--trial", type=int, help="the candidate with this trial number (trials.csv's number column)")
+    p.add_argument("--max-params", type=int, help="the most accurate front member with at most this many trainable parameters")
+    p.add_argument("--max-flops", type=int, help="and at most this many FLOPs (with --max-params)")
+    p.add_argument("-o", "--output", required=True, help="the JSON file to write")
     p.set_defaults(func=cmd_export)
     return parser
 
@@ -298,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print(f"\n{command}: interrupted", file=sys.stderr)
         return e.exit_code if isinstance(e, signals.Interrupted) else 130
+    except Exception as e:
+        failure = storage_failure(e)
+        if failure is None:
+            raise
+        print(f"{command}: error: {failure}", file=sys.stderr)
+        return failure.exit_code
 
 
 if __name__ == "__main__":

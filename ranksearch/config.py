@@ -35,6 +35,12 @@ def _check_int(name: str, value: object, low: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
+def _check_seed(value: object) -> None:
+    _check_int("seed", value, 0)
+    if value >= 2**63:  # what torch.manual_seed takes
+        raise ValueError(f"seed must be below 2**63, got {value}")
+
+
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
@@ -156,7 +162,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("seed", self.seed, 0)
+        _check_seed(self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -227,7 +233,7 @@ class SearchConfig:
     def __post_init__(self) -> None:
         self.objectives = tuple(self.objectives)
         _check_int("budget", self.budget)
-        _check_int("seed", self.seed, 0)
+        _check_seed(self.seed)
         if not self.objectives or self.objectives[0] != "params" or not set(self.objectives) <= set(OBJECTIVES) \
                 or len(set(self.objectives)) != len(self.objectives):
             raise ValueError(f"objectives must be params, optionally with flops and latency (params,latency); "

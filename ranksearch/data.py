@@ -11,7 +11,8 @@ import hashlib
 import os
 import pickle
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,7 @@ class ImageDataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     classes: list[str]
+    notes: list[str] = field(default_factory=list)  # what reading changed (images resized), said once to the user
 
     @property
     def num_classes(self) -> int:
@@ -137,12 +139,10 @@ def _reference_source(dataset: str, data_dir: Path):
         names = [n for pair in _IDX_FILES.values() for n in pair]
         found = [_idx_path(folder, n) for n in names]
         if any(f is None for f in found):
-            _download(tv_name, data_dir)
-            found = [_idx_path(folder, n) for n in names]
-        if any(f is None for f in found):
             raise UserError(
                 f"{dataset}: files not found: expected {', '.join(names)} (or .gz) in {folder}; "
-                f"put them there or pass --data-dir DIR where DIR/{sub} holds them"
+                f"put them there or pass --data-dir DIR where DIR/{sub} holds them "
+                f"(torchvision.datasets.{tv_name}(DIR, download=True) fetches them)"
             )
         return found, lambda: read_idx_dataset(folder)
     tv_name, sub, train_files, test_files, _ = _CIFAR[dataset]
@@ -152,26 +152,12 @@ def _reference_source(dataset: str, data_dir: Path):
         jpeg = data_dir / f"{dataset}-jpeg"
         if (jpeg / "train").is_dir() and (jpeg / "test").is_dir():
             return _image_folder_files(jpeg), lambda: read_image_folder(jpeg)
-        _download(tv_name, data_dir)
-    if not all((folder / n).is_file() for n in names):
         raise UserError(
             f"{dataset}: files not found: expected {', '.join(names)} in {folder} "
             f"(torchvision's layout) or an image-folder tree in {data_dir / (dataset + '-jpeg')}; "
-            "put them there or pass --data-dir DIR"
+            f"put them there or pass --data-dir DIR (torchvision.datasets.{tv_name}(DIR, download=True) fetches them)"
         )
     return [folder / n for n in names], lambda: read_cifar(folder, dataset)
-
-
-def _download(tv_name: str, data_dir: Path) -> None:
-    """Try torchvision's download; offline or read-only, the caller reports the missing files."""
-    import torchvision
-
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        for train in (True, False):
-            getattr(torchvision.datasets, tv_name)(root=str(data_dir), train=train, download=True)
-    except Exception:
-        pass
 
 
 def _idx_path(folder: Path, name: str) -> Path | None:
@@ -247,8 +233,9 @@ def _image_folder_files(root: Path) -> list[Path]:
 def read_image_folder(root: Path) -> ImageDataset:
     """Decode ``root/{train,test}/<class>/*`` to uint8 tensors.
 
-    Classes are the sorted folder names of ``train/``. All images are brought to the size of
-    the first training image (bilinear, antialiased) and to RGB if any image is in colour.
+    Classes are the sorted folder names of ``train/``. All images are brought to the most common
+    size among (up to) the first 200 training images, bilinear and antialiased, and the dataset's
+    ``notes`` say how many were resized from what; all become RGB if any image is in colour.
     Each image is decoded straight into one preallocated tensor per split: holding every small
     decoded tensor first costs memory the allocator never gives back (studies/benchmarks/
     RESULTS.md, "Peak memory").
@@ -279,7 +266,9 @@ def read_image_folder(root: Path) -> ImageDataset:
             raise UserError(f"{root / split}: no images found")
         listing[split] = (files, torch.tensor(labels, dtype=torch.int64))
 
-    size = tuple(decode(listing["train"][0][0]).shape[1:])
+    sample = listing["train"][0][:: max(1, len(listing["train"][0]) // 200)][:200]
+    size = Counter(tuple(decode(f).shape[1:]) for f in sample).most_common(1)[0][0]
+    resized: Counter = Counter()
     colour = False
     out = {}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -289,12 +278,17 @@ def read_image_folder(root: Path) -> ImageDataset:
                 colour = colour or img.shape[0] >= 3
                 img = img[:3] if img.shape[0] >= 3 else img[:1].expand(3, -1, -1)
                 if tuple(img.shape[1:]) != size:
+                    resized[tuple(img.shape[1:])] += 1
                     img = F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True)[0].round().clamp(0, 255)
                 x[i] = img
             out[split] = (x, labels)
     if not colour:  # every image grey: keep one of the three identical channels
         out = {split: (x[:, :1].clone(), labels) for split, (x, labels) in out.items()}
-    return ImageDataset(root.name, *out["train"], *out["test"], classes)
+    notes = []
+    if resized:
+        seen = ", ".join(f"{h}x{w}" for (h, w), _ in resized.most_common(3))
+        notes.append(f"{sum(resized.values()):,} images of other sizes ({seen}) were resized to the common {size[0]}x{size[1]}")
+    return ImageDataset(root.name, *out["train"], *out["test"], classes, notes)
 
 
 def _quotas(counts: torch.Tensor, n: int) -> torch.Tensor:
@@ -339,6 +333,16 @@ def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
 def make_splits(data: ImageDataset, cfg: DataConfig) -> Splits:
     """Validation held out of the training set; optional stratified training subset of the rest."""
     train_idx, val_idx = stratified_split(data.train_y, cfg.val_fraction, cfg.split_seed)
+    if len(val_idx) < 1 or len(train_idx) < data.num_classes:
+        raise UserError(
+            f"--val-fraction {cfg.val_fraction} leaves {len(train_idx):,} training and {len(val_idx):,} validation images "
+            f"for {data.num_classes} classes; choose a fraction that keeps images of every class on both sides (default 0.1)"
+        )
+    if cfg.train_subset is not None and cfg.train_subset > len(train_idx):
+        raise UserError(
+            f"--train-subset {cfg.train_subset:,} is more than the {len(train_idx):,} training images left after "
+            f"validation; give at most {len(train_idx):,}, or drop it to train on all of them"
+        )
     if cfg.train_subset is not None:
         train_idx = train_idx[stratified_subset(data.train_y[train_idx], cfg.train_subset, cfg.split_seed)]
     return Splits(

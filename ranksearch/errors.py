@@ -11,3 +11,14 @@ class RunFailure(UserError):
     """The command was right but something failed while it ran (a storage, a training job): exit code 1."""
 
     exit_code = 1
+
+
+def storage_failure(error: BaseException) -> RunFailure | None:
+    """The one line for a storage that failed under us (a damaged study.db, a server gone), else None."""
+    kind = type(error)
+    if not (kind.__module__.startswith("sqlalchemy") or kind.__name__ == "StorageInternalError"):
+        return None
+    cause = error.__cause__ or error
+    first = (str(getattr(cause, "orig", None) or cause).strip().splitlines() or [kind.__name__])[0]
+    return RunFailure(f"the study storage failed ({first}); if it is a study.db file it may be damaged: "
+                      "restore it from a copy or start a new run folder; if it is a server, check that it runs")

@@ -15,7 +15,7 @@ from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
 from ranksearch.errors import UserError
 from ranksearch.progress import Progress
-from ranksearch.train import train
+from ranksearch.trainer import train
 
 
 def reference_model(dataset: str, splits: Splits, family: str, rank: int | None) -> ModelSpec:
@@ -65,7 +65,9 @@ def train_point(
     """Train ``cfg`` (or, when ``family`` is given, the reference network of that family for the data)."""
     if save is not None:
         check_writable(save)
-    _, splits = load_splits(cfg.data)
+    data, splits = load_splits(cfg.data)
+    for note in data.notes:
+        progress.line(f"data {cfg.data.dataset}: {note}")
     if family is not None:
         cfg = replace(cfg, model=reference_model(cfg.data.dataset, splits, family, rank))
     if cfg.model is None:

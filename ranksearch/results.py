@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from lightlayers import ModelSpec
 
 from ranksearch.config import SearchConfig, TrainConfig
+from ranksearch.errors import UserError
 
 BASELINE_FAMILIES = ("conv", "separable")
 WALL_ATTR = "wall_seconds"
@@ -180,6 +181,28 @@ def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
     history = hypervolume_history(candidates, ref)
     return Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history,
                   float(study.user_attrs.get(WALL_ATTR, 0.0)))
+
+
+def choose_point(tables: Tables, trial: int | None = None, max_params: int | None = None, max_flops: int | None = None) -> Row:
+    """The candidate numbered ``trial``, or the most accurate front member within ``max_params`` (and ``max_flops``)."""
+    candidates, front = tables.candidates, tables.front
+    if (trial is None) == (max_params is None):
+        raise UserError("give exactly one of --trial N or --max-params P")
+    if max_flops is not None and max_params is None:
+        raise UserError("--max-flops goes with --max-params")
+    if trial is not None:
+        for r in candidates:
+            if r.number == trial:
+                if r.state != "COMPLETE":
+                    raise UserError(f"trial {trial} was pruned at epoch {r.pruned_at_epoch}; choose a complete trial")
+                return r
+        raise UserError(f"no finished candidate numbered {trial}; see the number column of trials.csv")
+    fits = [r for r in front if r.trainable_params <= max_params and (max_flops is None or r.flops <= max_flops)]
+    if not fits:
+        smallest = min(front, key=lambda r: r.trainable_params) if front else None
+        hint = f"; the smallest front member has {smallest.trainable_params:,} parameters and {smallest.flops:,} FLOPs" if smallest else ""
+        raise UserError(f"no front member within {max_params:,} parameters" + (f" and {max_flops:,} FLOPs" if max_flops else "") + hint)
+    return max(fits, key=lambda r: (r.val_accuracy, -r.trainable_params))
 
 
 def point_config(row: Row, cfg: SearchConfig) -> dict[str, Any]:

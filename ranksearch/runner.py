@@ -27,14 +27,14 @@ import optuna
 from ranksearch import signals
 from ranksearch.config import SearchConfig
 from ranksearch.data import Splits, load_splits
-from ranksearch.errors import RunFailure, UserError
+from ranksearch.errors import RunFailure, UserError, storage_failure
 from ranksearch.hardware import available_memory_gb, cores
 from ranksearch.progress import Progress, fmt_seconds
 from ranksearch.results import BASELINE_FAMILIES, WALL_ATTR, Tables, study_tables, write_outputs
 from ranksearch.samplers import make_sampler
-from ranksearch.search import Search, reap_orphans, requeue_failed
+from ranksearch.search import Search, baseline_spec, reap_orphans, requeue_failed
 from ranksearch.storage import embedded_url, load_study, open_storage, open_study
-from ranksearch.train import resolve_device
+from ranksearch.trainer import resolve_device
 
 MAX_RESTARTS = 3  # jobs that die (not by Ctrl-C) are started again this many times in all
 GB_PER_JOB = 1.5  # peak RSS of one CIFAR-10 training process, rounded up (studies/benchmarks/RESULTS.md)
@@ -160,7 +160,13 @@ def _job_main(spec: JobSpec, conn: Connection) -> None:
         code = 130
     except UserError as e:
         emit({"kind": "error", "job": spec.job, "text": str(e)})
-        code = 2
+        code = e.exit_code
+    except Exception as e:
+        failure = storage_failure(e)
+        if failure is None:
+            raise
+        emit({"kind": "error", "job": spec.job, "text": str(failure)})
+        code = failure.exit_code
     finally:
         conn.close()
     os._exit(code)  # skip interpreter teardown: nothing of this process is needed any more
@@ -175,9 +181,17 @@ def _join(spec: JobSpec, emit) -> Search:
     return Search(study, cfg, read_data(cfg), emit, spec.job)
 
 
-def read_data(cfg: SearchConfig) -> Splits:
+def read_data(cfg: SearchConfig, progress: Progress | None = None) -> Splits:
+    """The splits of ``cfg.data``, refused in one line if they do not fit the reference network."""
     with signals.allowed():  # decoding a dataset can take a while: Ctrl-C may stop it
-        return load_splits(cfg.data)[1]
+        data, splits = load_splits(cfg.data)
+    for note in data.notes if progress is not None else ():
+        progress.line(f"data {cfg.data.dataset}: {note}")
+    try:
+        baseline_spec(cfg, splits, "conv")
+    except ValueError as e:
+        raise UserError(f"data {cfg.data.dataset} does not fit the reference network: {e}") from None
+    return splits
 
 
 # -- several jobs -----------------------------------------------------------------------------
@@ -215,9 +229,9 @@ def run_jobs(study: optuna.Study, monitor: Monitor, specs: list[JobSpec]) -> lis
         code = job.proc.exitcode
         if code == 0:
             return
-        if code == 2:
+        if job.spec.job in monitor.errors:  # a user error or a failed storage: starting again would not help
             _stop(running)
-            raise UserError(monitor.errors.get(job.spec.job, "a training job stopped on bad input"))
+            raise (UserError if code == 2 else RunFailure)(monitor.errors[job.spec.job])
         reap_orphans(study)
         requeue_failed(study)
         if restarts >= MAX_RESTARTS:
@@ -360,7 +374,7 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
     if cfg.storage is not None:
         open_storage(url)  # an unreachable storage is refused before the data is read
     t0 = time.perf_counter()
-    splits = read_data(cfg)  # a bad dataset is refused before the storage is touched
+    splits = read_data(cfg, progress)  # a bad dataset is refused before the storage is touched
     progress.line(f"data {cfg.data.dataset}: {len(splits.train_y):,} train / {len(splits.val_y):,} val / "
                   f"{len(splits.test_y):,} test images ({time.perf_counter() - t0:.1f}s)")
     out.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from ranksearch.pruning import make_pruner
 from ranksearch.results import BASELINE_FAMILIES, candidate_trials
 from ranksearch.space import PAPER_RANKS, config_key, suggest_spec, uniform_params
 from ranksearch.latency import measure_latency
-from ranksearch.train import resolve_device, train
+from ranksearch.trainer import resolve_device, train
 from ranksearch.warmstart import warm_params
 
 # This loop asks and tells trials itself (so it can claim them with signals held back) and keeps
@@ -213,6 +213,9 @@ class Search:
                 "family": family, "spec": spec.to_dict(), **info, "val_curve": result.val_curve,
                 "test_accuracy": result.test_accuracy, "seconds": result.seconds,
             })
+            # One readable line beside the record, for people browsing the study (optuna-dashboard).
+            self.study.set_user_attr(f"{key} summary", f"{info['trainable_params']:,} trainable parameters, "
+                                     f"val {result.val_accuracy:.4f}, test {result.test_accuracy:.4f}, {result.seconds:.0f} s")
             if family == "conv" and self.cfg.warm_start:
                 warm = warm_params(self.template, self.cfg.family, result.model.cpu())
                 for params in warm:
@@ -254,6 +257,9 @@ class Search:
 
         def after_epoch(epoch: int) -> None:
             trial.set_user_attr("val_curve", curve)
+            # Also as intermediate values, which optuna-dashboard plots; Trial.report refuses
+            # multi-objective studies, the storage does not.
+            self.study._storage.set_trial_intermediate_value(trial._trial_id, epoch, curve[-1])
             trial.set_user_attr("seconds", time.perf_counter() - started)
             if epoch < epochs and self.pruner.prune(self.study, trial):
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 
 from ranksearch.config import OBJECTIVES, SearchConfig, read_json
-from ranksearch.errors import UserError
+from ranksearch.errors import RunFailure, UserError
 from ranksearch.samplers import make_sampler
 
 CONFIG_ATTR = "ranksearch_config"
@@ -84,8 +84,12 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
     except Exception as e:  # sqlalchemy's errors name the cause in their first line
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "DB access module" in reason or "No module named" in reason:
-            reason = "its database driver is not installed (for PostgreSQL: pip install 'ranksearch[postgres]')"
-        raise UserError(f"cannot open storage {url}: {reason}; check the URL, that the server runs and accepts you") from None
+            raise UserError(f"cannot open storage {url}: its database driver is not installed "
+                            "(for PostgreSQL: pip install 'ranksearch[postgres]')") from None
+        if path is not None:
+            raise RunFailure(f"cannot open storage {url}: {reason}; the file may be damaged: restore it from a copy "
+                             "or start a new run folder") from None
+        raise RunFailure(f"cannot open storage {url}: {reason}; check the URL, that the server runs and accepts you") from None
 
 
 def _names(storage: optuna.storages.BaseStorage) -> list[str]:

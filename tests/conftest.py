@@ -103,3 +103,19 @@ def postgres_url():
     finally:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
+
+
+def write_image_folder_of_size(root: Path, size: int, classes: int = 3, per_class: int = 20) -> Path:
+    """ROOT/{train,test}/<class>/<i>.png of grey size x size noise images."""
+    import torch
+    from torchvision.io import encode_png
+
+    gen = torch.Generator().manual_seed(0)
+    for split in ("train", "test"):
+        for c in range(classes):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                img = torch.randint(0, 256, (1, size, size), dtype=torch.uint8, generator=gen)
+                (folder / f"{i}.png").write_bytes(encode_png(img).numpy().tobytes())
+    return root

@@ -63,5 +63,5 @@ def test_only_the_command_line_sees_argparse():
 
 
 def test_the_trainer_and_the_search_know_nothing_of_plotting_or_optuna():
-    assert not {i for i in imports_of(ROOT / "ranksearch" / "train.py") if i.split(".")[0] in ("optuna", "plotly")}
+    assert not {i for i in imports_of(ROOT / "ranksearch" / "trainer.py") if i.split(".")[0] in ("optuna", "plotly")}
     assert not {i for i in imports_of(ROOT / "ranksearch" / "search.py") if i.split(".")[0] == "plotly" or i == "ranksearch.report"}

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from lightlayers import build_model, count_model, reference_spec, reference_spec_for_shape
 from ranksearch.config import DataConfig, TrainConfig, make_recipe
 from ranksearch.data import Splits, load_dataset, make_splits
-from ranksearch.train import accuracy, channel_stats, random_crop_flip, train
+from ranksearch.trainer import accuracy, channel_stats, random_crop_flip, train
 
 from conftest import ranksearch, require_real
 from test_data import write_cifar100, write_image, write_image_folder

@@ -9,7 +9,7 @@ its Light k=3 network (``reference_spec("cifar10", "light", 3)``), both built wi
     process decodes and trains, as the paper's Keras pipeline does), Adam at lr 1e-4 and
     cross-entropy. It is timed end to end, JPEG decoding included: that is what a user waits
     for. The first batches are a warm-up and are not timed.
-(b) ``ranksearch.train.train`` with its defaults (``make_recipe("fast", "cifar10")`` on the CPU:
+(b) ``ranksearch.trainer.train`` with its defaults (``make_recipe("fast", "cifar10")`` on the CPU:
     batch 64, channels_last, AdamW, one-cycle, crop+flip augmentation, label smoothing) on data
     from ``ranksearch.data.load_dataset``, which decodes the JPEGs once and caches them as uint8.
     The figure is the trainer's own ``images_per_second`` (training steps only; validation
@@ -52,7 +52,7 @@ from torchvision.io import write_jpeg
 from lightlayers import ModelSpec, build_model, reference_spec
 from ranksearch.config import DataConfig, make_recipe
 from ranksearch.data import ImageDataset, load_dataset, make_splits
-from ranksearch.train import MIN_STEPS_PER_EPOCH, batch_size_for, train
+from ranksearch.trainer import MIN_STEPS_PER_EPOCH, batch_size_for, train
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER_BATCH = 64

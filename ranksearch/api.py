@@ -1,0 +1,222 @@
+"""The Python API: what the command line does, as functions that return objects.
+
+    import ranksearch
+    result = ranksearch.run(dataset="fashion-mnist", data_dir="../shared/datasets", budget=20,
+                            epochs=3, train_subset=5000, out="runs/fmnist")
+    result.front            # pandas DataFrame, one row per Pareto-optimal candidate
+    result.trials           # every candidate and baseline (trials.csv)
+    point = result.export(max_params=5000)   # a configuration dict, what `ranksearch train --config` reads
+    trained = ranksearch.train(point, epochs=30)
+    again = ranksearch.load("runs/fmnist")   # the same object for a finished run folder
+
+Keyword arguments mirror the command line's flags (``data_dir`` for ``--data-dir``); a
+``config`` (a ``SearchConfig``, its dict, or a JSON file such as a study definition in
+``studies/``) is the starting point that the keywords override. Mistakes raise ``ValueError``
+or ``ranksearch.UserError`` with one line saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+import optuna
+import pandas as pd
+
+from ranksearch.config import DataConfig, SearchConfig, TrainConfig, make_recipe, read_json
+from ranksearch.progress import Progress
+from ranksearch.results import Tables, choose_point, front_records, point_config, study_tables, trials_frame
+from ranksearch.storage import open_run
+from ranksearch.trainer import resolve_device
+
+# The defaults of every search setting, shared by this API and the command line's help.
+SEARCH_DEFAULTS: dict[str, Any] = {
+    "data_dir": None, "train_subset": None, "val_fraction": 0.1, "epochs": None, "recipe": "fast", "precision": None,
+    "seed": 0, "device": "auto", "family": "light", "objectives": "params", "sampler": "tpe", "pruner": "moasha",
+    "storage": None, "study": None, "timeout": None, "warm_start": True,
+}
+_DATA_KEYS = ("dataset", "data_dir", "train_subset", "val_fraction")
+
+
+def _as_dict(config: Any, kind: str) -> dict[str, Any]:
+    if isinstance(config, (str, Path)):
+        return read_json(config)
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    if isinstance(config, dict):
+        return config
+    raise ValueError(f"{kind} must be a file path, a dict or a {kind} object, got {type(config).__name__}")
+
+
+def _objectives(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
+
+
+def search_config(config: SearchConfig | dict | str | Path | None = None, **settings: Any) -> SearchConfig:
+    """The search that ``config`` and the keyword settings describe (settings win; None means "not given")."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    unknown = sorted(set(given) - set(SEARCH_DEFAULTS) - {"dataset", "budget"})
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: dataset, budget, {', '.join(SEARCH_DEFAULTS)}")
+    if isinstance(config, SearchConfig):
+        base = config
+    elif config is not None:
+        base = SearchConfig.from_dict(_as_dict(config, "SearchConfig"), str(config) if isinstance(config, (str, Path)) else "config")
+    else:
+        for required in ("dataset", "budget"):
+            if required not in given:
+                raise ValueError(f"{required} is required (or give a config)")
+        base = None
+    device = given.get("device", base.device if base else SEARCH_DEFAULTS["device"])
+    if base is None:
+        data = DataConfig(dataset=given["dataset"], data_dir=given.get("data_dir"),
+                          val_fraction=given.get("val_fraction", SEARCH_DEFAULTS["val_fraction"]),
+                          train_subset=given.get("train_subset"))
+        recipe = make_recipe(given.get("recipe", "fast"), data.dataset, given.get("epochs"), resolve_device(device).type)
+    else:
+        data = replace(base.data, **{k: given[k] for k in _DATA_KEYS if k in given})
+        recipe = base.recipe
+        if "recipe" in given and given["recipe"] != recipe.name:
+            recipe = make_recipe(given["recipe"], data.dataset, recipe.epochs, resolve_device(device).type)
+        if "epochs" in given:
+            recipe = replace(recipe, epochs=given["epochs"])
+    if "precision" in given:
+        recipe = replace(recipe, precision=given["precision"])
+    top = {k: given[k] for k in ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start") if k in given}
+    if "objectives" in given:
+        top["objectives"] = _objectives(given["objectives"])
+    if base is None:
+        defaults = {k: SEARCH_DEFAULTS[k] for k in ("family", "sampler", "pruner", "storage", "timeout", "seed", "warm_start")}
+        defaults["objectives"] = _objectives(SEARCH_DEFAULTS["objectives"])
+        cfg = SearchConfig(data=data, recipe=recipe, device=device, **{**defaults, **top}, study_name=given.get("study") or "")
+    else:
+        cfg = replace(base, data=data, recipe=recipe, device=device, **top)
+        if "study" in given:
+            cfg = replace(cfg, study_name=given["study"])
+    if not cfg.study_name:
+        cfg = replace(cfg, study_name=f"{Path(cfg.data.dataset).name}-{cfg.family}")
+    return cfg
+
+
+@dataclass
+class SearchResult:
+    """A search's results: the front, the baselines and every trial, and the run folder they live in."""
+
+    config: SearchConfig
+    study: optuna.Study
+    tables: Tables
+    folder: Path | None
+    reason: str | None = None  # why the search stopped; None for a loaded run
+    seconds: float | None = None
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        """Every candidate and baseline, as trials.csv has them."""
+        return trials_frame(self.tables)
+
+    @property
+    def front(self) -> pd.DataFrame:
+        """The Pareto-optimal candidates (validation accuracy vs trainable parameters), fewest parameters first."""
+        frame = self.trials
+        return frame[frame.on_front.astype(bool)].sort_values("trainable_params").reset_index(drop=True)
+
+    @property
+    def baselines(self) -> pd.DataFrame:
+        frame = self.trials
+        return frame[frame.role == "baseline"].reset_index(drop=True)
+
+    def front_records(self) -> list[dict[str, Any]]:
+        """front.json: each front member with the configuration that retrains it."""
+        return front_records(self.tables.front, self.config)
+
+    def export(self, trial: int | None = None, *, max_params: int | None = None, max_flops: int | None = None,
+               to: str | Path | None = None) -> dict[str, Any]:
+        """The configuration of trial ``trial``, or of the most accurate front member within ``max_params``."""
+        row = choose_point(self.tables, trial, max_params, max_flops)
+        config = point_config(row, self.config)
+        if to is not None:
+            Path(to).write_text(json.dumps(config, indent=2) + "\n")
+        return config
+
+    def report(self, out: str | Path | None = None) -> Path:
+        """Write report.html (into the run folder unless ``out`` is given) and return its path."""
+        from ranksearch.report import write_report
+
+        target = Path(out) if out is not None else self.folder
+        if target is None:
+            raise ValueError("this result has no run folder: give out=")
+        return write_report(self.tables, self.config, self.study.study_name, target, str(target))
+
+
+def _progress(progress: bool | TextIO | Progress | None) -> Progress:
+    if isinstance(progress, Progress):
+        return progress
+    if progress is False:
+        return Progress(open("/dev/null", "w"), live=False)
+    return Progress(sys.stderr if progress in (None, True) else progress)
+
+
+def run(config: SearchConfig | dict | str | Path | None = None, *, out: str | Path | None = None,
+        jobs: int | str = "auto", progress: bool | TextIO | Progress | None = None, **settings: Any) -> SearchResult:
+    """Run (or continue) a search and return its results; ``settings`` mirror ``ranksearch run``'s flags.
+
+    ``out`` is the run folder (default ``runs/<study name>``); ``jobs`` the training processes
+    on this machine (``auto``: one per core); ``progress`` False for silence, or a stream.
+    """
+    from ranksearch.runner import run_search
+
+    cfg = search_config(config, **settings)
+    folder = Path(out) if out is not None else Path("runs") / cfg.study_name
+    outcome = run_search(cfg, folder, _progress(progress), jobs=jobs)
+    return SearchResult(cfg, outcome.study, outcome.tables, folder, outcome.reason, outcome.seconds)
+
+
+def load(run_dir: str | Path | None = None, *, storage: str | None = None, study: str | None = None) -> SearchResult:
+    """A finished (or running) search: from its run folder, or by storage URL and study name."""
+    opened = open_run(run_dir, storage, study)
+    return SearchResult(opened.config, opened.study, study_tables(opened.study, opened.config), opened.folder)
+
+
+def export(run_dir: str | Path, trial: int | None = None, *, max_params: int | None = None,
+           max_flops: int | None = None, to: str | Path | None = None) -> dict[str, Any]:
+    """A chosen point's configuration from a run folder (see ``SearchResult.export``)."""
+    return load(run_dir).export(trial, max_params=max_params, max_flops=max_flops, to=to)
+
+
+def train_config(config: TrainConfig | dict | str | Path | None = None, **settings: Any) -> TrainConfig:
+    """A point configuration: ``config`` (an exported point) with settings overriding it, or a new one
+    from ``dataset`` (its model chosen later by ``family`` and ``rank`` in ``train``)."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    device = given.get("device", "auto")
+    if isinstance(config, TrainConfig):
+        cfg = config
+    elif config is not None:
+        cfg = TrainConfig.from_dict(_as_dict(config, "TrainConfig"), str(config) if isinstance(config, (str, Path)) else "config")
+    elif "dataset" in given:
+        cfg = TrainConfig(None, DataConfig(dataset=given["dataset"]),
+                          make_recipe(given.get("recipe", "fast"), given["dataset"], device=resolve_device(device).type))
+    else:
+        raise ValueError("give a config (an exported point), or dataset with family (and rank)")
+    data = replace(cfg.data, **{k: given[k] for k in _DATA_KEYS if k in given})
+    recipe = cfg.recipe
+    if given.get("recipe") and (config is None or given["recipe"] != recipe.name):
+        recipe = make_recipe(given["recipe"], data.dataset, device=resolve_device(device).type)
+    if "epochs" in given:
+        recipe = replace(recipe, epochs=given["epochs"])
+    if "precision" in given:
+        recipe = replace(recipe, precision=given["precision"])
+    return TrainConfig(cfg.model, data, recipe, given.get("seed", cfg.seed))
+
+
+def train(config: TrainConfig | dict | str | Path | None = None, *, family: str | None = None, rank: int | None = None,
+          save: str | Path | None = None, device: str = "auto", progress: bool | TextIO | Progress | None = None,
+          **settings: Any):
+    """Train one configuration (an exported point, or the reference network of ``family``) and return
+    a ``PointResult`` with its summary (accuracies, parameters, seconds) and the trained model."""
+    from ranksearch.point import train_point
+
+    cfg = train_config(config, device=device, **settings)
+    return train_point(cfg, _progress(progress), family=family, rank=rank, device=device, save=save)

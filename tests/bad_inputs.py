@@ -1,0 +1,146 @@
+"""Every bad input tried on the command line: what it is, how to make it, and the answer expected.
+
+Shared by ``tests/test_bad_input.py`` (which runs them all and checks each: the exit code, one
+line on stderr naming the problem, no traceback, nothing created or changed) and
+``studies/benchmarks/bad_input_table.py`` (which prints the table committed in RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from conftest import write_image_folder_of_size, write_mnist_like
+
+
+@dataclass
+class World:
+    """A folder with a generated dataset and one small finished run, made once."""
+
+    root: Path
+    data: Path
+    run: Path
+
+    def copy_run(self, name: str) -> Path:
+        target = self.root / name
+        if not target.exists():
+            shutil.copytree(self.run, target)
+        return target
+
+
+def make_world(root: Path, env: dict) -> World:
+    data = write_mnist_like(root / "data", n_train=300, n_test=50)
+    run = root / "run"
+    proc = subprocess.run([sys.executable, "-m", "ranksearch", "run", "--dataset", "mnist", "--data-dir", str(data),
+                           "--epochs", "1", "--train-subset", "200", "--budget", "3", "--out", str(run), "--jobs", "1"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return World(root, data, run)
+
+
+def _config(w: World, **recipe) -> str:
+    point = json.loads((w.run / "front.json").read_text())[0]["config"]
+    point["recipe"].update(recipe)
+    path = w.root / f"bad-{'-'.join(recipe) or 'x'}.json"
+    path.write_text(json.dumps(point))
+    return str(path)
+
+
+def _unknown_field(w: World) -> str:
+    point = json.loads((w.run / "front.json").read_text())[0]["config"]
+    point["recipe"]["warmup"] = 3
+    path = w.root / "unknown-field.json"
+    path.write_text(json.dumps(point))
+    return str(path)
+
+
+def _not_json(w: World) -> str:
+    path = w.root / "not.json"
+    path.write_text("{model: ")
+    return str(path)
+
+
+def _damaged(w: World) -> str:
+    run = w.copy_run("damaged")
+    db = run / "study.db"
+    raw = bytearray(db.read_bytes())
+    raw[4096:8192] = b"\x5a" * 4096  # overwrite the second page
+    db.write_bytes(bytes(raw))
+    return str(run)
+
+
+def _empty_db(w: World) -> str:
+    run = w.copy_run("emptydb")
+    (run / "study.db").write_bytes(b"")
+    return str(run)
+
+
+def _tiny_images(w: World) -> str:
+    return str(write_image_folder_of_size(w.root / "tiny", 4))
+
+
+def _file_in_the_way(w: World) -> str:
+    path = w.root / "a-file"
+    path.write_text("x")
+    return str(path)
+
+
+def _empty_folder(w: World) -> str:
+    path = w.root / "empty"
+    path.mkdir(exist_ok=True)
+    return str(path)
+
+
+QUICK = ["--epochs", "1", "--train-subset", "100"]
+
+
+@dataclass
+class Case:
+    name: str
+    args: Callable[[World], list[str]]
+    code: int
+    needle: str
+
+
+CASES = [
+    Case("config with lr -1", lambda w: ["train", "--config", _config(w, lr=-1)], 2, "lr must be a number > 0"),
+    Case("config with optimizer bogus", lambda w: ["train", "--config", _config(w, optimizer="bogus")], 2, "optimizer must be one of adam, sgd"),
+    Case("config with schedule cosine", lambda w: ["train", "--config", _config(w, schedule="cosine")], 2, "schedule must be one of onecycle, constant"),
+    Case("config with a field we do not know", lambda w: ["train", "--config", _unknown_field(w)], 2, "unknown field(s) warmup"),
+    Case("config that is not JSON", lambda w: ["train", "--config", _not_json(w)], 2, "not valid JSON"),
+    Case("config file missing", lambda w: ["train", "--config", str(w.root / "nope.json")], 2, "no such file"),
+    Case("--seed 1e23", lambda w: ["train", "--dataset", "mnist", "--family", "conv", "--seed", "1e23"], 2, "invalid int value: '1e23'"),
+    Case("--seed 2**70", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), "--family", "conv", "--seed", str(2**70)], 2, "seed must be below 2**63"),
+    Case("images of 4x4 pixels (train)", lambda w: ["train", "--dataset", _tiny_images(w), "--family", "conv"], 2, "too small"),
+    Case("images of 4x4 pixels (run)", lambda w: ["run", "--dataset", _tiny_images(w), "--budget", "2", "--out", str(w.root / "r-tiny")], 2, "too small"),
+    Case("export -o into a missing folder", lambda w: ["export", str(w.run), "--trial", "0", "-o", "/nonexistent/x.json"], 2, "does not exist"),
+    Case("train --save into a missing folder", lambda w: ["train", "--config", _config(w), "--save", "/nonexistent/dir/w.pt"], 2, "does not exist"),
+    Case("--out names a file", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--out", _file_in_the_way(w)], 2, "a file is in the way"),
+    Case("--out in a read-only folder", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--out", "/proc/sys/ranksearch-run"], 2, "is not writable"),
+    Case("report on a damaged study.db", lambda w: ["report", _damaged(w)], 1, "may be damaged"),
+    Case("export from a damaged study.db", lambda w: ["export", _damaged(w), "--trial", "0", "-o", str(w.root / "x.json")], 1, "may be damaged"),
+    Case("run on a damaged study.db", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), *QUICK, "--budget", "4", "--out", _damaged(w)], 1, "may be damaged"),
+    Case("report on a 0-byte study.db", lambda w: ["report", _empty_db(w)], 2, "an empty file"),
+    Case("worker on a study that does not exist", lambda w: ["worker", "--storage", f"sqlite:///{w.root / 'none.db'}", "--study", "nope"], 2, "no study 'nope'"),
+    Case("--train-subset larger than the data", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), "--family", "conv", "--train-subset", "100000"], 2, "--train-subset 100,000 is more than"),
+    Case("--val-fraction 0.9999", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), "--family", "conv", "--val-fraction", "0.9999"], 2, "--val-fraction 0.9999 leaves"),
+    Case("--val-fraction 1.5", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--val-fraction", "1.5"], 2, "--val-fraction must be a number"),
+    Case("--rank 1000", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), "--family", "light", "--rank", "1000"], 2, "must be <= 72"),
+    Case("--rank 0", lambda w: ["summary", "--dataset", "mnist", "--family", "light", "--rank", "0"], 2, "integer rank >= 1"),
+    Case("--data-dir an empty folder", lambda w: ["train", "--dataset", "mnist", "--data-dir", _empty_folder(w), "--family", "conv"], 2, "files not found"),
+    Case("unknown dataset", lambda w: ["run", "--dataset", "imagenet", "--budget", "2"], 2, "unknown dataset 'imagenet'"),
+    Case("unknown search space", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--family", "tucker"], 2, "--family must be one of"),
+    Case("unknown objective", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--objectives", "params,energy"], 2, "energy"),
+    Case("unknown pruner", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--pruner", "median"], 2, "--pruner must be one of"),
+    Case("--jobs 0", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--jobs", "0"], 2, "--jobs must be auto or an integer >= 1"),
+    Case("--budget 0", lambda w: ["run", "--dataset", "mnist", "--budget", "0"], 2, "--budget must be an integer >= 1"),
+    Case("storage that is not reachable", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--storage", "postgresql://nobody@127.0.0.1:9/none", "--out", str(w.root / "r-pg")], 1, "cannot open storage"),
+    Case("storage URL of an unknown kind", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--storage", "redis://localhost", "--out", str(w.root / "r-redis")], 2, "expected an Optuna RDB URL"),
+    Case("a run folder that is not one", lambda w: ["report", _empty_folder(w)], 2, "not a run folder"),
+    Case("export of a trial that does not exist", lambda w: ["export", str(w.run), "--trial", "9999", "-o", str(w.root / "y.json")], 2, "no finished candidate numbered 9999"),
+]
