@@ -18,11 +18,14 @@ class LightLinear(nn.Module):
     product has the variance of a default ``nn.Linear`` weight, 1 / (3 * in_features).
     """
 
-    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True) -> None:
+    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True, scale: float = 1.0) -> None:
         super().__init__()
         self.in_features = positive_int("in_features", in_features)
         self.out_features = positive_int("out_features", out_features)
         self.rank = positive_int("rank", rank)
+        # The paper's reference LightDense multiplies both factors by sqrt(2/units) on every call:
+        # a product scaled by 2/units, which changes how Adam's steps move it. 1 is a plain product.
+        self.scale = float(scale)
         self.weight1 = nn.Parameter(torch.randn(self.in_features, self.rank) / math.sqrt(self.in_features))
         self.weight2 = nn.Parameter(torch.randn(self.rank, self.out_features) / math.sqrt(3 * self.rank))
         if bias:
@@ -33,7 +36,10 @@ class LightLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = (x @ self.weight1) @ self.weight2
+        if self.scale != 1.0:
+            y = y * self.scale
         return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}"
+        scale = f", scale={self.scale:g}" if self.scale != 1.0 else ""
+        return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}{scale}"

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightlayers import ModelSpec, build_model
+from lightlayers import LightConv2d, LightLinear, ModelSpec, build_model
 
 from ranksearch.config import Recipe
 from ranksearch.data import Splits
@@ -84,16 +84,37 @@ def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.T
     return torch.where(flip.view(n, 1, 1, 1), out.flip(3), out)
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize, device: torch.device, bf16: bool = False) -> float:
-    """Top-1 accuracy in eval mode, on uint8 images already on ``device``."""
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize, device: torch.device,
+             bf16: bool = False) -> tuple[float, float]:
+    """(top-1 accuracy, mean cross-entropy) in eval mode, on uint8 images already on ``device``."""
     model.eval()
-    correct = 0
+    correct, loss = 0, 0.0
     with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
         batch = EVAL_BATCH[device.type]
         for xb, yb in zip(x.split(batch), y.split(batch)):
-            correct += (model(normalize(xb)).argmax(1) == yb).sum().item()
+            logits = model(normalize(xb))
+            correct += (logits.argmax(1) == yb).sum().item()
+            loss += F.cross_entropy(logits.float(), yb, reduction="sum").item()
     model.train()
-    return correct / max(1, len(y))
+    return correct / max(1, len(y)), loss / max(1, len(y))
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize, device: torch.device, bf16: bool = False) -> float:
+    """Top-1 accuracy in eval mode, on uint8 images already on ``device``."""
+    return evaluate(model, x, y, normalize, device, bf16)[0]
+
+
+def apply_recipe(model: nn.Module, recipe: Recipe) -> list[torch.Tensor]:
+    """Set what the recipe says of the layers (BatchNorm, LightLinear's scale); return the weights under L2."""
+    penalised = []
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum, m.eps = recipe.bn_momentum, recipe.bn_eps
+        elif isinstance(m, LightLinear) and recipe.light_dense_scale:
+            m.scale = 2.0 / m.out_features
+        elif isinstance(m, LightConv2d) and recipe.light_conv_l2 > 0:
+            penalised += [m.reduce.weight, m.expand.weight]
+    return penalised
 
 
 def batch_size_for(recipe: Recipe, n_train: int) -> int:
@@ -126,11 +147,15 @@ def train(
     gen = torch.Generator(device=dev).manual_seed(seed)
     fmt = torch.channels_last
     model = build_model(spec).to(dev, memory_format=fmt)
+    penalised = apply_recipe(model, recipe)
 
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
     val_x, val_y = data.val_x.to(dev), data.val_y.to(dev)
-    mean, std = channel_stats(data.train_x)
-    mean, std = (mean * 255).view(1, -1, 1, 1).to(dev), (std * 255).view(1, -1, 1, 1).to(dev)
+    if recipe.normalize == "unit":
+        mean, std = torch.zeros(1, 1, 1, 1, device=dev), torch.full((1, 1, 1, 1), 255.0, device=dev)
+    else:
+        mean, std = channel_stats(data.train_x)
+        mean, std = (mean * 255).view(1, -1, 1, 1).to(dev), (std * 255).view(1, -1, 1, 1).to(dev)
 
     def normalize(xb: torch.Tensor) -> torch.Tensor:
         return ((xb.float() - mean) / std).contiguous(memory_format=fmt)
@@ -150,6 +175,8 @@ def train(
         )
     else:
         sched = None
+    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=recipe.patience)
+               if recipe.schedule == "plateau" else None)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
 
     bf16 = recipe.precision == "bf16"
@@ -166,6 +193,8 @@ def train(
                 xb = random_crop_flip(xb, 4, gen)
             with torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
                 loss = loss_fn(model(xb), train_y[idx])
+            if penalised:
+                loss = loss + recipe.light_conv_l2 * sum(w.square().sum() for w in penalised)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -177,7 +206,10 @@ def train(
             torch.cuda.synchronize()
         train_seconds += time.perf_counter() - t0
         images += steps_per_epoch * batch
-        curve.append(accuracy(model, val_x, val_y, normalize, dev, bf16))
+        val_acc, val_loss = evaluate(model, val_x, val_y, normalize, dev, bf16)
+        curve.append(val_acc)
+        if plateau is not None:
+            plateau.step(val_loss)  # our validation split, never the test set
         if on_epoch is not None:
             on_epoch(epoch, curve[-1])
 

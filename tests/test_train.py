@@ -263,3 +263,35 @@ def test_fashion_mnist_one_epoch_on_5000_images_reaches_70_percent():
     out = last_json(proc)
     assert out["test_accuracy"] >= 0.70, out
     assert out["trainable_params"] == count_model(build_model(reference_spec("fashion-mnist", "conv"))).trainable_params
+
+
+def test_the_paper_recipe_sets_the_authors_layers():
+    from ranksearch.trainer import apply_recipe
+
+    recipe = make_recipe("paper", "fashion-mnist")
+    assert (recipe.normalize, recipe.schedule, recipe.patience, recipe.light_conv_l2) == ("unit", "plateau", 3, 1e-4)
+    model = build_model(reference_spec("fashion-mnist", "light", 3))
+    penalised = apply_recipe(model, recipe)
+    assert model.block1.bn1.momentum == 0.01 and model.block1.bn1.eps == 1e-3  # Keras' 0.99 and 1e-3
+    assert model.head.scale == pytest.approx(2 / 10)
+    assert len(penalised) == 2 * 6  # both kernels of each LightConv2d, nothing else
+    plain = build_model(reference_spec("fashion-mnist", "light", 3))
+    assert apply_recipe(plain, make_recipe("fast", "fashion-mnist")) == [] and plain.head.scale == 1.0
+
+
+def test_light_linear_scale_multiplies_the_product_only():
+    from lightlayers import LightLinear
+
+    layer = LightLinear(6, 4, 2)
+    x = torch.randn(3, 6)
+    plain = layer(x)
+    layer.scale = 0.2
+    torch.testing.assert_close(layer(x) - layer.bias, 0.2 * (plain - layer.bias))
+
+
+def test_the_paper_recipe_trains_a_tiny_task_with_its_plateau_schedule():
+    splits = tiny_splits()
+    recipe = make_recipe("paper", "tiny", epochs=6)
+    recipe = type(recipe)(**{**recipe.__dict__, "patience": 1, "lr": 1e-2})
+    result = train(tiny_spec(splits), splits, recipe, seed=0, device="cpu")
+    assert result.epochs_run == 6 and 0 <= result.val_accuracy <= 1
