@@ -9,6 +9,7 @@ from torch import nn
 
 from lightlayers.light_linear import LightLinear
 from lightlayers.models import ReferenceCNN
+from lightlayers.spec import LayerChoice
 
 
 def trainable_params(module: nn.Module) -> int:
@@ -94,13 +95,14 @@ class ModelCount:
 
 
 def count_model(model: ReferenceCNN) -> ModelCount:
-    """Totals and one row per slot (conv layers and head) of a reference network."""
+    """Totals and one row per slot of a network built by ``build_model`` (a reference network's
+    conv layers and head, or a user network's replaceable layers, changed or not)."""
     spec = model.spec
     per_module = flops_by_module(model, (spec.in_channels, spec.image_size, spec.image_size))
     rows = []
     for slot in spec.slots():
         layer = model.get_submodule(slot.name)
-        choice = spec.layers[slot.name]
+        choice = spec.layers.get(slot.name) or LayerChoice("linear" if slot.kind == "dense" else "conv")
         layer_flops = sum(v for k, v in per_module.items() if k == slot.name or k.startswith(slot.name + "."))
         rows.append(LayerCount(slot.name, choice.family, choice.rank, trainable_params(layer), layer_flops))
     return ModelCount(trainable_params(model), keras_params(model), sum(per_module.values()), rows)

@@ -68,12 +68,25 @@ class ReferenceCNN(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-def build_model(spec: ModelSpec | dict) -> ReferenceCNN:
-    """The ``nn.Module`` a spec describes.
+def spec_from_dict(data: dict) -> "ModelSpec | NetworkSpec":
+    """Either model description from its JSON: a user's network names a ``source``, a reference network does not."""
+    from lightlayers.network import NetworkSpec
+
+    if not isinstance(data, dict):
+        raise ValueError(f"a model spec must be a JSON object, got {type(data).__name__}")
+    return NetworkSpec.from_dict(data) if "source" in data else ModelSpec.from_dict(data)
+
+
+def build_model(spec: "ModelSpec | NetworkSpec | dict") -> nn.Module:
+    """The ``nn.Module`` a spec describes: a reference network, or a user's network with layers replaced.
 
     Also takes the spec's JSON dict, or a whole ranksearch configuration (a dict with a
     ``"model"`` key, as ``ranksearch export`` writes), so an exported point builds directly.
     """
+    from lightlayers.network import NetworkSpec, build_network
+
     if isinstance(spec, dict):
-        spec = ModelSpec.from_dict(spec["model"] if "model" in spec else spec)
+        spec = spec_from_dict(spec["model"] if "model" in spec else spec)
+    if isinstance(spec, NetworkSpec):
+        return build_network(spec)
     return ReferenceCNN(spec)

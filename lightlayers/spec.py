@@ -71,6 +71,9 @@ class ModelSpec:
     def slots(self) -> list[Slot]:
         return slots(self.architecture, self.in_channels, self.widths, self.num_classes)
 
+    def with_layers(self, layers: dict[str, LayerChoice]) -> "ModelSpec":
+        return ModelSpec(self.architecture, self.in_channels, self.image_size, self.num_classes, self.widths, dict(layers))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "architecture": self.architecture,

@@ -36,7 +36,7 @@ from ranksearch.trainer import resolve_device
 SEARCH_DEFAULTS: dict[str, Any] = {
     "data_dir": None, "train_subset": None, "val_fraction": 0.1, "epochs": None, "recipe": "fast", "precision": None,
     "seed": 0, "device": "auto", "family": "light", "objectives": "params", "sampler": "tpe", "pruner": "moasha",
-    "storage": None, "study": None, "timeout": None, "warm_start": True,
+    "storage": None, "study": None, "timeout": None, "warm_start": True, "model": None, "model_args": None, "weights": None,
 }
 _DATA_KEYS = ("dataset", "data_dir", "train_subset", "val_fraction")
 
@@ -49,6 +49,20 @@ def _as_dict(config: Any, kind: str) -> dict[str, Any]:
     if isinstance(config, dict):
         return config
     raise ValueError(f"{kind} must be a file path, a dict or a {kind} object, got {type(config).__name__}")
+
+
+def network_source(source: str, model_args: str | dict | None = None, weights: str | Path | None = None) -> dict[str, Any]:
+    """The search's ``model`` setting: a network's source, its arguments (a dict or JSON text) and trained weights."""
+    if isinstance(model_args, str):
+        try:
+            model_args = json.loads(model_args)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"model_args must be a JSON object such as '{{\"num_classes\": 10}}' ({e})") from None
+    if model_args is not None and not isinstance(model_args, dict):
+        raise ValueError(f"model_args must be a JSON object, got {model_args!r}")
+    if weights is not None and not Path(weights).is_file():
+        raise ValueError(f"weights {weights}: no such file")
+    return {"source": source, "kwargs": model_args or {}, "weights": str(Path(weights).resolve()) if weights else None}
 
 
 def _objectives(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -86,6 +100,8 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
     if "precision" in given:
         recipe = replace(recipe, precision=given["precision"])
     top = {k: given[k] for k in ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start") if k in given}
+    if "model" in given:
+        top["model"] = network_source(given["model"], given.get("model_args"), given.get("weights"))
     if "objectives" in given:
         top["objectives"] = _objectives(given["objectives"])
     if base is None:
@@ -212,11 +228,16 @@ def train_config(config: TrainConfig | dict | str | Path | None = None, **settin
 
 
 def train(config: TrainConfig | dict | str | Path | None = None, *, family: str | None = None, rank: int | None = None,
+          model: str | None = None, model_args: str | dict | None = None, weights: str | Path | None = None,
           save: str | Path | None = None, device: str = "auto", progress: bool | TextIO | Progress | None = None,
           **settings: Any):
-    """Train one configuration (an exported point, or the reference network of ``family``) and return
-    a ``PointResult`` with its summary (accuracies, parameters, seconds) and the trained model."""
+    """Train one configuration and return a ``PointResult`` (summary: accuracies, parameters, seconds; the model).
+
+    The network: the configuration's (an exported point), or the reference network of ``family``
+    (and ``rank``), or ``model`` (a source such as ``torchvision.models:resnet18``) unmodified.
+    """
     from ranksearch.point import train_point
 
     cfg = train_config(config, device=device, **settings)
-    return train_point(cfg, _progress(progress), family=family, rank=rank, device=device, save=save)
+    network = network_source(model, model_args, weights) if model is not None else None
+    return train_point(cfg, _progress(progress), family=family, rank=rank, network=network, device=device, save=save)

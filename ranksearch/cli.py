@@ -74,9 +74,46 @@ def _jobs(value: str) -> int | str:
 
 
 # -- summary ----------------------------------------------------------------------------------
+def cmd_summary_model(args: argparse.Namespace) -> int:
+    """The replaceable layers of a user's network for a dataset's images, and each family's rank range."""
+    from lightlayers import REFERENCE_DATASETS
+    from lightlayers.factorize import replaceable_layers
+    from lightlayers.network import NetworkSpec, check_outputs
+    from ranksearch import api
+
+    shape = REFERENCE_DATASETS[args.dataset]
+    source = _config(api.network_source, args.model, args.model_args, args.weights)
+    spec = _config(NetworkSpec, source["source"], shape["in_channels"], shape["image_size"], shape["num_classes"],
+                   source["kwargs"], weights=source["weights"])
+    _config(check_outputs, spec)
+    model = _config(spec.base)
+    layers = replaceable_layers(model, spec.input_shape)
+    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if args.json:
+        print(json.dumps({"model": args.model, "dataset": args.dataset, "trainable_params": total, "layers": [
+            {"path": l.path, "kind": l.kind, "in": l.shape.in_channels, "out": l.shape.out_channels,
+             "kernel_size": l.shape.kernel_size, "stride": l.shape.stride, "params": l.params, "flops": l.flops, "ranks": l.ranks}
+            for l in layers]}))
+        return 0
+    print(f"{args.model} on {args.dataset} images ({'x'.join(map(str, spec.input_shape))}, {spec.num_classes} classes): "
+          f"{total:,} trainable parameters, {len(layers)} replaceable layers")
+    print(f"{'layer':<28} {'shape':<20} {'params':>10} {'FLOPs':>13}  rank ranges")
+    for l in layers:
+        sh = l.shape
+        what = f"{sh.kernel_size}x{sh.kernel_size} {sh.in_channels}->{sh.out_channels}" + (f" /{sh.stride}" if sh.stride > 1 else "") \
+            if sh.kind == "conv" else f"dense {sh.in_channels}->{sh.out_channels}"
+        ranges = ", ".join(f"{f} {r[0]}-{r[1]}" for f, r in l.ranks.items() if r is not None)
+        print(f"{l.path:<28} {what:<20} {l.params:>10,} {l.flops:>13,}  {ranges}")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from lightlayers import build_model, count_model, reference_spec
 
+    if args.model is not None:
+        return cmd_summary_model(args)
+    if args.family is None:
+        raise UserError("give --family F (with --rank K for light or decef), or --model SOURCE")
     _check_rank_flag(args.family, args.rank)
     counts = count_model(build_model(_config(reference_spec, args.dataset, args.family, args.rank)))
     if args.json:
@@ -102,11 +139,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.family is not None:
         _check_rank_flag(args.family, args.rank)
-    elif args.config is None:
-        raise UserError("give --config FILE, or --dataset D and --family F (with --rank K for light or decef)")
+    elif args.config is None and args.model is None:
+        raise UserError("give --config FILE, or --dataset D with --family F (and --rank K) or --model SOURCE")
     settings = {k: getattr(args, k) for k in ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed")}
     cfg = _config(api.train_config, args.config, device=args.device, **settings)
-    result = _config(api.train, cfg, family=args.family, rank=args.rank, save=args.save, device=args.device)
+    result = _config(api.train, cfg, family=args.family, rank=args.rank, model=args.model, model_args=args.model_args,
+                     weights=args.weights, save=args.save, device=args.device)
     if args.json:
         print(json.dumps(result.summary))
     return 0
@@ -114,7 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # -- run and worker ---------------------------------------------------------------------------
 RUN_SETTINGS = ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "device",
-                "budget", "family", "objectives", "sampler", "pruner", "storage", "study", "timeout")
+                "budget", "family", "objectives", "sampler", "pruner", "storage", "study", "timeout", "model", "model_args", "weights")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -176,6 +214,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # -- the parser -------------------------------------------------------------------------------
+def _model_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--model", help=f"a network: torchvision.models:resnet18, or path/to/file.py:ClassOrFunction; {what}")
+    p.add_argument("--model-args", help='its arguments as JSON, e.g. \'{"width": 32}\' (num_classes is filled in from the data)')
+    p.add_argument("--weights", help="its trained weights (a state_dict file, or a `ranksearch train --save` checkpoint)")
+
+
 def _data_args(p: argparse.ArgumentParser, defaults: dict) -> None:
     from ranksearch.config import PRECISIONS, RECIPE_NAMES
 
@@ -206,11 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="per-layer parameters and FLOPs of a reference network", formatter_class=_Help,
                        epilog="examples:\n  ranksearch summary --dataset cifar10 --family light --rank 3\n"
-                              "  ranksearch summary --dataset mnist --family separable --json")
-    p.add_argument("--dataset", required=True, choices=tuple(REFERENCE_DATASETS), help="the paper's network for this dataset")
-    p.add_argument("--family", required=True, choices=conv_families, help="layer family in every convolution")
+                              "  ranksearch summary --dataset mnist --family separable --json\n"
+                              "  ranksearch summary --dataset cifar10 --model torchvision.models:resnet18")
+    p.add_argument("--dataset", required=True, choices=tuple(REFERENCE_DATASETS), help="the paper's network for this dataset (or the image shape for --model)")
+    p.add_argument("--family", choices=conv_families, help="layer family in every convolution")
     p.add_argument("--rank", type=int, help="rank of every factorised layer (light, decef; none for conv, separable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _model_args(p, "list its replaceable layers and their rank ranges instead")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("train", help="train one configuration (a reference network or an exported point)", formatter_class=_Help,
@@ -221,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p, D)
     p.add_argument("--family", choices=conv_families, help="train the paper's network of this family instead of --config's model")
     p.add_argument("--rank", type=int, help="rank for --family light or decef")
+    _model_args(p, "train this network unmodified (e.g. to get weights for `run --weights`)")
     p.add_argument("--save", help="write weights and configuration here (loads with torch.load(weights_only=True))")
     p.add_argument("--json", action="store_true", help="print one JSON object (accuracies, parameters, seconds) on stdout")
     p.set_defaults(func=cmd_train)
@@ -244,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="Optuna storage URL shared by several processes or machines (default: study.db in the run folder)")
     p.add_argument("--study", help="study name (default <dataset>-<family>)")
     p.add_argument("--timeout", type=float, help="stop starting new candidates after S seconds (default: none)")
+    _model_args(p, "search the layers of this network instead of the paper's reference network")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("worker", help="join a running study and train until its budget is reached", formatter_class=_Help,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from lightlayers import ModelSpec
+from lightlayers import ModelSpec, NetworkSpec, spec_from_dict
 
 from ranksearch.hardware import default_precision
 from ranksearch.pruning import check_pruner
@@ -177,7 +177,7 @@ def data_from_dict(values: Any, where: str = "data") -> DataConfig:
 class TrainConfig:
     """One network and how to train it: what ``ranksearch train --config`` reads."""
 
-    model: ModelSpec | None
+    model: ModelSpec | NetworkSpec | None
     data: DataConfig
     recipe: Recipe
     seed: int = 0
@@ -203,7 +203,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}")
         try:
-            model = ModelSpec.from_dict(data["model"])
+            model = spec_from_dict(data["model"])
             data_cfg = data_from_dict(data["data"])
             recipe = recipe_from_dict(data["recipe"]) if "recipe" in data else make_recipe("fast", data_cfg.dataset)
             return cls(model, data_cfg, recipe, data.get("seed", 0))
@@ -250,6 +250,9 @@ class SearchConfig:
     sampler: str = "tpe"
     device: str = "auto"
     warm_start: bool = True  # queue candidates read off the trained Conv2d baseline (ranksearch.warmstart)
+    # The network searched: None for the paper's reference network of the data; else a user's or a
+    # library's network, {"source": "torchvision.models:resnet18", "kwargs": {...}, "weights": file or null}.
+    model: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.objectives = tuple(self.objectives)
@@ -263,6 +266,12 @@ class SearchConfig:
             _check_number("timeout", self.timeout, 0, low_open=True)
         _check_choice("device", self.device, ("auto", "cpu", "cuda"))
         check_space(self.family)
+        if self.model is not None:
+            if not isinstance(self.model, dict) or not isinstance(self.model.get("source"), str) \
+                    or set(self.model) - {"source", "kwargs", "weights"} or not isinstance(self.model.get("kwargs", {}), dict):
+                raise ValueError(f"model must be {{\"source\": \"module:Name\", \"kwargs\": {{...}}, \"weights\": file}}, got {self.model!r}")
+            self.model = {"source": self.model["source"], "kwargs": dict(self.model.get("kwargs") or {}),
+                          "weights": self.model.get("weights")}
         check_pruner(self.pruner)
         check_sampler(self.sampler)
 

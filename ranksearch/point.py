@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from lightlayers import ModelSpec, build_model, count_model, reference_spec, reference_spec_for_shape
+from lightlayers import ModelSpec, NetworkSpec, build_model, count_model, reference_spec, reference_spec_for_shape
+from lightlayers.network import check_outputs
 
 from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
@@ -28,7 +29,7 @@ def reference_model(dataset: str, splits: Splits, family: str, rank: int | None)
         raise UserError(str(e)) from None
 
 
-def check_spec_fits(spec: ModelSpec, splits: Splits) -> None:
+def check_spec_fits(spec: ModelSpec | NetworkSpec, splits: Splits) -> None:
     if (spec.in_channels, spec.image_size, spec.num_classes) != (splits.in_channels, splits.image_size, splits.num_classes):
         raise UserError(
             f"the model expects {spec.in_channels}x{spec.image_size}x{spec.image_size} images and "
@@ -59,10 +60,12 @@ def train_point(
     *,
     family: str | None = None,
     rank: int | None = None,
+    network: dict | None = None,
     device: str = "auto",
     save: str | Path | None = None,
 ) -> PointResult:
-    """Train ``cfg`` (or, when ``family`` is given, the reference network of that family for the data)."""
+    """Train ``cfg``'s model; or, when ``family`` is given, the reference network of that family for
+    the data; or, when ``network`` is given ({source, kwargs, weights}), that network unmodified."""
     if save is not None:
         check_writable(save)
     data, splits = load_splits(cfg.data)
@@ -70,6 +73,14 @@ def train_point(
         progress.line(f"data {cfg.data.dataset}: {note}")
     if family is not None:
         cfg = replace(cfg, model=reference_model(cfg.data.dataset, splits, family, rank))
+    elif network is not None:
+        try:
+            spec = NetworkSpec(network["source"], splits.in_channels, splits.image_size, splits.num_classes,
+                               network["kwargs"], weights=network["weights"])
+            check_outputs(spec)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        cfg = replace(cfg, model=spec)
     if cfg.model is None:
         raise UserError("no model: give --family F or a --config with a model")
     check_spec_fits(cfg.model, splits)

@@ -20,7 +20,7 @@ import pandas as pd
 from optuna._hypervolume import compute_hypervolume
 from optuna.trial import FrozenTrial, TrialState
 
-from lightlayers import ModelSpec
+from lightlayers import spec_from_dict
 
 from ranksearch.config import SearchConfig, TrainConfig
 from ranksearch.errors import UserError
@@ -112,7 +112,8 @@ def candidate_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 def baseline_rows(study: optuna.Study) -> list[Row]:
     attrs = study.user_attrs
-    return [_row(None, "COMPLETE", "baseline", attrs[f"baseline:{f}"]) for f in BASELINE_FAMILIES if f"baseline:{f}" in attrs]
+    families = BASELINE_FAMILIES + ("given",)  # given: a user's trained network as it came, measured before training
+    return [_row(None, "COMPLETE", "baseline", attrs[f"baseline:{f}"]) for f in families if f"baseline:{f}" in attrs]
 
 
 def pareto_front(rows: list[Row], x: str = "trainable_params") -> list[Row]:
@@ -207,7 +208,7 @@ def choose_point(tables: Tables, trial: int | None = None, max_params: int | Non
 
 def point_config(row: Row, cfg: SearchConfig) -> dict[str, Any]:
     """The configuration ``ranksearch train --config`` accepts for one row."""
-    return TrainConfig(ModelSpec.from_dict(row.spec), cfg.data, cfg.recipe, cfg.seed).to_dict()
+    return TrainConfig(spec_from_dict(row.spec), cfg.data, cfg.recipe, cfg.seed).to_dict()
 
 
 def front_records(front: list[Row], cfg: SearchConfig) -> list[dict[str, Any]]:

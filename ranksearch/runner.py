@@ -24,6 +24,8 @@ from typing import Any
 
 import optuna
 
+from lightlayers.network import check_outputs
+
 from ranksearch import signals
 from ranksearch.config import SearchConfig
 from ranksearch.data import Splits, load_splits
@@ -188,9 +190,12 @@ def read_data(cfg: SearchConfig, progress: Progress | None = None) -> Splits:
     for note in data.notes if progress is not None else ():
         progress.line(f"data {cfg.data.dataset}: {note}")
     try:
-        baseline_spec(cfg, splits, "conv")
+        spec = baseline_spec(cfg, splits, "conv")
+        if cfg.model is not None:  # the user's network: it imports, takes these images, and its weights fit
+            check_outputs(spec)
+            spec.base()
     except ValueError as e:
-        raise UserError(f"data {cfg.data.dataset} does not fit the reference network: {e}") from None
+        raise UserError(str(e) if cfg.model is not None else f"data {cfg.data.dataset} does not fit the reference network: {e}") from None
     return splits
 
 

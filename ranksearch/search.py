@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from lightlayers import ModelSpec, build_model, count_model, reference_spec, reference_spec_for_shape
+from lightlayers import LayerChoice, ModelSpec, NetworkSpec, build_model, count_model, reference_spec, reference_spec_for_shape
 
 from ranksearch import signals
 from ranksearch.config import OBJECTIVES, SearchConfig
@@ -30,7 +30,7 @@ from ranksearch.pruning import make_pruner
 from ranksearch.results import BASELINE_FAMILIES, candidate_trials
 from ranksearch.space import PAPER_RANKS, config_key, suggest_spec, uniform_params
 from ranksearch.latency import measure_latency
-from ranksearch.trainer import resolve_device, train
+from ranksearch.trainer import evaluate_as_given, resolve_device, train
 from ranksearch.warmstart import warm_params
 
 # This loop asks and tells trials itself (so it can claim them with signals held back) and keeps
@@ -48,8 +48,15 @@ def worker_id() -> str:
     return f"{HOST}:{os.getpid()}"
 
 
-def baseline_spec(cfg: SearchConfig, splits: Splits, family: str) -> ModelSpec:
-    """The reference network of ``family`` for the data: the paper's, or the paper's shape for any data."""
+def baseline_spec(cfg: SearchConfig, splits: Splits, family: str) -> ModelSpec | NetworkSpec:
+    """The network of ``family`` for the data: conv is the dense network itself (the paper's
+    reference network, or the user's network unmodified), separable every convolution separable."""
+    if cfg.model is not None:
+        base = NetworkSpec(cfg.model["source"], splits.in_channels, splits.image_size, splits.num_classes,
+                           cfg.model["kwargs"], weights=cfg.model["weights"])
+        if family == "conv":
+            return base
+        return base.with_layers({s.name: LayerChoice(family) for s in base.slots() if s.kind == "conv"})
     if cfg.data.dataset in REFERENCE_NAMES:
         return reference_spec(cfg.data.dataset, family)
     return reference_spec_for_shape(splits.in_channels, splits.image_size, splits.num_classes, family)
@@ -196,8 +203,24 @@ class Search:
         return on_step, on_epoch
 
     # -- baselines and the paper's models -------------------------------------------------
+    def measure_given(self) -> None:
+        """With a user's trained weights: the unmodified network's accuracy before any training, once per study."""
+        if self.cfg.model is None or not self.cfg.model["weights"] or "baseline:given" in self.study.user_attrs:
+            return
+        spec = baseline_spec(self.cfg, self.splits, "conv")
+        with signals.allowed():
+            val, test = evaluate_as_given(spec, self.splits, self.cfg.recipe, self.cfg.device)
+        info = describe(spec, self.cfg.device)
+        self.study.set_user_attr("baseline:given", {
+            "family": "given", "spec": spec.to_dict(), **info, "val_curve": [val], "test_accuracy": test, "seconds": 0.0,
+        })
+        self.emit({"kind": "baseline", "job": self.job, "family": "given (trained weights, not retrained)",
+                   "params": info["trainable_params"], "val": val, "test": test, "seconds": 0.0})
+
     def train_baselines(self, families: tuple[str, ...] = BASELINE_FAMILIES) -> None:
         """Train the Conv2d and SeparableConv2d baselines once per study, with the candidates' recipe and data."""
+        if "conv" in families:
+            self.measure_given()
         for family in families:
             key = f"baseline:{family}"
             if key in self.study.user_attrs:
@@ -225,7 +248,8 @@ class Search:
                        "val": result.val_accuracy, "test": result.test_accuracy, "seconds": result.seconds})
 
     def enqueue_paper_models(self) -> None:
-        if self.study.user_attrs.get("paper_models_enqueued"):
+        """The paper's uniform-rank models first (reference networks only)."""
+        if self.study.user_attrs.get("paper_models_enqueued") or self.cfg.model is not None:
             return
         for rank in PAPER_RANKS:
             self.study.enqueue_trial(uniform_params(self.template, self.cfg.family, rank), skip_if_exists=True)

@@ -65,7 +65,7 @@ def suggest_spec(trial, template: ModelSpec, space: str) -> ModelSpec:
         if family == "decef" and rank == 1 and "separable" in options:
             family, rank = "separable", None  # the same network: one name, so it is trained once
         layers[slot.name] = LayerChoice(family, rank)
-    return ModelSpec(template.architecture, template.in_channels, template.image_size, template.num_classes, template.widths, layers)
+    return template.with_layers(layers)
 
 
 def params_for(template: ModelSpec, space: str, layers: dict[str, LayerChoice]) -> dict[str, object]:

@@ -21,7 +21,7 @@ CONFIG_ATTR = "ranksearch_config"
 EMBEDDED_FILE = "study.db"
 HEARTBEAT_SECONDS = 30
 # What makes two runs the same study: changing any of these would mix incomparable trials.
-SIGNATURE_FIELDS = ("family", "objectives")
+SIGNATURE_FIELDS = ("family", "objectives", "model")
 
 # Heartbeats, retry callbacks and metric names are marked experimental; we rely on them knowingly.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

@@ -124,6 +124,32 @@ def batch_size_for(recipe: Recipe, n_train: int) -> int:
     return max(32, min(recipe.batch_size, n_train // MIN_STEPS_PER_EPOCH))
 
 
+def normalizer(data: Splits, recipe: Recipe, dev: torch.device):
+    """uint8 batch -> the float channels_last input the recipe trains on (standardised or pixels / 255)."""
+    if recipe.normalize == "unit":
+        mean, std = torch.zeros(1, 1, 1, 1, device=dev), torch.full((1, 1, 1, 1), 255.0, device=dev)
+    else:
+        mean, std = channel_stats(data.train_x)
+        mean, std = (mean * 255).view(1, -1, 1, 1).to(dev), (std * 255).view(1, -1, 1, 1).to(dev)
+
+    def normalize(xb: torch.Tensor) -> torch.Tensor:
+        return ((xb.float() - mean) / std).contiguous(memory_format=torch.channels_last)
+
+    return normalize
+
+
+def evaluate_as_given(spec: ModelSpec, data: Splits, recipe: Recipe, device: str = "auto") -> tuple[float, float]:
+    """(validation, test) accuracy of a network as built, before any training (a user's trained weights)."""
+    dev = resolve_device(device)
+    model = build_model(spec).to(dev, memory_format=torch.channels_last)
+    apply_recipe(model, recipe)
+    normalize = normalizer(data, recipe, dev)
+    bf16 = recipe.precision == "bf16"
+    val = evaluate(model, data.val_x.to(dev), data.val_y.to(dev), normalize, dev, bf16)[0]
+    test = evaluate(model, data.test_x.to(dev), data.test_y.to(dev), normalize, dev, bf16)[0]
+    return val, test
+
+
 def train(
     spec: ModelSpec,
     data: Splits,
@@ -151,14 +177,7 @@ def train(
 
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
     val_x, val_y = data.val_x.to(dev), data.val_y.to(dev)
-    if recipe.normalize == "unit":
-        mean, std = torch.zeros(1, 1, 1, 1, device=dev), torch.full((1, 1, 1, 1), 255.0, device=dev)
-    else:
-        mean, std = channel_stats(data.train_x)
-        mean, std = (mean * 255).view(1, -1, 1, 1).to(dev), (std * 255).view(1, -1, 1, 1).to(dev)
-
-    def normalize(xb: torch.Tensor) -> torch.Tensor:
-        return ((xb.float() - mean) / std).contiguous(memory_format=fmt)
+    normalize = normalizer(data, recipe, dev)
 
     augment = recipe.augment and data.in_channels == 3
     batch = batch_size_for(recipe, len(train_y))

@@ -1,0 +1,70 @@
+"""Your own model end to end: a network from a user's file searched, exported and retrained, from scratch and from weights."""
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+
+from conftest import ROOT, ranksearch
+
+SOURCE = f"{ROOT / 'studies' / 'your-own-model' / 'small_vgg.py'}:SmallVGG"
+ARGS = '{"in_channels": 1, "width": 4}'
+
+
+@pytest.fixture(scope="module")
+def trained_weights(tmp_path_factory, mnist_like_module):
+    path = tmp_path_factory.mktemp("w") / "vgg.pt"
+    proc = ranksearch("train", "--dataset", "mnist", "--data-dir", str(mnist_like_module), "--model", SOURCE,
+                      "--model-args", ARGS, "--epochs", "2", "--train-subset", "200", "--save", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["trainable_params"] > 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def mnist_like_module(tmp_path_factory):
+    from conftest import write_mnist_like
+
+    return write_mnist_like(tmp_path_factory.mktemp("data"))
+
+
+def _run(data, out, *extra):
+    return ranksearch("run", "--dataset", "mnist", "--data-dir", str(data), "--model", SOURCE, "--model-args", ARGS,
+                      "--epochs", "2", "--train-subset", "200", "--budget", "5", "--jobs", "1", "--family", "all",
+                      "--out", str(out), *extra)
+
+
+def test_a_users_network_is_searched_exported_and_retrained(mnist_like_module, tmp_path):
+    out = tmp_path / "run"
+    proc = _run(mnist_like_module, out)
+    assert proc.returncode == 0, proc.stderr
+    trials = pd.read_csv(out / "trials.csv")
+    slots = {c[len("family."):] for c in trials.columns if c.startswith("family.")}
+    assert slots == {"features.0", "features.3", "features.7", "features.10", "features.14", "features.17", "head"}
+    base = trials[trials.role == "baseline"].set_index("family")
+    assert set(base.index) == {"conv", "separable"}
+    assert (base.loc["conv", [f"family.{s}" for s in slots]].isin(["conv", "linear"])).all()  # the network unmodified
+    assert base.loc["separable", "trainable_params"] < base.loc["conv", "trainable_params"]
+    assert (trials[trials.role == "candidate"].state.isin(["COMPLETE", "PRUNED"])).sum() == 5
+    point = tmp_path / "point.json"
+    assert ranksearch("export", str(out), "--max-params", str(int(base.loc["conv", "trainable_params"])), "-o", str(point)).returncode == 0
+    config = json.loads(point.read_text())
+    assert config["model"]["source"] == SOURCE
+    proc = ranksearch("train", "--config", str(point), "--epochs", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    front = json.loads((out / "front.json").read_text())
+    chosen = [p for p in front if p["config"] == config][0]
+    assert json.loads(proc.stdout.splitlines()[-1])["trainable_params"] == chosen["trainable_params"]
+
+
+def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_like_module, tmp_path, trained_weights):
+    out = tmp_path / "run"
+    proc = _run(mnist_like_module, out, "--weights", str(trained_weights))
+    assert proc.returncode == 0, proc.stderr
+    study = optuna.load_study(study_name="mnist-all", storage=f"sqlite:///{out / 'study.db'}")
+    given = study.user_attrs["baseline:given"]
+    assert given["seconds"] == 0.0 and len(given["val_curve"]) == 1  # measured, not trained
+    assert 0 <= given["test_accuracy"] <= 1
+    trials = pd.read_csv(out / "trials.csv")
+    assert "given" in set(trials[trials.role == "baseline"].family)
