@@ -71,16 +71,20 @@ class MarginPruner:
         )
 
 
-def nondominated_fronts(points: list[tuple[float, float]]) -> list[int]:
-    """The front index of each point (0: not dominated), both coordinates minimised."""
+def nondominated_fronts(points: list[tuple[float, float]], epsilon: float = 0.0) -> list[int]:
+    """The front index of each (parameters, accuracy) point (0: not dominated).
+
+    A point dominates another when it has no more parameters and at least ``epsilon`` more
+    accuracy (strictly better in one of the two): differences within ``epsilon`` are noise.
+    """
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] <= b[0] and a[1] >= b[1] + epsilon and (a[0] < b[0] or a[1] > b[1])
+
     fronts = [-1] * len(points)
     left = set(range(len(points)))
     level = 0
     while left:
-        current = {
-            i for i in left
-            if not any(points[j][0] <= points[i][0] and points[j][1] <= points[i][1] and points[j] != points[i] for j in left)
-        }
+        current = {i for i in left if not any(dominates(points[j], points[i]) for j in left if j != i)}
         for i in current:
             fronts[i] = level
         left -= current
@@ -89,20 +93,28 @@ def nondominated_fronts(points: list[tuple[float, float]]) -> list[int]:
 
 
 class ParetoSuccessiveHalving:
-    """Asynchronous successive halving for two objectives (anchor: Syne Tune's MOASHA).
+    """Asynchronous successive halving for two objectives (anchor: Syne Tune's MOASHA), with a margin between rungs.
 
     Rungs sit at epochs ``grace * eta**k`` below the last epoch (1, 3, 9 for 10 epochs). At a
     rung, the candidates that have reached it (running, pruned or complete) are sorted into
-    non-dominated fronts by (trainable parameters, validation accuracy at that rung); a
-    candidate continues only while fewer than ``max(1, n // eta)`` of the ``n`` are in better
-    fronts than its own, so the top 1/eta go on. A candidate with fewer parameters than every
-    other at its rung is never dominated, so it always continues, and until ``eta`` candidates
-    have reached a rung everyone continues. Optuna's SuccessiveHalvingPruner is the one-objective form.
+    non-dominated fronts by (trainable parameters, validation accuracy at that rung), a point
+    dominating another only by at least ``epsilon`` of accuracy; a candidate continues only
+    while fewer than ``max(1, n // eta)`` of the ``n`` are in better fronts than its own, so the
+    top 1/eta go on. Between rungs it is also stopped when a finished candidate with no more
+    parameters was ``margin`` more accurate at the same epoch (``MarginPruner``).
+
+    A candidate with fewer parameters than every other at its rung is never dominated, so it
+    always continues, and until ``eta`` candidates have reached a rung everyone continues there.
+    ``epsilon`` and ``margin`` were chosen by replaying runs trained without pruning
+    (studies/benchmarks/RESULTS.md, "Pruning"). Optuna's SuccessiveHalvingPruner is the
+    one-objective form.
     """
 
-    def __init__(self, eta: int = 3, grace: int = 1) -> None:
+    def __init__(self, eta: int = 3, grace: int = 1, epsilon: float = 0.03, margin: float | None = 0.05) -> None:
         self.eta = eta
         self.grace = grace
+        self.epsilon = epsilon
+        self.margin = MarginPruner(margin=margin) if margin is not None else None
 
     def is_rung(self, epoch: int) -> bool:
         rung = self.grace
@@ -113,6 +125,8 @@ class ParetoSuccessiveHalving:
     def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         curve = trial.user_attrs.get("val_curve") or []
         epoch = len(curve)
+        if self.margin is not None and self.margin.prune(study, trial):
+            return True
         if not self.is_rung(epoch):
             return False
         others = [
@@ -121,10 +135,10 @@ class ParetoSuccessiveHalving:
         ]
         if len(others) + 1 < self.eta:
             return False
-        points = [(trial.user_attrs["trainable_params"], -curve[epoch - 1])] + [
-            (t.user_attrs["trainable_params"], -t.user_attrs["val_curve"][epoch - 1]) for t in others
+        points = [(trial.user_attrs["trainable_params"], curve[epoch - 1])] + [
+            (t.user_attrs["trainable_params"], t.user_attrs["val_curve"][epoch - 1]) for t in others
         ]
-        fronts = nondominated_fronts(points)
+        fronts = nondominated_fronts(points, self.epsilon)
         better = sum(1 for f in fronts[1:] if f < fronts[0])
         return better >= max(1, len(points) // self.eta)
 

@@ -70,10 +70,12 @@ from ranksearch.pruning import PRUNERS, ParetoSuccessiveHalving, make_pruner, no
 
 
 def test_nondominated_fronts_by_hand():
-    # (params, -accuracy): a and b trade off, c is dominated by b, d by c.
-    points = [(100, -0.5), (200, -0.8), (300, -0.7), (400, -0.6)]
+    # (params, accuracy): a and b trade off, c is dominated by b, d by c.
+    points = [(100, 0.5), (200, 0.8), (300, 0.7), (400, 0.6)]
     assert nondominated_fronts(points) == [0, 0, 1, 2]
-    assert nondominated_fronts([(1, -0.5), (1, -0.5)]) == [0, 0]  # equal points share a front
+    assert nondominated_fronts([(1, 0.5), (1, 0.5)]) == [0, 0]  # equal points share a front
+    # With epsilon 0.15, b no longer dominates c (0.1 apart), but still dominates d (0.2 apart).
+    assert nondominated_fronts(points, epsilon=0.15) == [0, 0, 0, 1]
 
 
 def test_rungs_are_geometric():
@@ -104,9 +106,22 @@ def test_moasha_never_prunes_a_candidate_smaller_than_every_other_at_its_rung(ru
     assert not ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 500, [0.01]))
 
 
-def test_moasha_only_acts_at_rungs(rung_study):
-    assert not ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.30, 0.31]))  # epoch 2
-    assert ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.30, 0.31, 0.32]))  # epoch 3
+def test_moasha_halves_only_at_rungs(rung_study):
+    sha = ParetoSuccessiveHalving(margin=None)
+    assert not sha.prune(rung_study, running(rung_study, 5500, [0.30, 0.31]))  # epoch 2
+    assert sha.prune(rung_study, running(rung_study, 5500, [0.30, 0.31, 0.32]))  # epoch 3
+
+
+def test_moasha_applies_the_margin_between_rungs(rung_study):
+    # Epoch 2 is no rung, but networks with fewer parameters were 0.2 more accurate at epoch 2.
+    assert ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.30, 0.31]))
+    assert not ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.30, 0.62]))
+
+
+def test_moasha_ignores_differences_within_epsilon(rung_study):
+    # At epoch 1 the 5,000-parameter network had 0.50: 0.48 is within epsilon 0.03 of it, so nothing dominates.
+    assert not ParetoSuccessiveHalving(epsilon=0.03, margin=None).prune(rung_study, running(rung_study, 5500, [0.48]))
+    assert ParetoSuccessiveHalving(epsilon=0.0, margin=None).prune(rung_study, running(rung_study, 5500, [0.48]))
 
 
 def test_moasha_lets_the_first_candidates_through():
@@ -121,8 +136,8 @@ def test_moasha_keeps_the_top_third():
     for params, acc in [(1000, 0.5), (3000, 0.7), (1500, 0.4), (2500, 0.5), (2000, 0.45)]:
         s.add_trial(finished(params, [acc]))  # front 0: 1000 and 3000; the rest are dominated by 1000
     # A 6th at 3,500 parameters and 0.65 is dominated by (3000, 0.7): two of six are in better fronts.
-    assert ParetoSuccessiveHalving(eta=3).prune(s, running(s, 3500, [0.65]))  # top third: 2 places, 2 ahead
-    assert not ParetoSuccessiveHalving(eta=2).prune(s, running(s, 3500, [0.65]))  # top half: 3 places, 2 ahead
+    assert ParetoSuccessiveHalving(eta=3, epsilon=0, margin=None).prune(s, running(s, 3500, [0.65]))  # top third: 2 places, 2 ahead
+    assert not ParetoSuccessiveHalving(eta=2, epsilon=0, margin=None).prune(s, running(s, 3500, [0.65]))  # top half: 3 places, 2 ahead
 
 
 def test_pruners_by_name():

@@ -24,12 +24,14 @@ from ranksearch.results import Row, hypervolume, pareto_front
 
 SETTINGS: list[tuple[str, Pruner]] = [
     ("none", NoPruner()),
-    ("margin 0.05 (the old default)", MarginPruner(margin=0.05)),
+    ("margin 0.05", MarginPruner(margin=0.05)),
     ("margin 0.02", MarginPruner(margin=0.02)),
-    ("moasha eta 2", ParetoSuccessiveHalving(eta=2)),
-    ("moasha eta 3 (default)", ParetoSuccessiveHalving(eta=3)),
-    ("moasha eta 4", ParetoSuccessiveHalving(eta=4)),
-    ("moasha eta 3, grace 2", ParetoSuccessiveHalving(eta=3, grace=2)),
+    ("SH eta 3", ParetoSuccessiveHalving(eta=3, epsilon=0.0, margin=None)),
+    ("SH eta 2", ParetoSuccessiveHalving(eta=2, epsilon=0.0, margin=None)),
+    ("SH eta 3, grace 2", ParetoSuccessiveHalving(eta=3, grace=2, epsilon=0.0, margin=None)),
+    ("SH eta 3, eps 0.03", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=None)),
+    ("SH eta 3, eps 0.03 + margin 0.05", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=0.05)),
+    ("moasha (the default)", ParetoSuccessiveHalving()),
 ]
 
 
