@@ -157,13 +157,21 @@ class SearchResult:
             Path(to).write_text(json.dumps(config, indent=2) + "\n")
         return config
 
+    @property
+    def verdict(self):
+        """Which model to take and why (``ranksearch.verdict.Verdict``: ``lines()``, ``to_dict()``)."""
+        from ranksearch.verdict import verdict
+
+        return verdict(self.tables, self.config)
+
     def report(self, out: str | Path | None = None) -> Path:
-        """Write report.html (into the run folder unless ``out`` is given) and return its path."""
-        from ranksearch.report import write_report
+        """Write report.html and summary.json (into the run folder unless ``out`` is given); return the report's path."""
+        from ranksearch.report import write_report, write_summary
 
         target = Path(out) if out is not None else self.folder
         if target is None:
             raise ValueError("this result has no run folder: give out=")
+        write_summary(self.verdict, target)
         return write_report(self.tables, self.config, self.study.study_name, target, str(target))
 
 

@@ -157,20 +157,20 @@ RUN_SETTINGS = ("dataset", "data_dir", "train_subset", "val_fraction", "epochs",
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ranksearch import api
-    from ranksearch.report import write_report
 
     if args.config is None and (args.dataset is None or args.budget is None):
         raise UserError("give --dataset and --budget, or --config STUDY.json")
     cfg = _config(api.search_config, args.config, **{k: getattr(args, k) for k in RUN_SETTINGS})
     result = _config(api.run, cfg, out=args.out, jobs=_jobs(args.jobs))
     front = result.tables.front
-    report = write_report(result.tables, cfg, cfg.study_name, result.folder, str(result.folder))
+    report = result.report()  # report.html and summary.json (the verdict)
     print(f"{result.reason} after {result.seconds:.0f}s; front of {len(front)} candidates:")
     for r in front:
         print(f"  trial {r.number:>3}  {r.trainable_params:>8,} params  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}")
     for b in result.tables.baselines:
         print(f"  baseline {b.family:<9} {b.trainable_params:>8,} params  val {b.val_accuracy:.4f}  test {b.test_accuracy:.4f}")
-    print(f"results in {result.folder}: trials.csv, front.json, config.json, report {report}")
+    print(f"results in {result.folder}: trials.csv, front.json, config.json, summary.json, report {report}\n")
+    print("\n".join(result.verdict.lines()))  # last, on stdout: what to take and why
     return 0
 
 

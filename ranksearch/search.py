@@ -54,9 +54,9 @@ def baseline_spec(cfg: SearchConfig, splits: Splits, family: str) -> ModelSpec |
     if cfg.model is not None:
         base = NetworkSpec(cfg.model["source"], splits.in_channels, splits.image_size, splits.num_classes,
                            cfg.model["kwargs"], weights=cfg.model["weights"])
-        if family == "conv":
-            return base
-        return base.with_layers({s.name: LayerChoice(family) for s in base.slots() if s.kind == "conv"})
+        return base.with_layers({  # every slot named: the unchanged ones as conv / linear
+            s.name: LayerChoice("linear") if s.kind == "dense" else LayerChoice(family) for s in base.slots()
+        })
     if cfg.data.dataset in REFERENCE_NAMES:
         return reference_spec(cfg.data.dataset, family)
     return reference_spec_for_shape(splits.in_channels, splits.image_size, splits.num_classes, family)
@@ -281,9 +281,6 @@ class Search:
 
         def after_epoch(epoch: int) -> None:
             trial.set_user_attr("val_curve", curve)
-            # Also as intermediate values, which optuna-dashboard plots; Trial.report refuses
-            # multi-objective studies, the storage does not.
-            self.study._storage.set_trial_intermediate_value(trial._trial_id, epoch, curve[-1])
             trial.set_user_attr("seconds", time.perf_counter() - started)
             if epoch < epochs and self.pruner.prune(self.study, trial):
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
@@ -294,6 +291,11 @@ class Search:
                            on_epoch=on_epoch, on_step=on_step)
         trial.set_user_attr("test_accuracy", result.test_accuracy)  # reported only; never an objective
         trial.set_user_attr("seconds", result.seconds)
+        # The learning curve also as intermediate values, which optuna-dashboard plots (Trial.report
+        # refuses multi-objective studies; the storage does not). Complete trials only: TPE reads a
+        # pruned trial's intermediate values as one objective and fails in a multi-objective study.
+        for epoch, acc in enumerate(curve, start=1):
+            self.study._storage.set_trial_intermediate_value(trial._trial_id, epoch, acc)
         return [result.val_accuracy] + [info[OBJECTIVES[o]] for o in self.cfg.objectives]
 
     def _twin(self, key: str, number: int) -> FrozenTrial | None:

@@ -1,22 +1,29 @@
-"""report and export on a real tiny study; the page opened in a real headless Chromium."""
+"""report and export on a real tiny study; the page opened in a real headless Chromium, scripts on and off."""
 
+import filecmp
+import html
 import json
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
-import optuna
 import pytest
 
-from conftest import ranksearch, write_mnist_like
-from lightlayers import build_model, trainable_params
-from lightlayers.paper import PAPER_CITATION, PAPER_KERAS_PARAMS
-from ranksearch.report import render_html, report_data
+from conftest import ROOT, ranksearch, write_mnist_like
+from lightlayers import build_model, count_model, reference_spec, trainable_params
+from lightlayers.paper import PAPER_CITATION, paper_results
+from ranksearch.report import PAPER_LABEL, _front_figure, log_ticks, render_html, report_data, y_range
 from ranksearch.results import study_tables
 from ranksearch.space import config_key
 from ranksearch.storage import open_run
+from ranksearch.verdict import verdict
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PLOTS = ("front-params", "front-flops", "front-cost", "test-vs-val", "curves", "hypervolume", "rank-map")
+STUDY = ROOT / "studies" / "fashion-mnist-light"
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +43,96 @@ def data_of(run_dir, dataset=None):
     return run.study, report_data(study_tables(run.study, run.config), run.config, run.study.study_name, str(run_dir))
 
 
+def chromium(page: Path, profile: Path, *flags: str) -> str:
+    """The DOM of ``page`` after headless Chromium ran it, with no network at all."""
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+         "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",  # no network at all
+         "--window-size=1400,1000", "--virtual-time-budget=15000", *flags, "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def rendered_text(page: Path, profile: Path, scripts: bool) -> str:
+    """``document.body.innerText`` of ``page`` in headless Chromium with its scripts on or off.
+
+    Through the DevTools protocol on a pipe (fds 3 and 4), because --dump-dom needs JavaScript;
+    innerText is what is rendered: a <noscript> note only when scripts are off.
+    """
+    r_in, w_in = os.pipe()  # we write, the browser reads fd 3
+    r_out, w_out = os.pipe()  # the browser writes fd 4, we read
+
+    def child():
+        a, b = os.dup(r_in), os.dup(w_out)  # above 4, so the dup2s below overwrite neither
+        os.dup2(a, 3)
+        os.dup2(b, 4)
+
+    proc = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--remote-debugging-pipe", "about:blank"],
+        preexec_fn=child, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(r_in)
+    os.close(w_out)
+    to_browser, from_browser = os.fdopen(w_in, "wb", buffering=0), os.fdopen(r_out, "rb", buffering=0)
+    pending, counter = [b""], [0]
+
+    def send(method, params=None, session=None):
+        counter[0] += 1
+        message = {"id": counter[0], "method": method, "params": params or {}, **({"sessionId": session} if session else {})}
+        to_browser.write(json.dumps(message).encode() + b"\0")
+        return counter[0]
+
+    def until(match):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            while b"\0" in pending[0]:
+                raw, pending[0] = pending[0].split(b"\0", 1)
+                message = json.loads(raw)
+                if match(message):
+                    return message
+            chunk = from_browser.read(1 << 16)
+            assert chunk, "the browser closed its pipe"
+            pending[0] += chunk
+        raise TimeoutError("no answer from the browser")
+
+    def call(method, params=None, session=None):
+        number = send(method, params, session)
+        return until(lambda m: m.get("id") == number)["result"]
+
+    try:
+        target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        call("Page.enable", session=session)
+        call("Emulation.setScriptExecutionDisabled", {"value": not scripts}, session)
+        send("Page.navigate", {"url": page.as_uri()}, session)
+        until(lambda m: m.get("method") == "Page.loadEventFired")
+        result = call("Runtime.evaluate", {"expression": "document.body.innerText", "returnByValue": True}, session)
+        return result["result"]["value"]
+    finally:
+        proc.kill()
+        proc.wait()
+        to_browser.close()
+        from_browser.close()
+
+
+def embedded(page: str) -> dict:
+    """The numbers a page embeds as JSON."""
+    start = page.index('id="report-data">') + len('id="report-data">')
+    return json.loads(html.unescape(page[start:page.index("</script>", start)]))
+
+
+def _spec(point):
+    spec = reference_spec("mnist", "light", 1).to_dict()
+    for slot, rank in point["ranks"].items():
+        spec["layers"][slot]["rank"] = rank
+    return spec
+
+
 def test_front_matches_optunas_best_trials(run_dir):
     study, data = data_of(run_dir)
     ours = {config_key(build_model(_spec(p)).spec) for p in data["points"] if p["number"] in data["front"]}
@@ -43,47 +140,114 @@ def test_front_matches_optunas_best_trials(run_dir):
     assert ours == theirs and ours
 
 
-def test_the_papers_models_are_a_marker_set_of_their_own(run_dir):
+def test_the_papers_reported_figures_are_a_cited_marker_set(run_dir):
     _, data = data_of(run_dir)
-    paper = {p["label"]: p for p in data["paper_models"]}
-    assert list(paper) == ["k=1", "k=2", "k=3", "k=4", "k=5"]  # enqueued first, so all trained in a budget of 7
-    by_number = {p["number"]: p for p in data["points"]}
-    for k in range(1, 6):
-        point = paper[f"k={k}"]
-        assert point["keras_params"] == point["paper_keras_params"] == PAPER_KERAS_PARAMS["mnist"]["light"][k]
-        trained = by_number[point["number"]]
-        assert set(trained["ranks"].values()) == {k, 8}  # every conv at rank k, the head at 8
-        assert point["trainable_params"] == trained["trainable_params"]
+    reported = data["paper_reported"]
+    table = paper_results("mnist")
+    assert [p["label"] for p in reported] == [r.label for r in table] == [
+        "Conv2D", "SeparableConv2D", "LightLayers k=1", "LightLayers k=2", "LightLayers k=3", "LightLayers k=4"]
+    for p, r in zip(reported, table):
+        assert p["test_accuracy"] == r.test_accuracy and p["paper_keras_params"] == r.keras_params
+        counts = count_model(build_model(reference_spec("mnist", r.family, r.k)))
+        # placed at the trainable count of the same network; the paper's own count is the Keras one
+        assert (p["trainable_params"], p["keras_params"], p["flops"]) == (counts.trainable_params, r.keras_params, counts.flops)
+        assert p["trainable_params"] < p["paper_keras_params"]
     page = render_html(data)
-    assert "the paper's Light models" in page and PAPER_CITATION in page
+    assert PAPER_LABEL in page and PAPER_CITATION in page and "Tables 1-4" in page and "never trained here" in page
+
+
+def test_the_papers_models_trained_here_are_marked_apart(run_dir):
+    _, data = data_of(run_dir)
+    trained = {p["label"]: p for p in data["paper_trained"]}
+    assert list(trained) == ["k=1", "k=2", "k=3", "k=4"]  # the paper reports MNIST's Light k=1..4; the study trained 1..5
+    by_number = {p["number"]: p for p in data["points"]}
+    for k in range(1, 5):
+        point = by_number[trained[f"k={k}"]["number"]]
+        assert set(point["ranks"].values()) == {k, 8}  # every conv at rank k, the head at 8
+        assert point["keras_params"] == trained[f"k={k}"]["paper_keras_params"]
 
 
 def test_no_paper_markers_for_data_the_paper_did_not_report(run_dir):
     _, data = data_of(run_dir, dataset=str(run_dir))  # an image-folder dataset
-    assert data["paper_models"] == []
-
-
-def _spec(point):
-    from lightlayers import reference_spec
-
-    spec = reference_spec("mnist", "light", 1).to_dict()
-    for slot, rank in point["ranks"].items():
-        spec["layers"][slot]["rank"] = rank
-    return spec
+    assert data["paper_reported"] == [] and data["paper_trained"] == []
+    assert "The paper reported no results for this dataset" in render_html(data)
 
 
 def test_run_writes_a_self_contained_report_with_its_data(run_dir):
     page = (run_dir / "report.html").read_text()
     assert 'src="http' not in page and "cdn.plot.ly" not in page.split("<body>")[0]
     assert "Plotly.newPlot" in page and len(page) > 1_000_000  # plotly.js itself is inside
-    start = page.index('id="report-data">') + len('id="report-data">')
-    import html
-
-    embedded = json.loads(html.unescape(page[start:page.index("</script>", start)]))
-    assert embedded["front"] == data_of(run_dir)[1]["front"]
-    assert {b["family"] for b in embedded["baselines"]} == {"conv", "separable"}
-    for number in embedded["front"]:
+    data = embedded(page)
+    assert data["front"] == data_of(run_dir)[1]["front"]
+    assert {b["family"] for b in data["baselines"]} == {"conv", "separable"}
+    for number in data["front"]:
         assert f"--trial {number} -o trial-{number}.json" in page
+
+
+def test_the_page_opens_with_the_verdict_then_the_front_and_the_table(run_dir):
+    _, data = data_of(run_dir)
+    page = render_html(data)
+    assert page.index('id="verdict"') < page.index('id="plot-front-params"') < page.index('id="front-table"')
+    for sentence in data["verdict"]["sentences"]:
+        assert html.escape(sentence) in page
+    for name in ("trials.csv", "front.json", "summary.json"):
+        assert f'<a href="{name}">' in page
+    noscript = page[page.index("<noscript>"):page.index("</noscript>")]
+    assert "JavaScript is off" in noscript and "trials.csv" in noscript and "front.json" in noscript
+    table = page[page.index('id="front-table"'):]
+    table = table[:table.index("</table>")]
+    assert "seconds to train" in table and "latency ms (batch 1)" in table
+    for b in data["baselines"]:  # the baselines are rows of the table, with their cost
+        assert f"{b['label']} baseline" in table and f"<td>{b['trainable_params']:,}</td>" in table
+        assert b["latency_ms"] is not None and f"{b['latency_ms']:.3f}" in table
+    assert "take: the" in table  # the verdict's pick is marked
+
+
+def test_the_verdict_in_the_page_is_the_verdict_of_the_tables(run_dir):
+    run = open_run(str(run_dir))
+    v = verdict(study_tables(run.study, run.config), run.config)
+    data = embedded((run_dir / "report.html").read_text())
+    assert data["verdict"]["sentences"] == v.sentences
+    cost = data["verdict"]["cost"]
+    assert cost["wall_seconds"] > 0  # recorded by this run
+    assert cost["epochs_trained"] == sum(len(p["val_curve"]) for p in data["points"]) and cost["epochs_budget"] == 7 * 2
+
+
+def test_axes_are_readable():
+    assert log_ticks(2035, 21383)[1] == ["3k", "5k", "7k", "10k", "20k"]
+    assert log_ticks(11.6, 21)[1] == ["12", "14", "16", "18", "20"]
+    assert log_ticks(280_000, 2_100_000)[1][-3:] == ["1M", "1.5M", "2M"]
+    # complete points and baselines set the accuracy axis; the paper's figures widen it only nearby
+    lo, hi = y_range([0.80, 0.85, 0.8873], [0.789, 0.9147, 0.0275])
+    assert 0.77 < lo < 0.789 and 0.9147 < hi < 0.93
+
+
+def test_pruned_points_do_not_stretch_the_front(run_dir):
+    _, data = data_of(run_dir)
+    data = json.loads(json.dumps(data))
+    last = data["points"][-1]
+    last.update(state="PRUNED", val_accuracy=None, test_accuracy=None, last_val_accuracy=0.01, on_front=False)
+    data["front"] = [n for n in data["front"] if n != last["number"]]
+    fig = _front_figure(data, "trainable_params", data["front"], "t")
+    lo = fig.layout.yaxis.range[0]
+    pruned = next(t for t in fig.data if t.name.startswith("pruned"))
+    assert lo > 0.01 and min(pruned.y) >= lo and "triangle-down" in pruned.marker.symbol  # drawn at the floor, marked
+
+
+def test_the_cost_front_offers_latency_and_training_time(run_dir):
+    from ranksearch.report import _cost_figure
+
+    _, data = data_of(run_dir)
+    fig = _cost_figure(data)
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == [
+        "inference latency (batch 1)", "inference latency (batch 256)", "training wall time of the candidate"]
+    shown = [{t.name for t, on in zip(fig.data, b.args[0]["visible"]) if on} for b in buttons]
+    assert all("Pareto front of the candidates" in names and "Conv2d baseline" in names for names in shown)
+    assert "pruned (last validation accuracy; ▼ below the axis)" not in shown[2]  # a pruned run's seconds are of fewer epochs
+    assert [b.args[0]["visible"].count(True) for b in buttons] == [sum(t.visible is not False for t in fig.data)] + \
+        [b.args[0]["visible"].count(True) for b in buttons][1:]  # the first axis is the one drawn
+    assert data["cost_fronts"]["latency_ms"] and all(isinstance(n, int) for n in data["cost_fronts"]["seconds"])
 
 
 def test_report_command_rebuilds_from_storage_url(run_dir, tmp_path):
@@ -92,23 +256,49 @@ def test_report_command_rebuilds_from_storage_url(run_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "report.html").stat().st_size > 1_000_000
     assert json.loads((tmp_path / "front.json").read_text()) == json.loads((run_dir / "front.json").read_text())
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary == embedded((tmp_path / "report.html").read_text())["verdict"]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
+@needs_chromium
 def test_report_renders_in_headless_chromium_offline(run_dir, tmp_path):
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",  # no network at all
-         "--virtual-time-budget=10000", "--dump-dom", (run_dir / "report.html").as_uri()],
-        capture_output=True, text=True, timeout=180,
-    )
-    dom = proc.stdout
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    plots = dom.count('class="plot-container plotly"')
-    assert plots == 6, f"{plots} plots rendered"
-    assert dom.count("main-svg") >= 12  # each rendered plot draws its SVG layers
-    assert "Pareto front" in dom and "conv baseline" in dom and "the paper's Light models" in dom
+    dom = chromium(run_dir / "report.html", tmp_path / "profile")
+    assert dom.count('class="plot-container plotly"') == len(PLOTS)
+    for name in PLOTS:
+        plot = dom[dom.index(f'id="plot-{name}"'):]
+        assert 'class="plot-container plotly"' in plot[:3000] and "main-svg" in plot[:6000], f"{name} was not drawn"
+    verdict_box = dom[dom.index('id="verdict"'):dom.index('id="plot-front-params"')]
+    assert "Verdict: which model to take" in verdict_box
+    assert html.escape(embedded(dom)["verdict"]["sentences"][0]) in verdict_box
+    front = dom[dom.index('id="plot-front-params"'):dom.index('id="plot-front-flops"')]
+    assert f"{PAPER_LABEL}: {PAPER_CITATION}" in front  # the paper's marker set in the drawn legend
+    assert "Pareto front of the candidates" in front and "SeparableConv2d baseline" in front
+    assert front.count('class="textpoint"') >= 6 + 2  # the paper's 6 points and the 2 baselines are labelled
+
+
+@needs_chromium
+def test_with_javascript_off_the_page_says_where_the_numbers_are(run_dir, tmp_path):
+    off = rendered_text(run_dir / "report.html", tmp_path / "off", scripts=False)
+    assert "JavaScript is off" in off and "trials.csv" in off and "front.json" in off
+    assert "Verdict: which model to take" in off and "Take " in off  # the verdict and the table need no script
+    on = rendered_text(run_dir / "report.html", tmp_path / "on", scripts=True)
+    assert "JavaScript is off" not in on and "Verdict: which model to take" in on
+
+
+def test_committed_study_report_rebuilds_from_its_study_db(tmp_path):
+    """The README's command on a copy of the committed folder: report.html and summary.json are
+    written again, equal to the committed ones; trials.csv, front.json, config.json and study.db are untouched."""
+    folder = tmp_path / "fashion-mnist-light"
+    shutil.copytree(STUDY, folder)
+    proc = ranksearch("report", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    for name in ("trials.csv", "front.json", "config.json", "study.db"):
+        assert filecmp.cmp(STUDY / name, folder / name, shallow=False), f"{name} was rewritten"
+    fresh = embedded((folder / "report.html").read_text())
+    committed = embedded((STUDY / "report.html").read_text())
+    assert fresh["verdict"] == committed["verdict"] == json.loads((STUDY / "summary.json").read_text())
+    assert fresh["verdict"]["take"]["trainable_params"] == 3387  # the separable baseline
+    assert len(fresh["paper_reported"]) == 8 and (STUDY / "report.png").stat().st_size > 100_000
 
 
 def test_export_then_train_round_trip(run_dir, tmp_path):

@@ -1,0 +1,203 @@
+"""The verdict's rules on hand-made rows, and its numbers against the committed study's trials.csv."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from lightlayers import reference_spec
+from ranksearch.config import DataConfig, SearchConfig, make_recipe
+from ranksearch.results import Row, Tables, pareto_front
+from ranksearch.verdict import duration, knee, layers_label, verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "studies" / "fashion-mnist-light"
+
+
+def cfg(budget=10, epochs=5, space="light"):
+    return SearchConfig(data=DataConfig("fashion-mnist"), recipe=make_recipe("fast", "fashion-mnist", epochs), family=space,
+                        budget=budget, study_name="hand-made")
+
+
+def cand(number, params, val, test=None, state="COMPLETE", epochs=5, seconds=10.0, rank=2):
+    curve = [0.5] * (epochs - 1) + [val if val is not None else 0.6]
+    return Row(number, state, "candidate", "light", params, params + 224, 10 * params,
+               val if state == "COMPLETE" else None, (val - 0.005 if test is None and val is not None else test)
+               if state == "COMPLETE" else None, curve, seconds, reference_spec("fashion-mnist", "light", rank).to_dict())
+
+
+def base(family, params, val, test=None, seconds=8.0):
+    return Row(None, "COMPLETE", "baseline", family, params, params + 224, 10 * params, val,
+               val - 0.002 if test is None else test, [0.5] * 4 + [val], seconds, reference_spec("fashion-mnist", family).to_dict())
+
+
+def tables(cands, bases, wall=0.0):
+    front = pareto_front([c for c in cands if c.state == "COMPLETE"])
+    for r in front:
+        r.on_front = True
+    conv = next((b for b in bases if b.family == "conv"), None)
+    return Tables(cands, bases, front, conv.trainable_params if conv else 1, 0.0, [], wall)
+
+
+# The shape of the committed Fashion-MNIST study: a separable baseline above most of the front.
+def fashion_like():
+    cands = [
+        cand(30, 2341, 0.8020), cand(29, 4012, 0.8333), cand(3, 7654, 0.8592), cand(6, 11776, 0.8745, test=0.8720),
+        cand(7, 5000, 0.8100), cand(8, 6000, None, state="PRUNED", epochs=2),
+    ]
+    return tables(cands, [base("conv", 18594, 0.8873, 0.8871), base("separable", 3387, 0.8595, 0.8549)])
+
+
+def test_a_baseline_above_part_of_the_front_is_said_with_its_range():
+    v = verdict(fashion_like(), cfg())
+    sep = next(d for d in v.dominance if d.baseline == "separable")
+    assert (sep.low, sep.high, sorted(sep.members), sep.whole_front) == (3387, 11775, [3, 29], False)
+    text = " ".join(v.sentences)
+    assert ("The SeparableConv2d baseline (3,387 parameters, val 0.8595) is at least as accurate as every candidate "
+            "between 3,387 and 11,775 parameters (2 front members): below 11,776 parameters, take the separable network") in text
+    assert not any(d.baseline == "conv" for d in v.dominance)  # nothing on the front is larger than Conv2d
+
+
+def test_the_knee_of_candidates_and_baselines_is_taken():
+    v = verdict(fashion_like(), cfg())
+    assert [o.key for o in v.options] == ["trial 30", "baseline separable", "trial 6", "baseline conv"]
+    assert v.take_reason == "knee" and v.take.key == "baseline separable" and v.knee == v.take
+    assert v.most_accurate.key == "baseline conv"
+    assert v.sentences[0].startswith("Take the SeparableConv2d baseline (3,387 parameters, val 0.8595, test 0.8549)")
+
+
+def test_knee_rule_on_a_plain_front():
+    rows = [cand(1, 1000, 0.70), cand(2, 2000, 0.85), cand(3, 4000, 0.86), cand(4, 10000, 0.88)]
+    assert knee(rows).number == 2
+    assert knee(rows[:2]) is None  # fewer than 3 points: no knee
+    convex = [cand(1, 1000, 0.70), cand(2, 5000, 0.71), cand(3, 10000, 0.88)]
+    assert knee(convex) is None  # nothing above the chord
+    v = verdict(tables(convex, []), cfg())
+    assert v.take_reason == "most accurate" and v.take.number == 3 and "has no knee" in v.sentences[0]
+
+
+def test_a_baseline_that_beats_the_whole_front_is_said_first():
+    t = tables([cand(1, 5000, 0.80), cand(2, 9000, 0.84)], [base("conv", 18594, 0.90), base("separable", 3387, 0.86)])
+    v = verdict(t, cfg())
+    sep = next(d for d in v.dominance if d.baseline == "separable")
+    assert sep.whole_front and sep.high is None
+    assert v.sentences[0].startswith("The SeparableConv2d baseline (3,387 parameters, val 0.8600) is no larger than the "
+                                     "smallest candidate on the front and at least as accurate as every candidate")
+
+
+def test_a_baseline_above_every_larger_candidate():
+    t = tables([cand(1, 2000, 0.70), cand(2, 5000, 0.80), cand(3, 9000, 0.84)], [base("separable", 3387, 0.86)])
+    sep = verdict(t, cfg()).dominance[0]
+    assert (sorted(sep.members), sep.low, sep.high, sep.whole_front) == ([2, 3], 3387, None, False)
+    assert ("is at least as accurate as every candidate with 3,387 parameters or more (2 front members): no candidate "
+            "that size is worth taking over the separable network.") in " ".join(verdict(t, cfg()).sentences)
+
+
+def test_budgets_name_the_best_option_and_the_best_candidate():
+    v = verdict(fashion_like(), cfg())
+    by = {round(b.fraction, 2): b for b in v.budgets}
+    assert by[0.1].max_params == 1859 and by[0.1].best is None and by[0.1].best_candidate is None
+    assert by[0.25].max_params == 4648 and by[0.25].best.key == "baseline separable" and by[0.25].best_candidate.number == 29
+    assert by[0.5].best.key == "baseline separable" and by[0.5].best_candidate.number == 3
+    text = " ".join(v.sentences)
+    assert "Within 10 % of the Conv2d baseline's parameters (1,859): nothing was trained; the smallest option is trial 30" in text
+    assert "the best candidate there is trial 3 (7,654 parameters, val 0.8592, test 0.8542)" in text
+
+
+def test_saving_against_conv_in_parameters_and_points():
+    v = verdict(fashion_like(), cfg())
+    s = v.saving
+    assert s.candidate.number == 6
+    assert s.times_fewer == pytest.approx(18594 / 11776) and s.percent_fewer == pytest.approx(100 * (1 - 11776 / 18594))
+    assert s.val_points == pytest.approx(100 * (0.8745 - 0.8873)) and s.test_points == pytest.approx(100 * (0.8720 - 0.8871))
+    text = " ".join(v.sentences)
+    assert ("The most accurate candidate, trial 6 (11,776 parameters, val 0.8745, test 0.8720), has 1.58x fewer parameters "
+            "than the Conv2d baseline (18,594, val 0.8873, test 0.8871), 36.7 % fewer, with 1.28 points less validation "
+            "accuracy and 1.51 points less test accuracy.") in text
+    assert "No candidate comes within 1 point of the Conv2d baseline's validation accuracy (0.8873)." in text
+
+
+def test_the_smallest_candidate_close_to_conv():
+    t = tables([cand(1, 3000, 0.80), cand(2, 6000, 0.880), cand(3, 9000, 0.885)], [base("conv", 18594, 0.8873)])
+    v = verdict(t, cfg())
+    assert v.close_to_conv.number == 2
+    assert "The smallest candidate within 1 point of the Conv2d baseline's validation accuracy is trial 2 (6,000 parameters" in \
+        " ".join(v.sentences)
+
+
+def test_cost_counts_epochs_pruning_and_wall_time():
+    cands = [cand(i, 1000 * (i + 1), 0.8 + i / 100, seconds=10.0) for i in range(3)]
+    cands += [cand(3, 2500, None, state="PRUNED", epochs=2, seconds=4.0), cand(4, 3500, None, state="PRUNED", epochs=1, seconds=2.0)]
+    v = verdict(tables(cands, [base("conv", 18594, 0.90, seconds=8.0)]), cfg(budget=5, epochs=5))
+    c = v.cost
+    assert (c.epochs_trained, c.epochs_budget, c.epochs_saved, c.pruned, c.complete) == (18, 25, 7, 2, 3)
+    assert c.seconds_per_candidate == pytest.approx(10.0) and c.seconds_per_epoch == pytest.approx(2.0)
+    assert c.seconds_saved == pytest.approx(14.0) and c.training_seconds == pytest.approx(44.0) and c.wall_seconds is None
+    assert "wall time not recorded" in v.sentences[-1]
+    assert "18 of the budget's 25 candidate-epochs trained (5 candidates x 5 epochs)" in v.sentences[-1]
+    assert "pruning stopped 2 candidates early and saved 7 epochs, about 14 s" in v.sentences[-1]
+    v = verdict(tables(cands, [], wall=807.0), cfg(budget=5, epochs=5))
+    assert v.cost.wall_seconds == 807.0 and "wall time 13 min 27 s" in v.sentences[-1]
+
+
+def test_json_and_terminal_forms():
+    v = verdict(fashion_like(), cfg())
+    d = json.loads(json.dumps(v.to_dict()))
+    assert d["take"]["trainable_params"] == 3387 and d["sentences"] == v.sentences
+    lines = v.lines()
+    assert lines[0] == "Verdict for hand-made (fashion-mnist):" and lines[1].startswith("  - Take ")
+    assert all(len(line) <= 100 for line in lines)
+
+
+def test_nothing_finished():
+    v = verdict(tables([], []), cfg())
+    assert v.take is None and v.sentences[0].startswith("No candidate or baseline has finished")
+
+
+def test_layer_labels_come_from_the_family_registry():
+    spec = reference_spec("fashion-mnist", "light", 3).to_dict()
+    assert layers_label(spec) == "light k=3 3 3 3 3 3; head light k=8"
+    assert layers_label(reference_spec("fashion-mnist", "separable").to_dict()) == "separable; head linear"
+    spec["layers"]["block1.conv1"] = {"family": "conv"}
+    spec["layers"]["block2.conv2"] = {"family": "decef", "rank": 2}
+    spec["layers"]["head"] = {"family": "linear"}
+    assert layers_label(spec) == "conv, light k=3, light k=3, decef r=2, light k=3, light k=3; head linear"
+
+
+def test_duration():
+    assert [duration(s) for s in (45, 807, 7500)] == ["45 s", "13 min 27 s", "2 h 05 min"]
+
+
+def test_the_committed_studys_verdict_matches_its_trials_csv():
+    from ranksearch.results import study_tables
+    from ranksearch.storage import open_run
+
+    run = open_run(STUDY)
+    v = verdict(study_tables(run.study, run.config), run.config)
+    with open(STUDY / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    key = {(r["role"], r["family"] if r["role"] == "baseline" else r["number"]): r for r in rows}
+
+    def csv_row(choice):
+        return key[("baseline", choice.family)] if choice.role == "baseline" else key[("candidate", str(choice.number))]
+
+    for choice in [v.take, v.most_accurate, *v.options, v.saving.candidate, v.saving.conv,
+                   *(c for b in v.budgets for c in (b.best, b.best_candidate) if c)]:
+        r = csv_row(choice)
+        assert choice.trainable_params == int(r["trainable_params"]) and choice.flops == int(r["flops"])
+        assert choice.val_accuracy == float(r["val_accuracy"]) and choice.test_accuracy == float(r["test_accuracy"])
+        assert round(choice.seconds, 2) == float(r["seconds"])
+        assert f"val {float(r['val_accuracy']):.4f}, test {float(r['test_accuracy']):.4f}" in choice.brief()
+    assert v.take.key == "baseline separable"
+    sep = next(d for d in v.dominance if d.baseline == "separable")
+    assert (sep.low, sep.high) == (3387, 11775)
+    front = {r["number"] for r in rows if r["on_front"] == "True"}
+    assert {str(n) for n in sep.members} <= front
+    cands = [r for r in rows if r["role"] == "candidate"]
+    assert v.cost.epochs_trained == sum(int(r["epochs_run"]) for r in cands) == 227
+    assert v.cost.epochs_budget == 250 and v.cost.epochs_saved == 23
+    assert v.cost.pruned == sum(r["state"] == "PRUNED" for r in cands) == 8
+    assert v.cost.wall_seconds is None
+    summary = json.loads((STUDY / "summary.json").read_text())
+    assert summary["sentences"] == v.sentences  # the committed summary.json is this verdict
