@@ -55,6 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     chosen = [s for s in SETTINGS if s[0] in args.settings.split(",")]
     keep = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="rs-spaces-"))
+    keep.mkdir(parents=True, exist_ok=True)
     summary: dict[tuple[str, str], list[tuple[float, list[str]]]] = {}
     print(f"{'dataset':<14} {'space':<13} {'seed':>4} {'hypervolume':>11} {'front':>5} {'best val':>8} {'baselines above':<20} {'wall s':>6}")
     for name in args.datasets.split(","):
