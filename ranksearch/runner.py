@@ -74,6 +74,7 @@ class Monitor:
         self.study, self.cfg, self.out, self.progress = study, cfg, out, progress
         self.errors: dict[int, str] = {}
         self.tables: Tables | None = None
+        self._first: tuple[float, int] | None = None  # (when, candidates done) at the first finished candidate
 
     def refresh(self) -> Tables:
         self.tables = study_tables(self.study, self.cfg)
@@ -83,6 +84,17 @@ class Monitor:
         if self.out is not None:
             write_outputs(self.tables, self.cfg, self.out)
         return self.tables
+
+    def _eta(self, done: int) -> str:
+        """Remaining time at the rate candidates have finished in this invocation (after its first)."""
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (now, done)
+            return ""
+        t0, n0 = self._first
+        if done <= n0 or done >= self.cfg.budget:
+            return ""
+        return f"  ETA {fmt_seconds((now - t0) / (done - n0) * (self.cfg.budget - done))}"
 
     def handle(self, ev: dict[str, Any]) -> None:
         kind = ev["kind"]
@@ -105,7 +117,7 @@ class Monitor:
                 self.progress.line(
                     f"[{len(tables.candidates):>3}/{self.cfg.budget}] trial {row.number:>3} {what:<19} {row.trainable_params:>8,} params  "
                     f"val {row.last_val_accuracy:.4f}  {row.seconds:.0f}s  front {len(tables.front)}  "
-                    f"elapsed {fmt_seconds(self.progress.elapsed())}"
+                    f"elapsed {fmt_seconds(self.progress.elapsed())}{self._eta(len(tables.candidates))}"
                 )
         elif kind == "error":
             self.errors[ev["job"]] = ev["text"]

@@ -1,0 +1,50 @@
+"""The Python API, through its public names only: run, load, export, train."""
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+import ranksearch
+
+
+def test_run_load_export_train_through_the_public_api(mnist_like, tmp_path):
+    log = io.StringIO()
+    result = ranksearch.run(dataset="mnist", data_dir=str(mnist_like), budget=4, epochs=2, train_subset=200,
+                            out=tmp_path / "run", jobs=1, progress=log)
+    assert isinstance(result, ranksearch.SearchResult) and result.reason == "budget reached"
+    assert isinstance(result.trials, pd.DataFrame) and (result.trials.role == "candidate").sum() == 4
+    assert sorted(result.baselines.family) == ["conv", "separable"]
+    assert list(result.front.trainable_params) == sorted(result.front.trainable_params)
+    assert set(result.front.number) == {p["number"] for p in result.front_records()}
+    assert "trial" in log.getvalue() and result.folder == tmp_path / "run"
+    assert result.verdict.lines() and (tmp_path / "run" / "trials.csv").exists()
+
+    again = ranksearch.load(tmp_path / "run")
+    pd.testing.assert_frame_equal(again.trials, result.trials)
+    assert again.config == result.config
+
+    best = result.front.iloc[-1]
+    point = again.export(max_params=int(best.trainable_params), to=tmp_path / "point.json")
+    assert point == json.loads((tmp_path / "point.json").read_text())
+    assert point == ranksearch.export(tmp_path / "run", int(best.number))
+    trained = ranksearch.train(point, epochs=1, progress=False)
+    assert trained.summary["trainable_params"] == best.trainable_params
+    assert trained.summary["epochs"] == 1
+
+
+def test_a_config_object_and_keywords_make_the_same_search(mnist_like):
+    cfg = ranksearch.search_config(dataset="mnist", data_dir=str(mnist_like), budget=3, epochs=2)
+    assert isinstance(cfg, ranksearch.SearchConfig) and cfg.study_name == "mnist-light"
+    assert ranksearch.search_config(cfg.to_dict(), budget=5).budget == 5  # keywords override a config
+    with pytest.raises(ValueError, match="budget must be an integer >= 1"):
+        ranksearch.search_config(dataset="mnist", budget=0)
+    with pytest.raises(ValueError, match="unknown setting"):
+        ranksearch.search_config(dataset="mnist", budget=3, epoch=2)
+
+
+def test_the_package_exports_what_its_all_says():
+    for name in ranksearch.__all__:
+        assert getattr(ranksearch, name) is not None
+    assert ranksearch.__version__ == "0.1.0"
