@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from lightlayers.light_linear import LightLinear
-from lightlayers.models import ReferenceCNN
 from lightlayers.spec import LayerChoice
 
 
@@ -94,7 +93,7 @@ class ModelCount:
         return asdict(self)
 
 
-def count_model(model: ReferenceCNN) -> ModelCount:
+def count_model(model: nn.Module) -> ModelCount:
     """Totals and one row per slot of a network built by ``build_model`` (a reference network's
     conv layers and head, or a user network's replaceable layers, changed or not)."""
     spec = model.spec

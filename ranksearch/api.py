@@ -35,7 +35,7 @@ from ranksearch.trainer import resolve_device
 # The defaults of every search setting, shared by this API and the command line's help.
 SEARCH_DEFAULTS: dict[str, Any] = {
     "data_dir": None, "train_subset": None, "val_fraction": 0.1, "epochs": None, "recipe": "fast", "precision": None,
-    "seed": 0, "device": "auto", "family": "light", "objectives": "params", "sampler": "tpe", "pruner": "moasha",
+    "seed": 0, "device": "auto", "family": "all", "objectives": "params", "sampler": "tpe", "pruner": "moasha",
     "storage": None, "study": None, "timeout": None, "warm_start": True, "model": None, "model_args": None, "weights": None,
 }
 _DATA_KEYS = ("dataset", "data_dir", "train_subset", "val_fraction")

@@ -239,7 +239,7 @@ class SearchConfig:
 
     data: DataConfig
     recipe: Recipe
-    family: str = "light"  # the search space: light | decef | mixed (ranksearch.space)
+    family: str = "all"  # the search space: all | light | decef | mixed (ranksearch.space)
     objectives: tuple[str, ...] = ("params",)  # minimised beside validation accuracy
     budget: int = 50
     seed: int = 0

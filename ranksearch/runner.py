@@ -173,17 +173,24 @@ def _job_main(spec: JobSpec, conn: Connection) -> None:
     except KeyboardInterrupt:
         code = 130
     except UserError as e:
-        emit({"kind": "error", "job": spec.job, "text": str(e)})
-        code = e.exit_code
+        code = _tell_error(conn, spec.job, e)
     except Exception as e:
         failure = storage_failure(e)
         if failure is None:
             raise
-        emit({"kind": "error", "job": spec.job, "text": str(failure)})
-        code = failure.exit_code
+        code = _tell_error(conn, spec.job, failure)
     finally:
         conn.close()
     os._exit(code)  # skip interpreter teardown: nothing of this process is needed any more
+
+
+def _tell_error(conn: Connection, job: int, error: UserError | RunFailure) -> int:
+    """Send the run a job's one-line error; if the run is gone (being stopped), stop quietly."""
+    try:
+        conn.send({"kind": "error", "job": job, "text": str(error)})
+    except OSError:
+        return 143
+    return error.exit_code
 
 
 def _join(spec: JobSpec, emit) -> Search:

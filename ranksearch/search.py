@@ -119,12 +119,27 @@ def requeue_failed(study: optuna.Study) -> list[int]:
             continue
         if t.user_attrs.get("config_key") in done or params in queued:
             continue
-        study.enqueue_trial(params)
+        study.enqueue_trial(params, user_attrs={"retry_of": t.number})
         queued.append(params)
         new.append(t.number)
     if new:
         study.set_user_attr("requeued", sorted(requeued | set(new)))
     return new
+
+
+def ask_retries_first(study: optuna.Study) -> optuna.Trial:
+    """``study.ask()``, but an interrupted candidate queued again is trained before the rest of
+    the queue (paper models, warm starts), so a rerun with a small budget still retrains it."""
+    storage = study._storage
+    for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        if "retry_of" not in t.user_attrs:
+            continue
+        try:
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):  # False: another process won it
+                return optuna.Trial(study, t._trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return study.ask()
 
 
 @contextmanager
@@ -310,7 +325,7 @@ class Search:
         """Claim one trial, train it and record it; an interruption marks it FAIL and goes on up."""
         started = time.perf_counter()
         with signals.deferred():  # no Ctrl-C between the trial's creation and its owner's name
-            trial = self.study.ask()
+            trial = ask_retries_first(self.study)
             trial.set_user_attr("worker", worker_id())
         state, values = TrialState.FAIL, None
         try:

@@ -36,7 +36,7 @@ def test_run_load_export_train_through_the_public_api(mnist_like, tmp_path):
 
 def test_a_config_object_and_keywords_make_the_same_search(mnist_like):
     cfg = ranksearch.search_config(dataset="mnist", data_dir=str(mnist_like), budget=3, epochs=2)
-    assert isinstance(cfg, ranksearch.SearchConfig) and cfg.study_name == "mnist-light"
+    assert isinstance(cfg, ranksearch.SearchConfig) and cfg.study_name == "mnist-all"
     assert ranksearch.search_config(cfg.to_dict(), budget=5).budget == 5  # keywords override a config
     with pytest.raises(ValueError, match="budget must be an integer >= 1"):
         ranksearch.search_config(dataset="mnist", budget=0)

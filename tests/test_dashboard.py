@@ -55,7 +55,7 @@ def dashboard(tmp_path_factory):
 
 def test_the_dashboard_lists_the_study_with_its_objective_names(dashboard):
     studies = _get(f"{dashboard}/api/studies")["study_summaries"]
-    assert [s["study_name"] for s in studies] == ["mnist-light"]
+    assert [s["study_name"] for s in studies] == ["mnist-all"]
     detail = _get(f"{dashboard}/api/studies/{studies[0]['study_id']}")
     assert detail["objective_names"] == ["val_accuracy", "trainable_params"]
     assert [d for d in detail["directions"]] in (["maximize", "minimize"], [2, 1])

@@ -129,7 +129,7 @@ def embedded(page: str) -> dict:
 def _spec(point):
     spec = reference_spec("mnist", "light", 1).to_dict()
     for slot, rank in point["ranks"].items():
-        spec["layers"][slot]["rank"] = rank
+        spec["layers"][slot] = {"family": point["families"][slot], "rank": rank}
     return spec
 
 
@@ -252,7 +252,7 @@ def test_the_cost_front_offers_latency_and_training_time(run_dir):
 
 def test_report_command_rebuilds_from_storage_url(run_dir, tmp_path):
     url = f"sqlite:///{run_dir / 'study.db'}"
-    proc = ranksearch("report", "--storage", url, "--study", "mnist-light", "--out", str(tmp_path))
+    proc = ranksearch("report", "--storage", url, "--study", "mnist-all", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "report.html").stat().st_size > 1_000_000
     assert json.loads((tmp_path / "front.json").read_text()) == json.loads((run_dir / "front.json").read_text())

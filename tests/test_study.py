@@ -22,7 +22,7 @@ def run(data: Path, out: Path, *extra: str, budget: int = 4):
     return ranksearch("run", *QUICK, "--data-dir", str(data), "--budget", str(budget), "--out", str(out), *extra)
 
 
-def load(out: Path, name: str = "mnist-light") -> optuna.Study:
+def load(out: Path, name: str = "mnist-all") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'study.db'}")
 
 
@@ -58,7 +58,7 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
     for point in front:
         assert {"trainable_params", "flops", "val_accuracy", "test_accuracy", "config"} <= set(point)
     config = json.loads((out / "config.json").read_text())
-    assert config["budget"] == 6 and config["family"] == "light"
+    assert config["budget"] == 6 and config["family"] == "all"
     # A front point's configuration is what `ranksearch train --config` accepts.
     (tmp_path / "point.json").write_text(json.dumps(front[0]["config"]))
     proc = ranksearch("train", "--config", str(tmp_path / "point.json"), "--epochs", "1", "--json")
@@ -98,10 +98,10 @@ def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
     _, splits = load_splits(cfg.data)
     study = open_study(cfg, f"sqlite:///{tmp_path / 'dup.db'}", 0, create=True)
     search = Search(study, cfg, splits, lambda event: None)
-    same = uniform_params(search.template, "light", 2)
+    same = uniform_params(search.template, cfg.family, 2)
     for _ in range(3):
         study.enqueue_trial(same)
-    study.enqueue_trial(uniform_params(search.template, "light", 1))
+    study.enqueue_trial(uniform_params(search.template, cfg.family, 1))
     search.work()
     trials = study.trials
     trained = [t for t in trials if "val_curve" in t.user_attrs]
@@ -172,7 +172,7 @@ def test_existing_study_for_another_dataset_is_refused_and_left_as_it_was(mnist_
     fashion = tmp_path / "fashion"
     shutil.copytree(mnist_like / "MNIST", fashion / "FashionMNIST")
     proc = ranksearch("run", "--dataset", "fashion-mnist", "--data-dir", str(fashion), "--epochs", "2",
-                      "--train-subset", "200", "--budget", "3", "--out", str(out), "--study", "mnist-light")
+                      "--train-subset", "200", "--budget", "3", "--out", str(out), "--study", "mnist-all")
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "created for dataset mnist" in errors[0] and "Traceback" not in proc.stderr
@@ -184,13 +184,14 @@ def test_two_workers_share_one_postgres_study(mnist_like, tmp_path, postgres_url
     budget = 8
     lead = subprocess.Popen(
         [sys.executable, "-m", "ranksearch", "run", *QUICK, "--data-dir", str(mnist_like), "--budget", str(budget),
-         "--out", str(out), "--storage", postgres_url, "--study", "shared", "--pruner", "none"],
+         "--out", str(out), "--storage", postgres_url, "--study", "shared", "--pruner", "none",
+         "--jobs", "1"],  # one training process per command: the test is about the two commands
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.time() + 120
     while time.time() < deadline and "shared" not in optuna.get_all_study_names(postgres_url):
         time.sleep(0.5)
-    worker = ranksearch("worker", "--storage", postgres_url, "--study", "shared")
+    worker = ranksearch("worker", "--storage", postgres_url, "--study", "shared", "--jobs", "1")
     _, lead_err = lead.communicate(timeout=600)
     assert lead.returncode == 0, lead_err
     assert worker.returncode == 0, worker.stderr
