@@ -152,7 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # -- run and worker ---------------------------------------------------------------------------
 RUN_SETTINGS = ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "device",
-                "budget", "family", "objectives", "sampler", "pruner", "storage", "study", "timeout", "model", "model_args", "weights")
+                "budget", "family", "objectives", "sampler", "pruner", "storage", "study", "timeout", "warm_start", "model", "model_args", "weights")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         f"{' and '.join(o for o in OBJECTIVES if o != 'params')} (default {D['objectives']})")
     p.add_argument("--sampler", help=f"{', '.join(SAMPLERS)} (default {D['sampler']})")
     p.add_argument("--pruner", help=f"{', '.join(PRUNERS)} (default {D['pruner']})")
+    p.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,
+                   help="queue candidates read off the trained Conv2d baseline's effective ranks (default: on)")
     p.add_argument("--jobs", default="auto", help="training processes on this machine, each with its share of the cores (default auto: one per core)")
     p.add_argument("--out", help="run folder (default runs/<study name>)")
     p.add_argument("--storage", help="Optuna storage URL shared by several processes or machines (default: study.db in the run folder)")

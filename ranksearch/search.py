@@ -287,7 +287,9 @@ class Search:
                 return list(twin.values)
             raise optuna.TrialPruned(f"same configuration as trial {twin.number}")
         self.duplicates_in_a_row = 0
+        measuring = time.perf_counter()
         info = describe(spec, self.cfg.device)
+        trial.set_user_attr("describe_seconds", time.perf_counter() - measuring)  # latency runs: not overhead
         for name, value in {"family": self.cfg.family, **info, "spec": spec.to_dict()}.items():
             trial.set_user_attr(name, value)
         curve: list[float] = []
@@ -337,8 +339,8 @@ class Search:
         finally:
             with signals.deferred():
                 if "spec" in trial.user_attrs:
-                    trained = trial.user_attrs.get("seconds", 0.0)
-                    trial.set_user_attr("overhead_seconds", max(0.0, time.perf_counter() - started - trained))
+                    own = trial.user_attrs.get("seconds", 0.0) + trial.user_attrs.get("describe_seconds", 0.0)
+                    trial.set_user_attr("overhead_seconds", max(0.0, time.perf_counter() - started - own))
                 self.study.tell(trial, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
         if "spec" in trial.user_attrs and "duplicate_of" not in trial.user_attrs:
             self.emit({"kind": "trial", "job": self.job, "number": trial.number, "state": state.name})

@@ -9,6 +9,7 @@ thread each share the two cores. Results are appended to ``results.csv`` (a reru
 there), and ``table.md`` sets our test accuracy beside the paper's for every row.
 
     python studies/paper-reproduction/reproduce.py --data-dir ../shared/datasets
+    python studies/paper-reproduction/reproduce.py --recipes paper --datasets mnist,fashion-mnist   # a part
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ HERE = Path(__file__).resolve().parent
 FIELDS = ["dataset", "method", "k", "recipe", "trainable_params", "keras_params", "val_accuracy", "test_accuracy", "epochs", "seconds"]
 
 
-def jobs(all_cifar: bool) -> list[tuple[str, str, int | None, str]]:
+def jobs(all_cifar: bool, datasets: list[str], recipes: list[str]) -> list[tuple[str, str, int | None, str]]:
     from lightlayers.paper import paper_results
 
     out = []
-    for row in paper_results():
-        if row.dataset not in ("mnist", "fashion-mnist", "cifar10"):
-            continue
-        if row.dataset == "cifar10" and not all_cifar and row.method == "LightLayers" and row.k != 3:
-            continue
-        for recipe in ("paper", "fast"):
+    for recipe in recipes:  # every model with the first recipe before any with the second
+        for row in paper_results():
+            if row.dataset not in datasets:
+                continue
+            if row.dataset == "cifar10" and not all_cifar and row.method == "LightLayers" and row.k != 3:
+                continue
             out.append((row.dataset, row.method, row.k, recipe))
     return out
 
@@ -85,12 +86,14 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/datasets")
     parser.add_argument("--all-cifar", action="store_true", help="every CIFAR-10 model of the paper, not only three")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--datasets", default="mnist,fashion-mnist,cifar10", help="comma-separated")
+    parser.add_argument("--recipes", default="paper,fast", help="comma-separated, in order")
     args = parser.parse_args()
     results = HERE / "results.csv"
     done = set()
     if results.exists():
         done = {(r["dataset"], r["method"], r["k"], r["recipe"]) for r in csv.DictReader(results.open())}
-    todo = [j for j in jobs(args.all_cifar) if (j[0], j[1], str(j[2] or ""), j[3]) not in done]
+    todo = [j for j in jobs(args.all_cifar, args.datasets.split(","), args.recipes.split(",")) if (j[0], j[1], str(j[2] or ""), j[3]) not in done]
     print(f"{len(todo)} trainings to go ({len(done)} done)", flush=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with mp.get_context("spawn").Pool(args.processes) as pool:
@@ -103,7 +106,7 @@ def main() -> None:
                 writer.writerow(row)
             print(f"{row['dataset']:<14} {row['method']:<16} {row['k']!s:>2} {row['recipe']:<6} "
                   f"test {row['test_accuracy']:.4f}  val {row['val_accuracy']:.4f}  {row['seconds']:.0f}s", flush=True)
-    (HERE / "table.md").write_text(table(results))
+            (HERE / "table.md").write_text(table(results))  # after every row: a stopped run leaves a table
     print((HERE / "table.md").read_text())
 
 
