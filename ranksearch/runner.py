@@ -13,6 +13,7 @@ storage URL, without baselines or a run folder.
 from __future__ import annotations
 
 import ctypes
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -64,6 +65,10 @@ def threads_per_job(jobs: int) -> int:
 def quiet_optuna() -> None:
     """ranksearch shows its own progress; Optuna's log would repeat it (with tracebacks on Ctrl-C)."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    # SQLAlchemy logs "Error closing cursor" with a traceback when Ctrl-C lands inside a query;
+    # the interruption is handled (the trial is failed and requeued), so its log says nothing new.
+    logging.getLogger("sqlalchemy").addHandler(logging.NullHandler())
+    logging.getLogger("sqlalchemy").propagate = False
 
 
 # -- what the jobs send back ------------------------------------------------------------------

@@ -20,6 +20,6 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 "$browser" --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars --user-data-dir="$work/profile" \
-  --window-size=1400,2400 --virtual-time-budget=20000 --screenshot="$out" \
+  --window-size=1400,3200 --virtual-time-budget=20000 --screenshot="$out" \
   "http://127.0.0.1:$port/dashboard/$page" >/dev/null 2>&1
 echo "wrote $out"
