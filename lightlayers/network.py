@@ -103,7 +103,13 @@ def _slots(source: str, kwargs_key: str, shape: tuple[int, int, int], num_classe
     from lightlayers.factorize import replaceable_layers
 
     model = _construct(source, _json_kwargs(kwargs_key), num_classes)
-    return tuple(Slot(layer.path, layer.shape) for layer in replaceable_layers(model, shape))
+    try:
+        layers = replaceable_layers(model, shape)  # runs one forward pass on an image of the data's shape
+    except (RuntimeError, ValueError, TypeError) as e:
+        c, h, w = shape
+        raise ValueError(f"{source} cannot take {c}x{h}x{w} images: {type(e).__name__}: {str(e).splitlines()[0]} "
+                         f"(if it has an argument for input channels, give it with --model-args)") from None
+    return tuple(Slot(layer.path, layer.shape) for layer in layers)
 
 
 def _json_kwargs(key: str) -> dict[str, Any]:

@@ -74,6 +74,51 @@ def _damaged(w: World) -> str:
     return str(run)
 
 
+SMALL_MODEL = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10, in_channels=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 8, 3, padding=1)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean((2, 3)))
+
+
+class NotAModule:
+    def __init__(self, num_classes=10):
+        pass
+"""
+
+
+def _model_file(w: World, name: str = "mymodel.py", text: str = SMALL_MODEL) -> str:
+    path = w.root / name
+    if not path.exists():
+        path.write_text(text)
+    return str(path)
+
+
+def _wrong_weights(w: World) -> str:
+    import torch
+
+    path = w.root / "wrong.pt"
+    if not path.exists():
+        torch.save(torch.nn.Linear(3, 4).state_dict(), path)
+    return str(path)
+
+
+def _network_config(w: World, layers: dict) -> str:
+    point = json.loads((w.run / "front.json").read_text())[0]["config"]
+    point["model"] = {"source": f"{_model_file(w)}:Net", "kwargs": {}, "in_channels": 1, "image_size": 28,
+                      "num_classes": 10, "layers": layers}
+    path = w.root / f"net-{'-'.join(layers)}.json"
+    path.write_text(json.dumps(point))
+    return str(path)
+
+
 def _empty_db(w: World) -> str:
     run = w.copy_run("emptydb")
     (run / "study.db").write_bytes(b"")
@@ -142,5 +187,12 @@ CASES = [
     Case("storage that is not reachable", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--storage", "postgresql://nobody@127.0.0.1:9/none", "--out", str(w.root / "r-pg")], 1, "cannot open storage"),
     Case("storage URL of an unknown kind", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--storage", "redis://localhost", "--out", str(w.root / "r-redis")], 2, "expected an Optuna RDB URL"),
     Case("a run folder that is not one", lambda w: ["report", _empty_folder(w)], 2, "not a run folder"),
+    Case("--model file that does not exist", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", str(w.root / "nope.py") + ":Net", "--out", str(w.root / "r-m1")], 2, "no such file"),
+    Case("--model that does not import", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w, "broken.py", "import not_a_module_anywhere\n") + ":Net", "--out", str(w.root / "r-m2")], 2, "does not import"),
+    Case("--model that is not an nn.Module", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":NotAModule", "--out", str(w.root / "r-m3")], 2, "not an nn.Module"),
+    Case("--model that cannot take the data's images", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), "--model", _model_file(w) + ":Net", "--model-args", '{"in_channels": 3}'], 2, "cannot take 1x28x28 images"),
+    Case("--weights that do not fit the model", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _wrong_weights(w), "--out", str(w.root / "r-m4")], 2, "do not fit the model"),
+    Case("config naming a layer the model does not have", lambda w: ["train", "--config", _network_config(w, {"nope": {"family": "light", "rank": 2}})], 2, "not a replaceable layer"),
+    Case("config with a rank over the layer's limit", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 10000}})], 2, "must be <="),
     Case("export of a trial that does not exist", lambda w: ["export", str(w.run), "--trial", "9999", "-o", str(w.root / "y.json")], 2, "no finished candidate numbered 9999"),
 ]
