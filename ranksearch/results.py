@@ -242,6 +242,9 @@ def trials_frame(tables: Tables) -> pd.DataFrame:
     frame = frame.reindex(columns=CSV_COLUMNS + extra + ["val_curve"])
     for column in ("number", "pruned_at_epoch"):
         frame[column] = frame[column].astype("Int64")
+    for column in extra:  # ranks are integers; a slot without one is empty, not NaN turning 5 into 5.0
+        if column.startswith("rank.") and frame[column].map(lambda v: v is None or isinstance(v, (int, float))).all():
+            frame[column] = frame[column].astype("Int64")
     return frame
 
 
