@@ -286,8 +286,9 @@ def test_with_javascript_off_the_page_says_where_the_numbers_are(run_dir, tmp_pa
 
 
 def test_committed_study_report_rebuilds_from_its_study_db(tmp_path):
-    """The README's command on a copy of the committed folder: report.html and summary.json are
-    written again, equal to the committed ones; trials.csv, front.json, config.json and study.db are untouched."""
+    """The README's command on a copy of the committed folder (report.html is not committed: 4 MB of
+    plotly.js each): it is written, its verdict equals the committed summary.json, and trials.csv,
+    front.json, config.json and study.db are untouched."""
     folder = tmp_path / "fashion-mnist-light"
     shutil.copytree(STUDY, folder)
     proc = ranksearch("report", str(folder))
@@ -295,8 +296,7 @@ def test_committed_study_report_rebuilds_from_its_study_db(tmp_path):
     for name in ("trials.csv", "front.json", "config.json", "study.db"):
         assert filecmp.cmp(STUDY / name, folder / name, shallow=False), f"{name} was rewritten"
     fresh = embedded((folder / "report.html").read_text())
-    committed = embedded((STUDY / "report.html").read_text())
-    assert fresh["verdict"] == committed["verdict"] == json.loads((STUDY / "summary.json").read_text())
+    assert fresh["verdict"] == json.loads((STUDY / "summary.json").read_text())
     assert fresh["verdict"]["take"]["trainable_params"] == 3387  # the separable baseline
     assert len(fresh["paper_reported"]) == 8 and (STUDY / "report.png").stat().st_size > 100_000
 
