@@ -35,11 +35,21 @@ class Interrupted(KeyboardInterrupt):
 _pending: list[int] = []  # a signal that came: kept until ``check()`` (or a block's end) raises it
 
 
+def _held_back() -> bool:
+    """Whether the main thread holds the signals back now (the handler runs in the main thread)."""
+    return bool(SIGNALS & signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
 def _raise(signum: int, frame) -> None:
-    # Also remembered: an exception raised inside a finalizer or a library's cleanup can be
+    # Remembered first: an exception raised inside a finalizer or a library's cleanup can be
     # swallowed ("Exception ignored in ..."); the next check() raises it again.
     if not _pending:
         _pending.append(signum)
+    # A signal sent to the process reaches whichever thread does not block it (a thread torch
+    # started inside allowed()), and Python then runs this handler in the main thread even while
+    # the main thread holds signals back: it must not raise there, only be remembered.
+    if _held_back():
+        return
     raise Interrupted(signum)
 
 
@@ -92,6 +102,7 @@ def allowed() -> Iterator[None]:
         return
     old = signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     try:
+        check()  # one remembered while held back
         yield
         check()  # one that was swallowed inside the block
     finally:
@@ -109,6 +120,8 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    if not SIGNALS & old:  # back inside allowed(): one that came meanwhile lands now
+        check()
 
 
 def sigterm_as_interrupt() -> None:

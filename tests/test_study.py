@@ -144,7 +144,8 @@ def test_ctrl_c_then_rerun_finishes_the_study(mnist_like, tmp_path):
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     finished_params = [t.params for t in candidates(study)]
     interrupted_params = [t.params or t.system_attrs.get("fixed_params") for t in failed]
-    assert all(p in finished_params for p in interrupted_params), "the interrupted candidate is trained on rerun"
+    missing = [(t.number, t.params, t.system_attrs, t.user_attrs) for t, p in zip(failed, interrupted_params) if p not in finished_params]
+    assert not missing, f"the interrupted candidate is trained on rerun: {missing}\n{[(t.number, t.state, t.params) for t in study.trials]}"
 
 
 @pytest.mark.parametrize(
