@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from lightlayers.decef_conv import DeCEFConv2d
 from lightlayers.light_linear import LightLinear
 from lightlayers.spec import LayerChoice
 
@@ -29,7 +30,8 @@ def flops_by_module(model: nn.Module, input_shape: tuple[int, int, int]) -> dict
     """Multiply-accumulates for one image of ``input_shape`` (C, H, W), per leaf module name.
 
     Convention: one FLOP is one multiply-accumulate of a convolution or a linear layer
-    (``nn.Conv2d``, ``nn.Linear``, ``LightLinear``). Biases, BatchNorm, activations, pooling
+    (``nn.Conv2d``, ``nn.Linear``, ``LightLinear``; a ``DeCEFConv2d`` as its two factor
+    convolutions, depthwise then pointwise, although it runs as one dense kernel). Biases, BatchNorm, activations, pooling
     and additions are not counted; they are a few per output element and the same for every
     family, so they would only blur the comparison.
     """
@@ -42,6 +44,12 @@ def flops_by_module(model: nn.Module, input_shape: tuple[int, int, int]) -> dict
             counts[name] = output[0].numel() * per_output
         return hook
 
+    def decef_hook(name):
+        def hook(mod: DeCEFConv2d, inputs, output):
+            positions = output[0, 0].numel()
+            counts[name] = positions * mod.in_channels * mod.rank * (mod.kernel_size**2 + mod.out_channels)
+        return hook
+
     def linear_hook(name):
         def hook(mod, inputs, output):
             if isinstance(mod, LightLinear):
@@ -51,7 +59,9 @@ def flops_by_module(model: nn.Module, input_shape: tuple[int, int, int]) -> dict
         return hook
 
     for name, mod in model.named_modules():
-        if isinstance(mod, nn.Conv2d):
+        if isinstance(mod, DeCEFConv2d):
+            hooks.append(mod.register_forward_hook(decef_hook(name)))
+        elif isinstance(mod, nn.Conv2d):
             hooks.append(mod.register_forward_hook(conv_hook(name)))
         elif isinstance(mod, (nn.Linear, LightLinear)):
             hooks.append(mod.register_forward_hook(linear_hook(name)))

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightlayers import DeCEFConv2d, LightConv2d, LightLinear, SeparableConv2d, trainable_params
+from lightlayers import DeCEFConv2d, LightConv2d, LightLinear, SeparableConv2d, flops_by_module, trainable_params
 
 C, F, S = 5, 7, 3
 
@@ -73,6 +73,30 @@ def test_decef_full_rank_reproduces_any_conv2d_from_its_svd():
         layer.pointwise.bias.copy_(conv.bias)
     x = torch.randn(2, c, 11, 11)
     torch.testing.assert_close(layer(x), conv(x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("stride,padding,size", [(1, "same", 9), (2, 1, 9), (2, "valid", 10), (1, 0, 7)])
+def test_decef_dense_kernel_computes_its_two_factor_convolutions(stride, padding, size):
+    """The forward pass runs one dense kernel; the layer is defined as depthwise then pointwise."""
+    torch.manual_seed(0)
+    layer = DeCEFConv2d(5, 7, 3, rank=2, stride=stride, padding=padding)
+    x = torch.randn(3, 5, size, size, requires_grad=True)
+    y = layer(x)
+    torch.testing.assert_close(y, layer.pointwise(layer.depthwise(x)), atol=1e-5, rtol=1e-4)
+    y.square().sum().backward()
+    grads = [p.grad.clone() for p in (x, layer.depthwise.weight, layer.pointwise.weight)]
+    for p in (x, layer.depthwise.weight, layer.pointwise.weight):
+        p.grad = None
+    layer.pointwise(layer.depthwise(x)).square().sum().backward()
+    for got, want in zip(grads, (x.grad, layer.depthwise.weight.grad, layer.pointwise.weight.grad)):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_decef_flops_are_those_of_its_factors():
+    c, f, s, r, size = 6, 10, 3, 2, 8
+    layer = DeCEFConv2d(c, f, s, r, stride=2)
+    out = (size + 1) // 2
+    assert flops_by_module(nn.Sequential(layer), (c, size, size)) == {"0": out * out * (c * r * s * s + c * r * f)}
 
 
 def _output_variance(make_layer, shape, seeds=8) -> float:
