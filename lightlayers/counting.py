@@ -58,7 +58,10 @@ def flops_by_module(model: nn.Module, input_shape: tuple[int, int, int]) -> dict
                 counts[name] = mod.in_features * mod.out_features
         return hook
 
+    decef = [name + "." for name, mod in model.named_modules() if isinstance(mod, DeCEFConv2d)]
     for name, mod in model.named_modules():
+        if any(name.startswith(prefix) for prefix in decef):  # counted by the DeCEF layer, whichever way it runs
+            continue
         if isinstance(mod, DeCEFConv2d):
             hooks.append(mod.register_forward_hook(decef_hook(name)))
         elif isinstance(mod, nn.Conv2d):

@@ -22,12 +22,16 @@ class DeCEFConv2d(nn.Module):
     Initialisation keeps a default Conv2d's output variance: unit-gain depthwise filters
     (variance 1/(s*s)) and PyTorch's default init for the pointwise part.
 
-    The forward pass runs the equivalent dense kernel (``kernel()``, rebuilt from the factors at
-    every call, so gradients reach the factors): the same function, but grouped convolutions are
-    slow on CPUs, and one dense convolution trained 1.5-3.6x faster than the two factor
-    convolutions at every width measured (studies/benchmarks/RESULTS.md). Parameters are the
+    Two ways compute the same function: the two factor convolutions, or the equivalent dense
+    kernel (``kernel()``, rebuilt from the factors at every call, so gradients reach the
+    factors). A depthwise convolution with ``rank`` >= 2 filters per channel is a slow grouped
+    convolution on CPUs, so the forward pass runs the dense kernel when it costs at most
+    ``DENSE_MAX_COST`` times the factors' multiply-adds; where it costs more (wide outputs at low
+    rank) the factors are faster (``studies/benchmarks/decef_kernel.py``). Parameters are the
     factors'; FLOPs are counted for the factorised form (``lightlayers.counting``).
     """
+
+    DENSE_MAX_COST = 3.0
 
     def __init__(
         self,
@@ -54,6 +58,8 @@ class DeCEFConv2d(nn.Module):
         self.depthwise = nn.Conv2d(c, c * r, self.kernel_size, self.stride, pad, groups=c, bias=False)
         self.pointwise = nn.Conv2d(c * r, self.out_channels, 1, bias=bias)
         nn.init.normal_(self.depthwise.weight, std=1 / math.sqrt(self.kernel_size**2))
+        s2, f = self.kernel_size**2, self.out_channels
+        self.runs_dense = f * s2 <= self.DENSE_MAX_COST * r * (s2 + f)
 
     def kernel(self) -> torch.Tensor:
         """The Conv2d kernel (f, c, s, s) this layer computes: eigen-filters mixed by the pointwise weights."""
@@ -61,7 +67,9 @@ class DeCEFConv2d(nn.Module):
         return torch.einsum("fcr,crij->fcij", self.pointwise.weight.view(f, c, r), self.depthwise.weight.view(c, r, s, s))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.kernel(), self.pointwise.bias, self.depthwise.stride, self.depthwise.padding)
+        if self.runs_dense:
+            return F.conv2d(x, self.kernel(), self.pointwise.bias, self.depthwise.stride, self.depthwise.padding)
+        return self.pointwise(self.depthwise(x))
 
     def extra_repr(self) -> str:
         return (

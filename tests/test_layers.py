@@ -80,6 +80,7 @@ def test_decef_dense_kernel_computes_its_two_factor_convolutions(stride, padding
     """The forward pass runs one dense kernel; the layer is defined as depthwise then pointwise."""
     torch.manual_seed(0)
     layer = DeCEFConv2d(5, 7, 3, rank=2, stride=stride, padding=padding)
+    assert layer.runs_dense
     x = torch.randn(3, 5, size, size, requires_grad=True)
     y = layer(x)
     torch.testing.assert_close(y, layer.pointwise(layer.depthwise(x)), atol=1e-5, rtol=1e-4)
@@ -92,11 +93,21 @@ def test_decef_dense_kernel_computes_its_two_factor_convolutions(stride, padding
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
-def test_decef_flops_are_those_of_its_factors():
-    c, f, s, r, size = 6, 10, 3, 2, 8
+@pytest.mark.parametrize("c,f,r", [(6, 10, 2), (6, 64, 1)])
+def test_decef_flops_are_those_of_its_factors_whichever_way_it_runs(c, f, r):
+    s, size = 3, 8
     layer = DeCEFConv2d(c, f, s, r, stride=2)
+    assert layer.runs_dense == (r == 2)
     out = (size + 1) // 2
     assert flops_by_module(nn.Sequential(layer), (c, size, size)) == {"0": out * out * (c * r * s * s + c * r * f)}
+
+
+def test_decef_runs_its_factors_where_the_dense_kernel_costs_more():
+    torch.manual_seed(0)
+    layer = DeCEFConv2d(8, 256, 3, rank=1)
+    assert not layer.runs_dense
+    x = torch.randn(2, 8, 6, 6)
+    torch.testing.assert_close(layer(x), torch.nn.functional.conv2d(x, layer.kernel(), layer.pointwise.bias, padding=1), atol=1e-5, rtol=1e-4)
 
 
 def _output_variance(make_layer, shape, seeds=8) -> float:

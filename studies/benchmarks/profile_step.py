@@ -19,7 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 from lightlayers import build_model, reference_spec
 from ranksearch.hardware import cpu_has_native_bf16
 
-MODELS = [("conv", None), ("separable", None), ("light", 1), ("light", 3), ("decef", 2), ("decef", 5)]
+MODELS = [("conv", None), ("separable", None), ("light", 1), ("light", 3), ("decef", 2)]
 
 
 def step_fn(model: torch.nn.Module, batch: int, bf16: bool):
