@@ -33,6 +33,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 _pending: list[int] = []  # a signal that came: kept until ``check()`` (or a block's end) raises it
+_raised: list[bool] = []  # whether it has been raised at least once
 
 
 def _held_back() -> bool:
@@ -50,12 +51,14 @@ def _raise(signum: int, frame) -> None:
     # the main thread holds signals back: it must not raise there, only be remembered.
     if _held_back():
         return
+    _raised.append(True)
     raise Interrupted(signum)
 
 
 def check() -> None:
     """Raise ``Interrupted`` if a signal came (called at safe points: every training step, every wait)."""
     if _pending:
+        _raised.append(True)
         raise Interrupted(_pending[0])
 
 
@@ -77,6 +80,7 @@ def guarded() -> Iterator[None]:
     old_hook = sys.unraisablehook
     sys.unraisablehook = _quiet_if_interrupted
     _pending.clear()
+    _raised.clear()
     try:
         yield
     finally:
@@ -84,7 +88,11 @@ def guarded() -> Iterator[None]:
         for s, handler in old_handlers.items():
             signal.signal(s, handler)
         sys.unraisablehook = old_hook
+        held = _pending[:1] if not _raised else []
         _pending.clear()
+        _raised.clear()
+    if held:  # one that another thread took while the block held it back, never raised: raised now
+        raise Interrupted(held[0])
 
 
 def _quiet_if_interrupted(unraisable) -> None:

@@ -49,3 +49,16 @@ def test_a_signal_held_back_outside_allowed_lands_when_allowed_begins():
         finally:
             stop.set()
     assert not landed_inside
+
+
+def test_a_signal_held_back_until_the_end_of_guarded_is_raised_then():
+    finished = False
+    with pytest.raises(signals.Interrupted):
+        with signals.guarded():
+            thread, stop = _thread_that_lets_signals_through()
+            signal.pthread_kill(thread.ident, signal.SIGTERM)
+            time.sleep(0.2)
+            stop.set()
+            finished = True
+    assert finished
+    assert signal.getsignal(signal.SIGTERM) is not signals._raise, "the previous handler is back"
