@@ -245,7 +245,8 @@ def run_jobs(study: optuna.Study, monitor: Monitor, specs: list[JobSpec]) -> lis
     def start(spec: JobSpec) -> None:
         receive, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_job_main, args=(spec, send), name=f"ranksearch-job-{spec.job}")
-        proc.start()
+        with signals.mask_kept():
+            proc.start()
         send.close()
         running[spec.job] = _Job(spec, proc, receive)
 
@@ -344,6 +345,7 @@ def _finish(study, cfg, url, monitor, splits, jobs, baselines, device, data_dir,
     reason = "budget reached"
     last_wait_line = 0.0
     while True:
+        signals.check()
         reap_orphans(study)
         requeue_failed(study)
         tables = study_tables(study, cfg)

@@ -348,6 +348,7 @@ class Search:
     def work(self, deadline: float | None = None) -> str:
         """Train candidates until the budget is reached (or ``time.time()`` passes ``deadline``); say why it stopped."""
         while True:
+            signals.check()  # one that came while no candidate trained (duplicates, surplus) stops here
             if reap_orphans(self.study):
                 requeue_failed(self.study)
             finished = self.finished()

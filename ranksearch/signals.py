@@ -132,6 +132,20 @@ def deferred() -> Iterator[None]:
         check()
 
 
+@contextmanager
+def mask_kept() -> Iterator[None]:
+    """The block cannot change this thread's signal mask: multiprocessing's resource tracker,
+    started with the first spawned process, unblocks SIGINT and SIGTERM when it is done."""
+    if not _main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def sigterm_as_interrupt() -> None:
     """Outside ``guarded()`` too, SIGTERM stops a command as Ctrl-C does."""
     if _main_thread():

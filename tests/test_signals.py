@@ -1,6 +1,8 @@
 """The interruption rule itself, with real signals: held back means held back, whichever thread the kernel picks."""
 
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -62,3 +64,29 @@ def test_a_signal_held_back_until_the_end_of_guarded_is_raised_then():
             finished = True
     assert finished
     assert signal.getsignal(signal.SIGTERM) is not signals._raise, "the previous handler is back"
+
+
+SPAWN_IN_GUARDED = """
+import multiprocessing as mp, signal
+from ranksearch import signals
+
+if __name__ == "__main__":
+    with signals.guarded():
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        with signals.mask_kept():
+            proc = mp.get_context("spawn").Process(target=print)  # the first: it starts the resource tracker
+            proc.start()
+        proc.join()
+        after = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        print(sorted(int(s) for s in before), sorted(int(s) for s in after))
+"""
+
+
+def test_starting_the_first_job_process_keeps_signals_held_back(tmp_path):
+    """multiprocessing's resource tracker unblocks SIGINT and SIGTERM when the first spawned process starts;
+    left so, a Ctrl-C could land inside a storage call of the run (a SQLite read left open, the run hung)."""
+    script = tmp_path / "spawn_in_guarded.py"
+    script.write_text(SPAWN_IN_GUARDED)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[2, 15] [2, 15]", proc.stdout
