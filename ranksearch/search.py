@@ -336,12 +336,18 @@ class Search:
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
             state = TrialState.PRUNED
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Another process judged this trial orphaned, failed it and queued it again: let it go.
+            self.emit({"kind": "line", "text": f"job {self.job}: trial {trial.number} was failed by another process; it is queued again"})
         finally:
             with signals.deferred():
-                if "spec" in trial.user_attrs:
-                    own = trial.user_attrs.get("seconds", 0.0) + trial.user_attrs.get("describe_seconds", 0.0)
-                    trial.set_user_attr("overhead_seconds", max(0.0, time.perf_counter() - started - own))
-                self.study.tell(trial, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
+                try:
+                    if "spec" in trial.user_attrs:
+                        own = trial.user_attrs.get("seconds", 0.0) + trial.user_attrs.get("describe_seconds", 0.0)
+                        trial.set_user_attr("overhead_seconds", max(0.0, time.perf_counter() - started - own))
+                    self.study.tell(trial, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass  # finished by another process meanwhile
         if "spec" in trial.user_attrs and "duplicate_of" not in trial.user_attrs:
             self.emit({"kind": "trial", "job": self.job, "number": trial.number, "state": state.name})
 

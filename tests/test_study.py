@@ -113,6 +113,39 @@ def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
     assert search.finished() == 3  # duplicates do not count towards the budget
 
 
+def test_a_trial_failed_by_another_process_meanwhile_is_let_go(mnist_like, tmp_path):
+    """Another process (a reaper that judged it orphaned) fails the trial while it trains: no crash, it stays failed."""
+    from ranksearch.config import DataConfig, SearchConfig, make_recipe
+    from ranksearch.data import load_splits
+    from ranksearch.search import Search
+    from ranksearch.space import uniform_params
+    from ranksearch.storage import open_storage, open_study
+
+    cfg = SearchConfig(
+        DataConfig("mnist", str(mnist_like), train_subset=200), make_recipe("fast", "mnist", 3), budget=2,
+        study_name="reaped",
+    )
+    url = f"sqlite:///{tmp_path / 'reaped.db'}"
+    _, splits = load_splits(cfg.data)
+    study = open_study(cfg, url, 0, create=True)
+    events = []
+    search = Search(study, cfg, splits, events.append)
+
+    class OtherProcessFailsIt:
+        def prune(self, study, trial):
+            other = optuna.load_study(study_name="reaped", storage=open_storage(url, create=False))
+            other._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            return False
+
+    search.pruner = OtherProcessFailsIt()
+    study.enqueue_trial(uniform_params(search.template, cfg.family, 2))
+    search.run_one()  # must not raise
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert len(trial.user_attrs["val_curve"]) == 1, "it stopped at the first storage write after being failed"
+    assert any(e["kind"] == "line" and "failed by another process" in e["text"] for e in events)
+
+
 def test_ctrl_c_then_rerun_finishes_the_study(mnist_like, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "ranksearch", "run", "--dataset", "mnist", "--data-dir", str(mnist_like),
