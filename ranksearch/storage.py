@@ -80,7 +80,7 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
     }
     engine = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
     except Exception as e:  # sqlalchemy's errors name the cause in their first line
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "DB access module" in reason or "No module named" in reason:
@@ -90,6 +90,31 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
             raise RunFailure(f"cannot open storage {url}: {reason}; the file may be damaged: restore it from a copy "
                              "or start a new run folder") from None
         raise RunFailure(f"cannot open storage {url}: {reason}; check the URL, that the server runs and accepts you") from None
+    if path is not None:
+        _serialize_sqlite_transactions(storage.engine)
+    return storage
+
+
+def _serialize_sqlite_transactions(engine) -> None:
+    """Every SQLite transaction begins with ``BEGIN IMMEDIATE``, so one process at a time reads and writes.
+
+    Optuna claims a queued trial by reading its state and then writing RUNNING. Python's sqlite3
+    begins a transaction only at the write, so two processes could both read WAITING and both
+    claim the trial (measured: studies/benchmarks/RESULTS.md, "Injected faults"). Holding the
+    write lock from the start of the transaction (SQLAlchemy's documented recipe for pysqlite)
+    makes the claim atomic; other processes wait for it (the 60 s busy timeout).
+    """
+    import sqlalchemy
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _no_driver_begin(dbapi_connection, record) -> None:
+        dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened while Optuna checked the schema are made again, with the hooks
 
 
 def _names(storage: optuna.storages.BaseStorage) -> list[str]:

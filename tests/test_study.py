@@ -146,6 +146,45 @@ def test_a_trial_failed_by_another_process_meanwhile_is_let_go(mnist_like, tmp_p
     assert any(e["kind"] == "line" and "failed by another process" in e["text"] for e in events)
 
 
+CLAIM_QUEUED = """
+import json, sys, time
+import optuna
+from ranksearch.storage import open_storage
+
+url, start_at = sys.argv[1], float(sys.argv[2])
+study = optuna.load_study(study_name="claims", storage=open_storage(url, create=False))
+while time.time() < start_at:
+    time.sleep(0.001)
+claimed = []
+while study._storage.get_all_trials(study._study_id, deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+    claimed.append(study.ask().number)
+print(json.dumps(claimed))
+"""
+
+
+def test_two_processes_never_claim_the_same_queued_trial(tmp_path):
+    """Optuna claims a queued trial by a read and then a write; on SQLite both processes could win."""
+    from ranksearch.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'claims.db'}"
+    study = optuna.create_study(study_name="claims", storage=open_storage(url), direction="maximize")
+    for i in range(200):
+        study.enqueue_trial({"x": i}, skip_if_exists=False)
+    script = tmp_path / "claim.py"
+    script.write_text(CLAIM_QUEUED)
+    start_at = str(time.time() + 3)  # both start claiming at the same instant, after their imports
+    procs = [subprocess.Popen([sys.executable, str(script), url, start_at], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    claims = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        claims.append(json.loads(out.strip().splitlines()[-1]))
+    queued = set(range(200))
+    assert queued <= set(claims[0]) | set(claims[1]), "every queued trial was claimed"
+    assert not (set(claims[0]) & set(claims[1]) & queued), "no queued trial claimed by both processes"
+
+
 def test_ctrl_c_then_rerun_finishes_the_study(mnist_like, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "ranksearch", "run", "--dataset", "mnist", "--data-dir", str(mnist_like),
