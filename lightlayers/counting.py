@@ -31,8 +31,8 @@ def flops_by_module(model: nn.Module, input_shape: tuple[int, int, int]) -> dict
 
     Convention: one FLOP is one multiply-accumulate of a convolution or a linear layer
     (``nn.Conv2d``, ``nn.Linear``, ``LightLinear``; a ``DeCEFConv2d`` as its two factor
-    convolutions, depthwise then pointwise, although it runs as one dense kernel). Biases, BatchNorm, activations, pooling
-    and additions are not counted; they are a few per output element and the same for every
+    convolutions, whichever way it runs). Biases, BatchNorm, activations, pooling and
+    additions are not counted; they are a few per output element and the same for every
     family, so they would only blur the comparison.
     """
     counts: dict[str, int] = {}

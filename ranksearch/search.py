@@ -337,8 +337,9 @@ class Search:
         except optuna.TrialPruned:
             state = TrialState.PRUNED
         except optuna.exceptions.UpdateFinishedTrialError:
-            # Another process judged this trial orphaned, failed it and queued it again: let it go.
-            self.emit({"kind": "line", "text": f"job {self.job}: trial {trial.number} was failed by another process; it is queued again"})
+            # Another process finished this trial meanwhile (a reaper that judged it orphaned, which
+            # also queues it again): this job lets it go.
+            self.emit({"kind": "line", "text": f"job {self.job}: trial {trial.number} was finished by another process; letting it go"})
         finally:
             with signals.deferred():
                 try:

@@ -82,9 +82,10 @@ if __name__ == "__main__":
 """
 
 
-def test_starting_the_first_job_process_keeps_signals_held_back(tmp_path):
-    """multiprocessing's resource tracker unblocks SIGINT and SIGTERM when the first spawned process starts;
-    left so, a Ctrl-C could land inside a storage call of the run (a SQLite read left open, the run hung)."""
+def test_mask_kept_undoes_multiprocessing_unblocking_signals(tmp_path):
+    """multiprocessing's resource tracker unblocks SIGINT and SIGTERM when the first spawned process starts
+    (without mask_kept the script prints "[2, 15] []"); left so, a Ctrl-C could land inside a storage call
+    of the run (a SQLite read left open, the run hung). The runner starts its job processes inside mask_kept."""
     script = tmp_path / "spawn_in_guarded.py"
     script.write_text(SPAWN_IN_GUARDED)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)

@@ -143,7 +143,7 @@ def test_a_trial_failed_by_another_process_meanwhile_is_let_go(mnist_like, tmp_p
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.FAIL
     assert len(trial.user_attrs["val_curve"]) == 1, "it stopped at the first storage write after being failed"
-    assert any(e["kind"] == "line" and "failed by another process" in e["text"] for e in events)
+    assert any(e["kind"] == "line" and "finished by another process" in e["text"] for e in events)
 
 
 CLAIM_QUEUED = """
