@@ -71,20 +71,31 @@ class MarginPruner:
         )
 
 
-def nondominated_fronts(points: list[tuple[float, float]], epsilon: float = 0.0) -> list[int]:
-    """The front index of each (parameters, accuracy) point (0: not dominated).
+def baseline_curves(study: optuna.Study) -> list[tuple[int, list[float]]]:
+    """(trainable parameters, validation curve) of each baseline the study trained with the candidates' recipe.
 
-    A point dominates another when it has no more parameters and at least ``epsilon`` more
-    accuracy (strictly better in one of the two): differences within ``epsilon`` are noise.
+    The search stores them as study attributes ``baseline:<family>``; a user's network as given
+    (``baseline:given``) was measured, not trained, so it has no curve to compare at a rung.
     """
-    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-        return a[0] <= b[0] and a[1] >= b[1] + epsilon and (a[0] < b[0] or a[1] > b[1])
+    return [
+        (a["trainable_params"], a["val_curve"]) for key, a in study.user_attrs.items()
+        if key.startswith("baseline:") and isinstance(a, dict) and a.get("family") != "given"
+    ]
 
+
+def dominates(a: tuple[float, float], b: tuple[float, float], epsilon: float = 0.0) -> bool:
+    """(parameters, accuracy) ``a`` has no more parameters than ``b`` and at least ``epsilon`` more
+    accuracy, and is strictly better in one of the two: differences within ``epsilon`` are noise."""
+    return a[0] <= b[0] and a[1] >= b[1] + epsilon and (a[0] < b[0] or a[1] > b[1])
+
+
+def nondominated_fronts(points: list[tuple[float, float]], epsilon: float = 0.0) -> list[int]:
+    """The front index of each (parameters, accuracy) point (0: not dominated), by ``dominates``."""
     fronts = [-1] * len(points)
     left = set(range(len(points)))
     level = 0
     while left:
-        current = {i for i in left if not any(dominates(points[j], points[i]) for j in left if j != i)}
+        current = {i for i in left if not any(dominates(points[j], points[i], epsilon) for j in left if j != i)}
         for i in current:
             fronts[i] = level
         left -= current
@@ -103,18 +114,26 @@ class ParetoSuccessiveHalving:
     top 1/eta go on. Between rungs it is also stopped when a finished candidate with no more
     parameters was ``margin`` more accurate at the same epoch (``MarginPruner``).
 
-    A candidate with fewer parameters than every other at its rung is never dominated, so it
-    always continues, and until ``eta`` candidates have reached a rung everyone continues there.
+    A candidate with fewer parameters than every other network at its rung (baselines included)
+    is never dominated, so it always continues; until ``eta`` candidates have reached a rung,
+    only a baseline can stop one there.
+    The Conv2d and SeparableConv2d baselines, trained with the same recipe before the candidates,
+    are known at every rung (``baselines``): a candidate that a baseline dominates there by
+    ``epsilon`` is stopped too, even among the first candidates, which successive halving alone
+    must let through. A user picks from the front of candidates and baselines, and a candidate
+    a baseline beats early rarely joins it. Baselines do not count among the ``n``.
     ``epsilon`` and ``margin`` were chosen by replaying runs trained without pruning
     (studies/benchmarks/RESULTS.md, "Pruning"). Optuna's SuccessiveHalvingPruner is the
     one-objective form.
     """
 
-    def __init__(self, eta: int = 3, grace: int = 1, epsilon: float = 0.03, margin: float | None = 0.05) -> None:
+    def __init__(self, eta: int = 3, grace: int = 1, epsilon: float = 0.03, margin: float | None = 0.05,
+                 baselines: bool = True) -> None:
         self.eta = eta
         self.grace = grace
         self.epsilon = epsilon
         self.margin = MarginPruner(margin=margin) if margin is not None else None
+        self.baselines = baselines
 
     def is_rung(self, epoch: int) -> bool:
         rung = self.grace
@@ -133,11 +152,15 @@ class ParetoSuccessiveHalving:
             t for t in trained_candidates(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
             if t.number != trial.number and len(t.user_attrs["val_curve"]) >= epoch
         ]
+        mine = (trial.user_attrs["trainable_params"], curve[epoch - 1])
+        if self.baselines and any(
+            dominates((params, base[epoch - 1]), mine, self.epsilon)
+            for params, base in baseline_curves(study) if len(base) >= epoch
+        ):
+            return True
         if len(others) + 1 < self.eta:
             return False
-        points = [(trial.user_attrs["trainable_params"], curve[epoch - 1])] + [
-            (t.user_attrs["trainable_params"], t.user_attrs["val_curve"][epoch - 1]) for t in others
-        ]
+        points = [mine] + [(t.user_attrs["trainable_params"], t.user_attrs["val_curve"][epoch - 1]) for t in others]
         fronts = nondominated_fronts(points, self.epsilon)
         better = sum(1 for f in fronts[1:] if f < fronts[0])
         return better >= max(1, len(points) // self.eta)

@@ -145,3 +145,37 @@ def test_pruners_by_name():
     assert isinstance(make_pruner("moasha"), ParetoSuccessiveHalving)
     with pytest.raises(ValueError, match="pruner must be one of"):
         make_pruner("median")
+
+
+@pytest.fixture
+def baseline_study():
+    """No candidate yet; the separable baseline (2,000 parameters) trained first, as a search trains it."""
+    s = optuna.create_study(directions=["maximize", "minimize"])
+    s.set_user_attr("baseline:separable", {"family": "separable", "trainable_params": 2000, "val_curve": [0.5, 0.6, 0.7]})
+    s.set_user_attr("baseline:separable summary", "2,000 trainable parameters, val 0.7000")  # not a record: skipped
+    return s
+
+
+def test_moasha_stops_a_first_candidate_that_a_baseline_dominates_at_a_rung(baseline_study):
+    assert ParetoSuccessiveHalving().prune(baseline_study, running(baseline_study, 5000, [0.40]))
+
+
+def test_moasha_lets_a_first_candidate_through_that_no_baseline_dominates(baseline_study):
+    assert not ParetoSuccessiveHalving().prune(baseline_study, running(baseline_study, 5000, [0.48]))  # within epsilon
+    assert not ParetoSuccessiveHalving().prune(baseline_study, running(baseline_study, 1500, [0.10]))  # smaller
+
+
+def test_moasha_compares_with_baselines_only_at_rungs(baseline_study):
+    sha = ParetoSuccessiveHalving(margin=None)
+    assert not sha.prune(baseline_study, running(baseline_study, 5000, [0.55, 0.40]))  # epoch 2: no rung
+    assert sha.prune(baseline_study, running(baseline_study, 5000, [0.55, 0.40, 0.50]))  # epoch 3: a rung
+
+
+def test_moasha_without_baselines_lets_the_first_candidates_through(baseline_study):
+    assert not ParetoSuccessiveHalving(baselines=False).prune(baseline_study, running(baseline_study, 5000, [0.40]))
+
+
+def test_moasha_ignores_a_network_measured_as_given():
+    s = optuna.create_study(directions=["maximize", "minimize"])
+    s.set_user_attr("baseline:given", {"family": "given", "trainable_params": 1000, "val_curve": [0.9]})
+    assert not ParetoSuccessiveHalving().prune(s, running(s, 5000, [0.40]))

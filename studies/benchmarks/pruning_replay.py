@@ -26,11 +26,12 @@ SETTINGS: list[tuple[str, Pruner]] = [
     ("none", NoPruner()),
     ("margin 0.05", MarginPruner(margin=0.05)),
     ("margin 0.02", MarginPruner(margin=0.02)),
-    ("SH eta 3", ParetoSuccessiveHalving(eta=3, epsilon=0.0, margin=None)),
-    ("SH eta 2", ParetoSuccessiveHalving(eta=2, epsilon=0.0, margin=None)),
-    ("SH eta 3, grace 2", ParetoSuccessiveHalving(eta=3, grace=2, epsilon=0.0, margin=None)),
-    ("SH eta 3, eps 0.03", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=None)),
-    ("SH eta 3, eps 0.03 + margin 0.05", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=0.05)),
+    ("SH eta 3", ParetoSuccessiveHalving(eta=3, epsilon=0.0, margin=None, baselines=False)),
+    ("SH eta 2", ParetoSuccessiveHalving(eta=2, epsilon=0.0, margin=None, baselines=False)),
+    ("SH eta 3, grace 2", ParetoSuccessiveHalving(eta=3, grace=2, epsilon=0.0, margin=None, baselines=False)),
+    ("SH eta 3, eps 0.03", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=None, baselines=False)),
+    ("SH eta 3, eps 0.03 + margin 0.05", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=0.05, baselines=False)),
+    ("  + baselines at the rungs", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=0.05, baselines=True)),
     ("moasha (the default)", ParetoSuccessiveHalving()),
 ]
 
@@ -40,10 +41,14 @@ def _row(number: int, params: int, acc: float) -> Row:
                flops=0, val_accuracy=acc, test_accuracy=None, val_curve=[acc], seconds=0.0, spec={"layers": {}})
 
 
-def replay(candidates: pd.DataFrame, pruner: Pruner) -> tuple[list[Row], int, set[int]]:
-    """(rows that complete, epochs trained, numbers pruned)."""
+def replay(candidates: pd.DataFrame, baselines: pd.DataFrame, pruner: Pruner) -> tuple[list[Row], int, set[int]]:
+    """(rows that complete, epochs trained, numbers pruned). The baselines are trained before
+    the candidates, as in a live run, and stored as the search stores them."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(directions=["maximize", "minimize"])
+    for b in baselines.itertuples():
+        study.set_user_attr(f"baseline:{b.family}", {"family": b.family, "trainable_params": int(b.trainable_params),
+                                                    "val_curve": json.loads(b.val_curve)})
     rows, epochs, pruned = [], 0, set()
     for c in candidates.itertuples():
         curve = json.loads(c.val_curve)
@@ -70,17 +75,20 @@ def main() -> None:
         trials = pd.read_csv(Path(run_dir) / "trials.csv")
         conv = int(trials.loc[trials.family == "conv", "trainable_params"].iloc[0])
         candidates = trials[(trials.role == "candidate") & (trials.state == "COMPLETE")].sort_values("number")
-        full_rows, full_epochs, _ = replay(candidates, NoPruner())
+        baselines = trials[trials.role == "baseline"]
+        base_rows = [_row(-1, int(b.trainable_params), float(b.val_accuracy)) for b in baselines.itertuples()]
+        full_rows, full_epochs, _ = replay(candidates, baselines, NoPruner())
         full_front = {r.number for r in pareto_front(full_rows)}
-        full_hv = hypervolume(full_rows, conv)
+        full_hv, full_hv_all = hypervolume(full_rows, conv), hypervolume(full_rows + base_rows, conv)
         print(f"{run_dir}: {len(candidates)} candidates, {full_epochs} candidate-epochs, front of {len(full_front)}, "
-              f"hypervolume {full_hv:.4f} without pruning")
-        print(f"{'pruner':<30} {'pruned':>6} {'epochs':>6} {'saved':>6} {'saved %':>7} {'front cut':>9} {'hypervolume':>11} {'of none':>7}")
+              f"hypervolume {full_hv:.4f} without pruning ({full_hv_all:.4f} with the baselines)")
+        print(f"{'pruner':<34} {'pruned':>6} {'epochs':>6} {'saved':>6} {'saved %':>7} {'front cut':>9} {'hypervolume':>11} "
+              f"{'of none':>7} {'with baselines':>14}")
         for name, pruner in SETTINGS:
-            rows, epochs, pruned = replay(candidates, pruner)
-            hv = hypervolume(rows, conv)
-            print(f"{name:<30} {len(pruned):>6} {epochs:>6} {full_epochs - epochs:>6} {100 * (full_epochs - epochs) / full_epochs:>6.1f}% "
-                  f"{len(pruned & full_front):>9} {hv:>11.4f} {100 * hv / full_hv:>6.2f}%")
+            rows, epochs, pruned = replay(candidates, baselines, pruner)
+            hv, hv_all = hypervolume(rows, conv), hypervolume(rows + base_rows, conv)
+            print(f"{name:<34} {len(pruned):>6} {epochs:>6} {full_epochs - epochs:>6} {100 * (full_epochs - epochs) / full_epochs:>6.1f}% "
+                  f"{len(pruned & full_front):>9} {hv:>11.4f} {100 * hv / full_hv:>6.2f}% {100 * hv_all / full_hv_all:>13.2f}%")
         print()
 
 
