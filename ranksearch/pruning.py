@@ -117,8 +117,10 @@ class ParetoSuccessiveHalving:
     A candidate with fewer parameters than every other network at its rung (baselines included)
     is never dominated, so it always continues; until ``eta`` candidates have reached a rung,
     only a baseline can stop one there.
-    The Conv2d and SeparableConv2d baselines, trained with the same recipe before the candidates,
-    are known at every rung (``baselines``): a candidate that a baseline dominates there by
+    The Conv2d and SeparableConv2d baselines, trained with the same recipe before the candidates
+    (with several jobs, each job trains one and then candidates, so one baseline may still be
+    training when the first candidates reach a rung), are known at every rung once recorded
+    (``baselines``): a candidate that a baseline dominates there by
     ``epsilon`` is stopped too, even among the first candidates, which successive halving alone
     must let through. A user picks from the front of candidates and baselines, and a candidate
     a baseline beats early rarely joins it. Baselines do not count among the ``n``.
@@ -148,16 +150,16 @@ class ParetoSuccessiveHalving:
             return True
         if not self.is_rung(epoch):
             return False
-        others = [
-            t for t in trained_candidates(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
-            if t.number != trial.number and len(t.user_attrs["val_curve"]) >= epoch
-        ]
         mine = (trial.user_attrs["trainable_params"], curve[epoch - 1])
         if self.baselines and any(
             dominates((params, base[epoch - 1]), mine, self.epsilon)
             for params, base in baseline_curves(study) if len(base) >= epoch
         ):
             return True
+        others = [
+            t for t in trained_candidates(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
+            if t.number != trial.number and len(t.user_attrs["val_curve"]) >= epoch
+        ]
         if len(others) + 1 < self.eta:
             return False
         points = [mine] + [(t.user_attrs["trainable_params"], t.user_attrs["val_curve"][epoch - 1]) for t in others]
