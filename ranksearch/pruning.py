@@ -9,6 +9,7 @@ as the user attribute ``val_curve`` and its size as ``trainable_params``.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Protocol
 
 import optuna
@@ -103,20 +104,60 @@ def nondominated_fronts(points: list[tuple[float, float]], epsilon: float = 0.0)
     return fronts
 
 
+def spread_order(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of ``points`` (one front) in the order that spreads them along it: the smallest
+    network first, then each time the point farthest from those already taken (an epsilon-net, as
+    Syne Tune's MOASHA orders a front). Distances are in log parameters and accuracy, each scaled
+    to its range, so the ends of a front and its sparse stretches come before a crowded middle."""
+    if not points:
+        return []
+    xs = [math.log(max(p[0], 1)) for p in points]
+    ys = [p[1] for p in points]
+    sx, sy = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    scaled = [(x / sx, y / sy) for x, y in zip(xs, ys)]
+    order = [min(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))]
+    nearest = [math.dist(scaled[i], scaled[order[0]]) for i in range(len(points))]
+    while len(order) < len(points):
+        pick = max((i for i in range(len(points)) if i not in order), key=lambda i: nearest[i])
+        order.append(pick)
+        nearest = [min(nearest[i], math.dist(scaled[i], scaled[pick])) for i in range(len(points))]
+    return order
+
+
+def rung_order(points: list[tuple[float, float]], epsilon: float = 0.0) -> list[int]:
+    """Indices of (parameters, accuracy) ``points`` best first: by non-dominated front, and
+    within a front by ``spread_order``. Ties never let more than the top places through."""
+    fronts = nondominated_fronts(points, epsilon)
+    order: list[int] = []
+    for level in range(max(fronts, default=-1) + 1):
+        members = [i for i, f in enumerate(fronts) if f == level]
+        order += [members[j] for j in spread_order([points[i] for i in members])]
+    return order
+
+
 class ParetoSuccessiveHalving:
     """Asynchronous successive halving for two objectives (anchor: Syne Tune's MOASHA), with a margin between rungs.
 
     Rungs sit at epochs ``grace * eta**k`` below the last epoch (1, 3, 9 for 10 epochs). At a
     rung, the candidates that have reached it (running, pruned or complete) are sorted into
     non-dominated fronts by (trainable parameters, validation accuracy at that rung), a point
-    dominating another only by at least ``epsilon`` of accuracy; a candidate continues only
-    while fewer than ``max(1, n // eta)`` of the ``n`` are in better fronts than its own, so the
-    top 1/eta go on. Between rungs it is also stopped when a finished candidate with no more
-    parameters was ``margin`` more accurate at the same epoch (``MarginPruner``).
+    dominating another only by at least ``epsilon`` of accuracy. Of the ``n`` there, the top
+    ``max(1, n // eta)`` go on:
+
+    - once ``tie_break_from`` candidates have reached the rung, strictly: a front is ordered by
+      ``spread_order`` (its smallest network first, then its ends and sparse stretches), as
+      MOASHA breaks ties, so a wide first front cannot carry everyone through;
+    - before that, every candidate with fewer than ``max(1, n // eta)`` in better fronts goes
+      on, the whole first front included: among a rung's first few, often the search's queued
+      reference networks, an order within a front says little. ``tie_break_from=None`` keeps
+      this rule at every rung.
+
+    Between rungs a candidate is also stopped when a finished candidate with no more parameters
+    was ``margin`` more accurate at the same epoch (``MarginPruner``).
 
     A candidate with fewer parameters than every other network at its rung (baselines included)
-    is never dominated, so it always continues; until ``eta`` candidates have reached a rung,
-    only a baseline can stop one there.
+    is never dominated and comes first in its front, so it always continues; until ``eta``
+    candidates have reached a rung, only a baseline can stop one there.
     The Conv2d and SeparableConv2d baselines, trained with the same recipe before the candidates
     (with several jobs, each job trains one and then candidates, so one baseline may still be
     training when the first candidates reach a rung), are known at every rung once recorded
@@ -124,18 +165,19 @@ class ParetoSuccessiveHalving:
     ``epsilon`` is stopped too, even among the first candidates, which successive halving alone
     must let through. A user picks from the front of candidates and baselines, and a candidate
     a baseline beats early rarely joins it. Baselines do not count among the ``n``.
-    ``epsilon`` and ``margin`` were chosen by replaying runs trained without pruning
-    (studies/benchmarks/RESULTS.md, "Pruning"). Optuna's SuccessiveHalvingPruner is the
+    ``epsilon``, ``margin`` and ``tie_break_from`` were chosen by replaying runs trained without
+    pruning (studies/benchmarks/RESULTS.md, "Pruning"). Optuna's SuccessiveHalvingPruner is the
     one-objective form.
     """
 
     def __init__(self, eta: int = 3, grace: int = 1, epsilon: float = 0.03, margin: float | None = 0.05,
-                 baselines: bool = True) -> None:
+                 baselines: bool = True, tie_break_from: int | None = 9) -> None:
         self.eta = eta
         self.grace = grace
         self.epsilon = epsilon
         self.margin = MarginPruner(margin=margin) if margin is not None else None
         self.baselines = baselines
+        self.tie_break_from = tie_break_from
 
     def is_rung(self, epoch: int) -> bool:
         rung = self.grace
@@ -163,9 +205,12 @@ class ParetoSuccessiveHalving:
         if len(others) + 1 < self.eta:
             return False
         points = [mine] + [(t.user_attrs["trainable_params"], t.user_attrs["val_curve"][epoch - 1]) for t in others]
+        keep = max(1, len(points) // self.eta)
+        if self.tie_break_from is not None and len(points) >= self.tie_break_from:
+            return rung_order(points, self.epsilon).index(0) >= keep
         fronts = nondominated_fronts(points, self.epsilon)
         better = sum(1 for f in fronts[1:] if f < fronts[0])
-        return better >= max(1, len(points) // self.eta)
+        return better >= keep
 
 
 PRUNERS: dict[str, Callable[[], Pruner]] = {

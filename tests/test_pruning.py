@@ -66,7 +66,9 @@ def test_pruned_trial_is_marked_pruned_in_a_multi_objective_study(study):
 
 
 # -- Pareto successive halving (moasha) -------------------------------------------------------
-from ranksearch.pruning import PRUNERS, ParetoSuccessiveHalving, make_pruner, nondominated_fronts  # noqa: E402
+from ranksearch.pruning import (  # noqa: E402
+    PRUNERS, ParetoSuccessiveHalving, make_pruner, nondominated_fronts, rung_order, spread_order,
+)
 
 
 def test_nondominated_fronts_by_hand():
@@ -98,8 +100,29 @@ def test_moasha_prunes_a_candidate_dominated_at_a_rung(rung_study):
     assert ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.30]))
 
 
-def test_moasha_keeps_a_candidate_on_the_first_front(rung_study):
-    assert not ParetoSuccessiveHalving().prune(rung_study, running(rung_study, 5500, [0.60]))
+def test_moasha_keeps_a_candidate_on_the_first_front_while_ties_all_go_on(rung_study):
+    assert not ParetoSuccessiveHalving(tie_break_from=None).prune(rung_study, running(rung_study, 5500, [0.60]))
+
+
+def test_spread_order_takes_the_smallest_then_the_far_end_then_the_middle():
+    points = [(4000, 0.5), (16000, 0.7), (1000, 0.3), (8000, 0.6), (2000, 0.4)]
+    order = spread_order(points)
+    assert [points[i][0] for i in order[:3]] == [1000, 16000, 4000]
+    assert sorted(order) == list(range(5))
+
+
+def test_rung_order_puts_every_first_front_member_before_a_dominated_one():
+    points = [(5000, 0.2), (1000, 0.5), (9000, 0.9), (3000, 0.6)]  # (5000, 0.2) is dominated, and far from the rest
+    assert rung_order(points) == [1, 2, 3, 0]
+
+
+def test_moasha_breaks_ties_on_a_crowded_first_front_once_nine_reached_the_rung(rung_study):
+    # (3500, 0.41) is on the first front with all nine, between 3,000 and 4,000 parameters: ten at the
+    # rung keep three places, taken by the smallest (1,000), the far end (9,000) and the middle (4,000).
+    crowded = running(rung_study, 3500, [0.41])
+    assert ParetoSuccessiveHalving(margin=None).prune(rung_study, crowded)
+    assert not ParetoSuccessiveHalving(margin=None, tie_break_from=11).prune(rung_study, crowded)  # ten: ties all go on
+    assert not ParetoSuccessiveHalving(margin=None, tie_break_from=None).prune(rung_study, crowded)
 
 
 def test_moasha_never_prunes_a_candidate_smaller_than_every_other_at_its_rung(rung_study):
@@ -120,8 +143,9 @@ def test_moasha_applies_the_margin_between_rungs(rung_study):
 
 def test_moasha_ignores_differences_within_epsilon(rung_study):
     # At epoch 1 the 5,000-parameter network had 0.50: 0.48 is within epsilon 0.03 of it, so nothing dominates.
-    assert not ParetoSuccessiveHalving(epsilon=0.03, margin=None).prune(rung_study, running(rung_study, 5500, [0.48]))
-    assert ParetoSuccessiveHalving(epsilon=0.0, margin=None).prune(rung_study, running(rung_study, 5500, [0.48]))
+    candidate = running(rung_study, 5500, [0.48])
+    assert not ParetoSuccessiveHalving(epsilon=0.03, margin=None, tie_break_from=None).prune(rung_study, candidate)
+    assert ParetoSuccessiveHalving(epsilon=0.0, margin=None, tie_break_from=None).prune(rung_study, candidate)
 
 
 def test_moasha_lets_the_first_candidates_through():

@@ -26,12 +26,16 @@ SETTINGS: list[tuple[str, Pruner]] = [
     ("none", NoPruner()),
     ("margin 0.05", MarginPruner(margin=0.05)),
     ("margin 0.02", MarginPruner(margin=0.02)),
-    ("SH eta 3", ParetoSuccessiveHalving(eta=3, epsilon=0.0, margin=None, baselines=False)),
-    ("SH eta 2", ParetoSuccessiveHalving(eta=2, epsilon=0.0, margin=None, baselines=False)),
-    ("SH eta 3, grace 2", ParetoSuccessiveHalving(eta=3, grace=2, epsilon=0.0, margin=None, baselines=False)),
-    ("SH eta 3, eps 0.03", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=None, baselines=False)),
-    ("SH eta 3, eps 0.03 + margin 0.05", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=0.05, baselines=False)),
-    ("  + baselines at the rungs", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=0.05, baselines=True)),
+    ("SH eta 3", ParetoSuccessiveHalving(eta=3, epsilon=0.0, margin=None, baselines=False, tie_break_from=None)),
+    ("SH eta 2", ParetoSuccessiveHalving(eta=2, epsilon=0.0, margin=None, baselines=False, tie_break_from=None)),
+    ("SH eta 3, grace 2", ParetoSuccessiveHalving(eta=3, grace=2, epsilon=0.0, margin=None, baselines=False, tie_break_from=None)),
+    ("SH eta 3, eps 0.03", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=None, baselines=False, tie_break_from=None)),
+    ("SH eta 3, eps 0.03 + margin 0.05", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=0.05, baselines=False, tie_break_from=None)),
+    ("  + baselines at the rungs", ParetoSuccessiveHalving(eta=3, epsilon=0.03, margin=0.05, baselines=True, tie_break_from=None)),
+    ("  + ties broken from 9 at a rung", ParetoSuccessiveHalving(tie_break_from=9)),
+    ("    (ties broken from 6)", ParetoSuccessiveHalving(tie_break_from=6)),
+    ("    (ties broken from 12)", ParetoSuccessiveHalving(tie_break_from=12)),
+    ("    (ties always broken)", ParetoSuccessiveHalving(tie_break_from=0)),
     ("moasha (the default)", ParetoSuccessiveHalving()),
 ]
 
@@ -82,12 +86,12 @@ def main() -> None:
         full_hv, full_hv_all = hypervolume(full_rows, conv), hypervolume(full_rows + base_rows, conv)
         print(f"{run_dir}: {len(candidates)} candidates, {full_epochs} candidate-epochs, front of {len(full_front)}, "
               f"hypervolume {full_hv:.4f} without pruning ({full_hv_all:.4f} with the baselines)")
-        print(f"{'pruner':<34} {'pruned':>6} {'epochs':>6} {'saved':>6} {'saved %':>7} {'front cut':>9} {'hypervolume':>11} "
+        print(f"{'pruner':<40} {'pruned':>6} {'epochs':>6} {'saved':>6} {'saved %':>7} {'front cut':>9} {'hypervolume':>11} "
               f"{'of none':>7} {'with baselines':>14}")
         for name, pruner in SETTINGS:
             rows, epochs, pruned = replay(candidates, baselines, pruner)
             hv, hv_all = hypervolume(rows, conv), hypervolume(rows + base_rows, conv)
-            print(f"{name:<34} {len(pruned):>6} {epochs:>6} {full_epochs - epochs:>6} {100 * (full_epochs - epochs) / full_epochs:>6.1f}% "
+            print(f"{name:<40} {len(pruned):>6} {epochs:>6} {full_epochs - epochs:>6} {100 * (full_epochs - epochs) / full_epochs:>6.1f}% "
                   f"{len(pruned & full_front):>9} {hv:>11.4f} {100 * hv / full_hv:>6.2f}% {100 * hv_all / full_hv_all:>13.2f}%")
         print()
 
