@@ -71,7 +71,10 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
-    """Random translation by up to ``pad`` pixels (zero fill) and horizontal flip, per image."""
+    """Random translation by up to ``pad`` pixels (zero fill) and horizontal flip, per image, in
+    ``x``'s memory format. The gathers return NCHW; a channels_last batch must stay so, or a
+    first layer whose kernel is built at each call (DeCEF's dense path) runs NCHW, 1.6x slower
+    per step in the network where that was measured (studies/cifar10-all/RESULTS.md)."""
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device, generator=gen)
@@ -81,7 +84,10 @@ def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.T
     cols = (dx[:, None] + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(-1, x.shape[1], h, -1)
     out = out.gather(3, cols)
     flip = torch.rand(n, device=x.device, generator=gen) < 0.5
-    return torch.where(flip.view(n, 1, 1, 1), out.flip(3), out)
+    out = torch.where(flip.view(n, 1, 1, 1), out.flip(3), out)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        out = out.contiguous(memory_format=torch.channels_last)
+    return out
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize, device: torch.device,

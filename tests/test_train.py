@@ -124,6 +124,14 @@ def test_random_crop_flip_keeps_shape_and_is_a_shifted_window_or_its_mirror():
     assert torch.equal(out, random_crop_flip(x, 2, torch.Generator().manual_seed(0)))
 
 
+def test_random_crop_flip_keeps_a_channels_last_batch_channels_last():
+    x = torch.randn(16, 3, 8, 8)
+    out = random_crop_flip(x.contiguous(memory_format=torch.channels_last), 2, torch.Generator().manual_seed(0))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, random_crop_flip(x, 2, torch.Generator().manual_seed(0)))  # the same images either way
+    assert random_crop_flip(x, 2, torch.Generator().manual_seed(0)).is_contiguous()
+
+
 def test_random_crop_flip_without_padding_is_the_image_or_its_flip():
     x = torch.randn(64, 1, 5, 6)
     out = random_crop_flip(x, 0, torch.Generator().manual_seed(1))
