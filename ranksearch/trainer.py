@@ -74,7 +74,7 @@ def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.T
     """Random translation by up to ``pad`` pixels (zero fill) and horizontal flip, per image, in
     ``x``'s memory format. The gathers return NCHW; a channels_last batch must stay so, or a
     first layer whose kernel is built at each call (DeCEF's dense path) runs NCHW, 1.6x slower
-    per step in the network where that was measured (studies/cifar10-all/RESULTS.md)."""
+    per step in the network where that was measured (studies/benchmarks/RESULTS.md)."""
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device, generator=gen)

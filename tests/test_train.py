@@ -132,6 +132,26 @@ def test_random_crop_flip_keeps_a_channels_last_batch_channels_last():
     assert random_crop_flip(x, 2, torch.Generator().manual_seed(0)).is_contiguous()
 
 
+def test_the_network_trains_on_channels_last_batches_with_augmentation():
+    # Augmented batches once reached the network NCHW: a DeCEF first layer on its dense path then
+    # ran the whole network NCHW (studies/benchmarks/RESULTS.md, "The augmented batch's layout").
+    splits = tiny_splits(channels=3)
+    spec = tiny_spec(splits, "decef", 2)
+    network = type(build_model(spec))
+    seen = []
+
+    def record(module, args):
+        if isinstance(module, network) and module.training:
+            seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
+
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        train(spec, splits, make_recipe("fast", "tiny", epochs=1), seed=0, device="cpu")
+    finally:
+        hook.remove()
+    assert seen and all(seen)
+
+
 def test_random_crop_flip_without_padding_is_the_image_or_its_flip():
     x = torch.randn(64, 1, 5, 6)
     out = random_crop_flip(x, 0, torch.Generator().manual_seed(1))
