@@ -2,9 +2,11 @@
 
 Optuna's pruners refuse multi-objective studies (``Trial.report`` and ``should_prune`` raise
 NotImplementedError), so ranksearch has its own. A pruner answers ``prune(study, trial) ->
-bool`` after each epoch of a running candidate; raising ``optuna.TrialPruned`` then marks the
-trial PRUNED, which multi-objective studies accept. Every candidate keeps its learning curve
-as the user attribute ``val_curve`` and its size as ``trainable_params``.
+bool`` after each epoch of a running candidate, and after each check within an epoch that it
+asks for (``checks``); raising ``optuna.TrialPruned`` then marks the trial PRUNED, which
+multi-objective studies accept. Every candidate keeps its learning curve as the user attribute
+``val_curve`` (one accuracy per epoch), its checks within epochs as ``val_checks`` (``check_key``
+of the point: accuracy) and its size as ``trainable_params``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,28 @@ from optuna.trial import FrozenTrial, TrialState
 
 class Pruner(Protocol):
     def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
-        """True when the running ``trial`` should stop after the epoch it just finished."""
+        """True when the running ``trial`` should stop at the point it just reached (``progress``)."""
+
+    def checks(self, epochs: int) -> tuple[float, ...]:
+        """Points within epochs (such as 1/3) where the pruner wants a validation, for ``epochs`` of training."""
+
+
+def check_key(at: float) -> str:
+    """How a point within an epoch is named in ``val_checks`` (JSON keys are strings)."""
+    return f"{at:.4f}"
+
+
+def accuracy_at(attrs: dict, at: float) -> float | None:
+    """A trial's (or baseline's) validation accuracy at ``at`` epochs, None where it was not measured."""
+    if at == int(at):
+        curve = attrs.get("val_curve") or []
+        return curve[int(at) - 1] if 1 <= at <= len(curve) else None
+    return (attrs.get("val_checks") or {}).get(check_key(at))
+
+
+def progress(attrs: dict) -> float:
+    """How far a trial has trained, in epochs: its last whole epoch or its last check, whichever is later."""
+    return max([float(len(attrs.get("val_curve") or []))] + [float(k) for k in attrs.get("val_checks") or {}])
 
 
 def trained_candidates(study: optuna.Study, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
@@ -31,6 +54,9 @@ def trained_candidates(study: optuna.Study, states: tuple[TrialState, ...]) -> l
 
 class NoPruner:
     """Train every candidate for all its epochs."""
+
+    def checks(self, epochs: int) -> tuple[float, ...]:
+        return ()
 
     def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         return False
@@ -54,11 +80,14 @@ class MarginPruner:
         self.min_finished = min_finished
         self.margin = margin
 
+    def checks(self, epochs: int) -> tuple[float, ...]:
+        return ()
+
     def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         attrs = trial.user_attrs
         curve = attrs.get("val_curve") or []
         epoch = len(curve)
-        if epoch <= self.warmup_epochs:
+        if progress(attrs) != epoch or epoch <= self.warmup_epochs:
             return False
         params = attrs["trainable_params"]
         finished = [t for t in trained_candidates(study, (TrialState.COMPLETE,)) if t.number != trial.number]
@@ -72,14 +101,15 @@ class MarginPruner:
         )
 
 
-def baseline_curves(study: optuna.Study) -> list[tuple[int, list[float]]]:
-    """(trainable parameters, validation curve) of each baseline the study trained with the candidates' recipe.
+def trained_baselines(study: optuna.Study) -> list[dict]:
+    """The record of each baseline the study trained with the candidates' recipe (``trainable_params``,
+    ``val_curve``, ``val_checks``).
 
     The search stores them as study attributes ``baseline:<family>``; a user's network as given
     (``baseline:given``) was measured, not trained, so it has no curve to compare at a rung.
     """
     return [
-        (a["trainable_params"], a["val_curve"]) for key, a in study.user_attrs.items()
+        a for key, a in study.user_attrs.items()
         if key.startswith("baseline:") and isinstance(a, dict) and a.get("family") != "given"
     ]
 
@@ -138,7 +168,8 @@ def rung_order(points: list[tuple[float, float]], epsilon: float = 0.0) -> list[
 class ParetoSuccessiveHalving:
     """Asynchronous successive halving for two objectives (anchor: Syne Tune's MOASHA), with a margin between rungs.
 
-    Rungs sit at epochs ``grace * eta**k`` below the last epoch (1, 3, 9 for 10 epochs). At a
+    Rungs sit at epochs ``grace * eta**k`` below the last epoch (1/3, 1, 3, 9 for 10 epochs; a
+    rung within an epoch is a check, a validation partway, which the trainer makes on request). At a
     rung, the candidates that have reached it (running, pruned or complete) are sorted into
     non-dominated fronts by (trainable parameters, validation accuracy at that rung), a point
     dominating another only by at least ``epsilon`` of accuracy. Of the ``n`` there, the top
@@ -170,8 +201,8 @@ class ParetoSuccessiveHalving:
     one-objective form.
     """
 
-    def __init__(self, eta: int = 3, grace: int = 1, epsilon: float = 0.03, margin: float | None = 0.05,
-                 baselines: bool = True, tie_break_from: int | None = 9) -> None:
+    def __init__(self, eta: int = 3, grace: float = 1 / 3, epsilon: float = 0.03, margin: float | None = 0.05,
+                 baselines: bool = True, tie_break_from: int | None = 12) -> None:
         self.eta = eta
         self.grace = grace
         self.epsilon = epsilon
@@ -179,32 +210,39 @@ class ParetoSuccessiveHalving:
         self.baselines = baselines
         self.tie_break_from = tie_break_from
 
-    def is_rung(self, epoch: int) -> bool:
-        rung = self.grace
-        while rung < epoch:
+    def rungs(self, epochs: int) -> list[float]:
+        """The rungs below the last epoch, each rounded as ``check_key`` names it."""
+        found, rung = [], self.grace
+        while rung < epochs - 1e-9:
+            found.append(float(check_key(rung)) if rung != round(rung) else float(round(rung)))
             rung *= self.eta
-        return rung == epoch
+        return found
+
+    def checks(self, epochs: int) -> tuple[float, ...]:
+        return tuple(r for r in self.rungs(epochs) if r != int(r))
+
+    def is_rung(self, at: float) -> bool:
+        return any(abs(at - r) < 1e-6 for r in self.rungs(int(at) + 2))
 
     def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
-        curve = trial.user_attrs.get("val_curve") or []
-        epoch = len(curve)
+        at = progress(trial.user_attrs)
         if self.margin is not None and self.margin.prune(study, trial):
             return True
-        if not self.is_rung(epoch):
+        if at <= 0 or not self.is_rung(at):
             return False
-        mine = (trial.user_attrs["trainable_params"], curve[epoch - 1])
+        mine = (trial.user_attrs["trainable_params"], accuracy_at(trial.user_attrs, at))
         if self.baselines and any(
-            dominates((params, base[epoch - 1]), mine, self.epsilon)
-            for params, base in baseline_curves(study) if len(base) >= epoch
+            dominates((base["trainable_params"], accuracy_at(base, at)), mine, self.epsilon)
+            for base in trained_baselines(study) if accuracy_at(base, at) is not None
         ):
             return True
         others = [
             t for t in trained_candidates(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
-            if t.number != trial.number and len(t.user_attrs["val_curve"]) >= epoch
+            if t.number != trial.number and accuracy_at(t.user_attrs, at) is not None
         ]
         if len(others) + 1 < self.eta:
             return False
-        points = [mine] + [(t.user_attrs["trainable_params"], t.user_attrs["val_curve"][epoch - 1]) for t in others]
+        points = [mine] + [(t.user_attrs["trainable_params"], accuracy_at(t.user_attrs, at)) for t in others]
         keep = max(1, len(points) // self.eta)
         if self.tie_break_from is not None and len(points) >= self.tie_break_from:
             return rung_order(points, self.epsilon).index(0) >= keep

@@ -52,7 +52,7 @@ def _point(r: Row) -> dict[str, Any]:
         "number": r.number, "state": r.state, "role": r.role, "family": r.family,
         "trainable_params": r.trainable_params, "keras_params": r.keras_params, "flops": r.flops,
         "val_accuracy": r.val_accuracy, "last_val_accuracy": r.last_val_accuracy, "test_accuracy": r.test_accuracy,
-        "seconds": r.seconds, "epochs_run": r.epochs_run, "latency_ms": r.latency_ms, "latency_ms_batch": r.latency_ms_batch,
+        "seconds": r.seconds, "epochs_run": r.epochs_run, "epochs_trained": r.epochs_trained, "latency_ms": r.latency_ms, "latency_ms_batch": r.latency_ms_batch,
         "ranks": r.ranks, "families": r.families, "slots": _slot_text(r.spec), "layers": layers_label(r.spec),
         "val_curve": r.val_curve, "on_front": r.on_front,
     }
@@ -232,11 +232,11 @@ def _ms(x: float | None) -> str:
 def _hover(p: dict[str, Any]) -> str:
     who = f"trial {p['number']}" if p["role"] == "candidate" else f"{p['label']} baseline"
     val = _acc(p["val_accuracy"]) if p["val_accuracy"] is not None else \
-        f"{_acc(p['last_val_accuracy'])} at epoch {p['epochs_run']} (pruned)"
+        f"{_acc(p['last_val_accuracy'])} at epoch {p['epochs_trained']:g} (pruned)"
     test = _acc(p["test_accuracy"]) if p["test_accuracy"] is not None else "n/a (pruned)"
     return (f"<b>{who}</b> ({p['state']})<br>{html.escape(p['layers'])}<br>params {p['trainable_params']:,} "
             f"(Keras {p['keras_params']:,})<br>FLOPs {p['flops']:,}<br>val {val}<br>test {test}"
-            f"<br>training {p['seconds']:.1f} s, {p['epochs_run']} epochs<br>latency {_ms(p['latency_ms'])} "
+            f"<br>training {p['seconds']:.1f} s, {p['epochs_trained']:g} epochs<br>latency {_ms(p['latency_ms'])} "
             f"(batch 1), {_ms(p['latency_ms_batch'])} per image (batch 256)")
 
 
@@ -598,7 +598,7 @@ def _paper_table(data: dict[str, Any]) -> str:
         if p["family"] == "light":
             ours = by_number.get(trained.get(p["k"]))
             here = "not trained here" if ours is None else f"trial {ours['number']}" + (
-                f" (pruned at epoch {ours['epochs_run']})" if ours["state"] == "PRUNED" else "")
+                f" (pruned at epoch {ours['epochs_trained']:g})" if ours["state"] == "PRUNED" else "")
         else:
             ours = base.get(p["family"])
             here = f"{ours['label']} baseline" if ours else "not trained here"

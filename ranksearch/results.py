@@ -30,7 +30,7 @@ WALL_ATTR = "wall_seconds"
 CSV_COLUMNS = [
     "number", "state", "role", "family", "trainable_params", "keras_params", "flops",
     "val_accuracy", "test_accuracy", "epochs_run", "pruned_at_epoch", "seconds", "on_front",
-    "latency_ms", "latency_ms_batch",
+    "latency_ms", "latency_ms_batch", "epochs_trained",
 ]
 
 
@@ -53,17 +53,26 @@ class Row:
     latency_ms: float | None = None  # one image, median (None in studies made before latency was measured)
     latency_ms_batch: float | None = None  # per image in a batch of 256
     on_front: bool = False
+    val_checks: dict[str, float] = field(default_factory=dict)  # validations within an epoch a pruner asked for
 
     @property
     def epochs_run(self) -> int:
+        """Whole epochs trained."""
         return len(self.val_curve)
 
     @property
-    def pruned_at_epoch(self) -> int | None:
-        return self.epochs_run if self.state == "PRUNED" else None
+    def epochs_trained(self) -> float:
+        """Epochs trained, counting the part of an epoch before a stop at a check within it."""
+        return round(max([float(len(self.val_curve))] + [float(k) for k in self.val_checks]), 4)
+
+    @property
+    def pruned_at_epoch(self) -> float | None:
+        return self.epochs_trained if self.state == "PRUNED" else None
 
     @property
     def last_val_accuracy(self) -> float | None:
+        if self.val_checks and max(map(float, self.val_checks)) > len(self.val_curve):
+            return self.val_checks[max(self.val_checks, key=float)]
         return self.val_curve[-1] if self.val_curve else None
 
     @property
@@ -85,6 +94,7 @@ class Row:
             record[f"family.{name}"] = layer["family"]
             rank = layer.get("rank")
             record[f"rank.{name}"] = json.dumps(rank) if isinstance(rank, list) else rank
+        record["val_checks"] = json.dumps({k: round(v, 5) for k, v in self.val_checks.items()})
         record["val_curve"] = json.dumps([round(v, 5) for v in self.val_curve])
         return record
 
@@ -96,7 +106,7 @@ def _row(number: int | None, state: str, role: str, a: dict[str, Any]) -> Row:
         keras_params=a["keras_params"], flops=a["flops"],
         val_accuracy=curve[-1] if state == "COMPLETE" and curve else None,
         test_accuracy=a.get("test_accuracy"), val_curve=curve, seconds=a.get("seconds", 0.0), spec=a["spec"],
-        latency_ms=a.get("latency_ms"), latency_ms_batch=a.get("latency_ms_batch"),
+        latency_ms=a.get("latency_ms"), latency_ms_batch=a.get("latency_ms_batch"), val_checks=dict(a.get("val_checks") or {}),
     )
 
 
@@ -238,10 +248,12 @@ def trials_frame(tables: Tables) -> pd.DataFrame:
     frame = pd.DataFrame([r.csv_record() for r in tables.baselines + tables.candidates])
     if frame.empty:
         return pd.DataFrame(columns=CSV_COLUMNS)
-    extra = sorted(c for c in frame.columns if c not in CSV_COLUMNS and c != "val_curve")
-    frame = frame.reindex(columns=CSV_COLUMNS + extra + ["val_curve"])
-    for column in ("number", "pruned_at_epoch"):
-        frame[column] = frame[column].astype("Int64")
+    extra = sorted(c for c in frame.columns if c not in CSV_COLUMNS and c not in ("val_checks", "val_curve"))
+    frame = frame.reindex(columns=CSV_COLUMNS + extra + ["val_checks", "val_curve"])
+    frame["number"] = frame["number"].astype("Int64")
+    for column in ("pruned_at_epoch", "epochs_trained"):  # whole epochs as integers while no stop fell within one
+        if frame[column].dropna().map(float.is_integer).all():
+            frame[column] = frame[column].astype("Int64")
     for column in extra:  # ranks are integers; a slot without one is empty, not NaN turning 5 into 5.0
         if column.startswith("rank.") and frame[column].map(lambda v: v is None or isinstance(v, (int, float))).all():
             frame[column] = frame[column].astype("Int64")

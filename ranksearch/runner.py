@@ -109,6 +109,9 @@ class Monitor:
             self.progress.step(ev)
             if not self.progress.live:
                 self.progress.line(f"job {ev['job']}: {ev['who']} ({ev['params']:,} params) epoch {ev['epoch']}/{ev['epochs']} val {ev['val']:.4f}")
+        elif kind == "check":
+            if not self.progress.live:
+                self.progress.line(f"job {ev['job']}: {ev['who']} ({ev['params']:,} params) at epoch {ev['at']:.2f}/{ev['epochs']} val {ev['val']:.4f}")
         elif kind == "baseline":
             self.progress.idle(ev["job"])
             self.progress.line(f"baseline {ev['family']}: {ev['params']:,} params  val {ev['val']:.4f}  test {ev['test']:.4f}  ({ev['seconds']:.0f}s)")
@@ -118,7 +121,7 @@ class Monitor:
             tables = self.refresh()
             row = next((r for r in tables.candidates if r.number == ev["number"]), None)
             if row is not None:
-                what = "COMPLETE" if row.state == "COMPLETE" else f"PRUNED at epoch {row.epochs_run}"
+                what = "COMPLETE" if row.state == "COMPLETE" else f"PRUNED at epoch {row.epochs_trained:g}"
                 self.progress.line(
                     f"[{len(tables.candidates):>3}/{self.cfg.budget}] trial {row.number:>3} {what:<19} {row.trainable_params:>8,} params  "
                     f"val {row.last_val_accuracy:.4f}  {row.seconds:.0f}s  front {len(tables.front)}  "

@@ -26,7 +26,7 @@ from lightlayers import LayerChoice, ModelSpec, NetworkSpec, build_model, count_
 from ranksearch import signals
 from ranksearch.config import OBJECTIVES, SearchConfig
 from ranksearch.data import REFERENCE_NAMES, Splits
-from ranksearch.pruning import make_pruner
+from ranksearch.pruning import check_key, make_pruner
 from ranksearch.results import BASELINE_FAMILIES, candidate_trials
 from ranksearch.space import PAPER_RANKS, config_key, suggest_spec, uniform_params
 from ranksearch.latency import measure_latency
@@ -194,7 +194,9 @@ class Search:
         ]
 
     # -- progress -------------------------------------------------------------------------
-    def _trainer_callbacks(self, who: str, params: int, curve: list[float], on_epoch_extra=None):
+    def _trainer_callbacks(self, who: str, params: int, curve: list[float], checked: dict[str, float],
+                           after_point=None):
+        """The trainer's callbacks: progress events, the curve and checks recorded, then ``after_point(epochs trained)``."""
         epochs = self.cfg.recipe.epochs
         last = [0.0]
 
@@ -212,10 +214,19 @@ class Search:
             with signals.deferred():  # storage writes and events are never cut in half
                 self.emit({"kind": "epoch", "job": self.job, "who": who, "params": params, "epoch": epoch,
                            "epochs": epochs, "val": acc})
-                if on_epoch_extra is not None:
-                    on_epoch_extra(epoch)
+                if after_point is not None:
+                    after_point(float(epoch))
 
-        return on_step, on_epoch
+        def on_check(at: float, acc: float) -> None:
+            checked[check_key(at)] = acc
+            with signals.deferred():
+                self.emit({"kind": "check", "job": self.job, "who": who, "params": params, "at": at,
+                           "epochs": epochs, "val": acc})
+                if after_point is not None:
+                    after_point(at)
+
+        return {"on_step": on_step, "on_epoch": on_epoch, "on_check": on_check,
+                "checks": self.pruner.checks(epochs)}
 
     # -- baselines and the paper's models -------------------------------------------------
     def measure_given(self) -> None:
@@ -243,12 +254,12 @@ class Search:
             spec = baseline_spec(self.cfg, self.splits, family)
             info = describe(spec, self.cfg.device)
             curve: list[float] = []
-            on_step, on_epoch = self._trainer_callbacks(f"baseline {family}", info["trainable_params"], curve)
+            checked: dict[str, float] = {}
+            callbacks = self._trainer_callbacks(f"baseline {family}", info["trainable_params"], curve, checked)
             with signals.allowed():
-                result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device,
-                               on_epoch=on_epoch, on_step=on_step)
+                result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device, **callbacks)
             self.study.set_user_attr(key, {
-                "family": family, "spec": spec.to_dict(), **info, "val_curve": result.val_curve,
+                "family": family, "spec": spec.to_dict(), **info, "val_curve": result.val_curve, "val_checks": checked,
                 "test_accuracy": result.test_accuracy, "seconds": result.seconds,
             })
             # One readable line beside the record, for people browsing the study (optuna-dashboard).
@@ -293,19 +304,21 @@ class Search:
         for name, value in {"family": self.cfg.family, **info, "spec": spec.to_dict()}.items():
             trial.set_user_attr(name, value)
         curve: list[float] = []
+        checked: dict[str, float] = {}
         started = time.perf_counter()
         epochs = self.cfg.recipe.epochs
 
-        def after_epoch(epoch: int) -> None:
+        def after_point(at: float) -> None:
             trial.set_user_attr("val_curve", curve)
+            if checked:
+                trial.set_user_attr("val_checks", checked)
             trial.set_user_attr("seconds", time.perf_counter() - started)
-            if epoch < epochs and self.pruner.prune(self.study, trial):
-                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+            if at < epochs and self.pruner.prune(self.study, trial):
+                raise optuna.TrialPruned(f"pruned at epoch {at:g}")
 
-        on_step, on_epoch = self._trainer_callbacks(f"trial {trial.number}", info["trainable_params"], curve, after_epoch)
+        callbacks = self._trainer_callbacks(f"trial {trial.number}", info["trainable_params"], curve, checked, after_point)
         with signals.allowed():
-            result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device,
-                           on_epoch=on_epoch, on_step=on_step)
+            result = train(spec, self.splits, self.cfg.recipe, seed=self.cfg.seed, device=self.cfg.device, **callbacks)
         trial.set_user_attr("test_accuracy", result.test_accuracy)  # reported only; never an objective
         trial.set_user_attr("seconds", result.seconds)
         # The learning curve also as intermediate values, which optuna-dashboard plots (Trial.report

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,8 @@ EpochCallback = Callable[[int, float], None]
 """Called after every epoch with (epoch number from 1, validation accuracy); may raise to stop."""
 StepCallback = Callable[[int, int, int], None]
 """Called after every training step with (epoch, step from 1, steps per epoch); keep it cheap."""
+CheckCallback = Callable[[float, float], None]
+"""Called at each check within an epoch with (epochs trained, a fraction; validation accuracy); may raise to stop."""
 
 # Evaluation batch per device: large on CUDA; 256 on the CPU, where it measured as fast as 2048 with
 # far less activation memory (studies/benchmarks/RESULTS.md, "Peak memory").
@@ -40,6 +42,7 @@ class TrainResult:
     val_accuracy: float
     test_accuracy: float | None
     val_curve: list[float]
+    val_checks: dict[float, float]
     epochs_run: int
     seconds: float
     images_per_second: float
@@ -144,6 +147,17 @@ def normalizer(data: Splits, recipe: Recipe, dev: torch.device):
     return normalize
 
 
+def check_schedule(checks: Sequence[float], epochs: int, steps_per_epoch: int) -> dict[tuple[int, int], float]:
+    """(epoch from 1, step from 1) after which to validate, for each check strictly within an epoch."""
+    schedule = {}
+    for at in checks:
+        epoch, frac = int(at) + 1, at - int(at)
+        step = round(frac * steps_per_epoch)
+        if 0 < at < epochs and 0 < step < steps_per_epoch:
+            schedule[(epoch, step)] = at
+    return schedule
+
+
 def evaluate_as_given(spec: ModelSpec, data: Splits, recipe: Recipe, device: str = "auto") -> tuple[float, float]:
     """(validation, test) accuracy of a network as built, before any training (a user's trained weights)."""
     dev = resolve_device(device)
@@ -165,9 +179,15 @@ def train(
     device: str = "auto",
     on_epoch: EpochCallback | None = None,
     on_step: StepCallback | None = None,
+    checks: Sequence[float] = (),
+    on_check: CheckCallback | None = None,
     evaluate_test: bool = True,
 ) -> TrainResult:
     """Train ``spec`` on ``data.train``, validate after every epoch, and test once at the end.
+
+    ``checks`` are points within epochs (in epochs, such as 1/3) where the network is also
+    validated, for a pruner to judge a candidate before its first epoch ends; a check changes
+    nothing of the training (same steps, same random numbers), only costs a validation pass.
 
     The test set is evaluated only after training, never inside the loop, so nothing the
     callback sees (and nothing a search chooses) depends on it. Same seed and thread count,
@@ -206,6 +226,8 @@ def train(
 
     bf16 = recipe.precision == "bf16"
     curve: list[float] = []
+    checked: dict[float, float] = {}
+    check_steps = check_schedule(checks, recipe.epochs, steps_per_epoch)
     train_seconds = 0.0
     images = 0
     for epoch in range(1, recipe.epochs + 1):
@@ -227,6 +249,11 @@ def train(
                 sched.step()
             if on_step is not None:
                 on_step(epoch, step + 1, steps_per_epoch)
+            at = check_steps.get((epoch, step + 1))
+            if at is not None:
+                checked[at] = evaluate(model, val_x, val_y, normalize, dev, bf16)[0]
+                if on_check is not None:
+                    on_check(at, checked[at])
         if dev.type == "cuda":
             torch.cuda.synchronize()
         train_seconds += time.perf_counter() - t0
@@ -245,6 +272,7 @@ def train(
         val_accuracy=curve[-1],
         test_accuracy=test_acc,
         val_curve=curve,
+        val_checks=checked,
         epochs_run=len(curve),
         seconds=time.perf_counter() - started,
         images_per_second=images / train_seconds if train_seconds > 0 else 0.0,

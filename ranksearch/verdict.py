@@ -199,9 +199,9 @@ class Cost:
     complete: int
     pruned: int
     epochs_per_candidate: int
-    epochs_trained: int  # candidate-epochs
+    epochs_trained: float  # candidate-epochs (a stop within an epoch counts its part)
     epochs_budget: int  # budget x epochs
-    epochs_saved: int  # epochs the pruned candidates did not train
+    epochs_saved: float  # epochs the pruned candidates did not train
     seconds_saved: float | None  # epochs_saved x the complete candidates' mean seconds per epoch
     seconds_per_candidate: float | None  # mean over complete candidates
     seconds_per_epoch: float | None
@@ -278,8 +278,8 @@ def cost(tables: Tables, cfg: SearchConfig) -> Cost:
     complete = [r for r in cands if r.state == "COMPLETE"]
     pruned = [r for r in cands if r.state == "PRUNED"]
     epochs = cfg.recipe.epochs
-    trained = sum(r.epochs_run for r in cands)
-    saved = sum(max(0, epochs - r.epochs_run) for r in pruned)
+    trained = round(sum(r.epochs_trained for r in cands), 1)
+    saved = round(sum(max(0.0, epochs - r.epochs_trained) for r in pruned), 1)
     per_candidate = sum(r.seconds for r in complete) / len(complete) if complete else None
     complete_epochs = sum(r.epochs_run for r in complete)
     per_epoch = sum(r.seconds for r in complete) / complete_epochs if complete_epochs else None
@@ -364,12 +364,12 @@ def _cost_sentence(c: Cost) -> str:
     parts = [f"Cost: {wall}; training {duration(c.training_seconds)} summed over {c.candidates_finished} candidates and the "
              f"baselines ({duration(c.baseline_seconds)})"]
     finished = "" if c.candidates_finished == c.budget else f"; {c.candidates_finished} of {c.budget} candidates finished"
-    parts.append(f"{c.epochs_trained:,} of the budget's {c.epochs_budget:,} candidate-epochs trained "
+    parts.append(f"{c.epochs_trained:,g} of the budget's {c.epochs_budget:,} candidate-epochs trained "
                  f"({c.budget} candidates x {c.epochs_per_candidate} epochs{finished})")
     if c.pruned:
         saved = f", about {duration(c.seconds_saved)}" if c.seconds_saved is not None else ""
         parts.append(f"pruning stopped {c.pruned} candidate{'s' if c.pruned != 1 else ''} early and saved "
-                     f"{c.epochs_saved} epochs{saved}")
+                     f"{c.epochs_saved:,g} epochs{saved}")
     else:
         parts.append("nothing was pruned")
     if c.seconds_per_candidate is not None:

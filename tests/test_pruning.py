@@ -116,12 +116,12 @@ def test_rung_order_puts_every_first_front_member_before_a_dominated_one():
     assert rung_order(points) == [1, 2, 3, 0]
 
 
-def test_moasha_breaks_ties_on_a_crowded_first_front_once_nine_reached_the_rung(rung_study):
+def test_moasha_breaks_ties_on_a_crowded_first_front_once_enough_reached_the_rung(rung_study):
     # (3500, 0.41) is on the first front with all nine, between 3,000 and 4,000 parameters: ten at the
     # rung keep three places, taken by the smallest (1,000), the far end (9,000) and the middle (4,000).
     crowded = running(rung_study, 3500, [0.41])
-    assert ParetoSuccessiveHalving(margin=None).prune(rung_study, crowded)
-    assert not ParetoSuccessiveHalving(margin=None, tie_break_from=11).prune(rung_study, crowded)  # ten: ties all go on
+    assert ParetoSuccessiveHalving(margin=None, tie_break_from=10).prune(rung_study, crowded)
+    assert not ParetoSuccessiveHalving(margin=None).prune(rung_study, crowded)  # ten, under the default 12: ties all go on
     assert not ParetoSuccessiveHalving(margin=None, tie_break_from=None).prune(rung_study, crowded)
 
 
@@ -203,3 +203,87 @@ def test_moasha_ignores_a_network_measured_as_given():
     s = optuna.create_study(directions=["maximize", "minimize"])
     s.set_user_attr("baseline:given", {"family": "given", "trainable_params": 1000, "val_curve": [0.9]})
     assert not ParetoSuccessiveHalving().prune(s, running(s, 5000, [0.40]))
+
+
+# -- a first rung within the first epoch -------------------------------------------------------
+from ranksearch.pruning import accuracy_at, check_key, progress  # noqa: E402
+
+
+def test_the_default_first_rung_is_a_third_of_an_epoch():
+    sha = ParetoSuccessiveHalving()
+    assert sha.rungs(10) == [0.3333, 1, 3, 9]
+    assert sha.checks(10) == (0.3333,)
+    assert ParetoSuccessiveHalving(grace=1).checks(10) == ()
+    assert ParetoSuccessiveHalving(grace=0.5).checks(10) == (0.5, 1.5, 4.5)
+    assert MarginPruner().checks(10) == () and make_pruner("none").checks(10) == ()
+
+
+def test_progress_and_accuracy_at_read_checks_and_the_curve():
+    attrs = {"val_curve": [0.5, 0.6], "val_checks": {check_key(1 / 3): 0.2}}
+    assert progress(attrs) == 2 and progress({"val_curve": [], "val_checks": {check_key(1 / 3): 0.2}}) == 0.3333
+    assert accuracy_at(attrs, 1 / 3) == 0.2 and accuracy_at(attrs, 2) == 0.6
+    assert accuracy_at(attrs, 3) is None and accuracy_at(attrs, 2 / 3) is None
+
+
+def checked(params: int, at_third: float, curve: list[float] | None = None, state=TrialState.COMPLETE):
+    curve = curve or [at_third + 0.2, at_third + 0.3]
+    return create_trial(values=[curve[-1], params] if state == TrialState.COMPLETE else None, state=state,
+                        user_attrs={"trainable_params": params, "val_curve": curve,
+                                    "val_checks": {check_key(1 / 3): at_third}})
+
+
+def at_a_third(study, params: int, acc: float):
+    trial = study.ask()
+    trial.set_user_attr("trainable_params", params)
+    trial.set_user_attr("val_curve", [])
+    trial.set_user_attr("val_checks", {check_key(1 / 3): acc})
+    return trial
+
+
+@pytest.fixture
+def third_study():
+    """Nine candidates checked at a third of an epoch, accuracy growing with size: one front."""
+    s = optuna.create_study(directions=["maximize", "minimize"])
+    for i in range(9):
+        s.add_trial(checked(1000 * (i + 1), 0.2 + 0.05 * i))
+    return s
+
+
+def test_moasha_prunes_at_the_check_a_candidate_dominated_there(third_study):
+    # 5,500 parameters with the 1,000-parameter network's accuracy at a third of an epoch.
+    assert ParetoSuccessiveHalving().prune(third_study, at_a_third(third_study, 5500, 0.20))
+    # The same candidate is not judged there by a pruner whose first rung is epoch 1.
+    assert not ParetoSuccessiveHalving(grace=1).prune(third_study, at_a_third(third_study, 5500, 0.20))
+
+
+def test_moasha_lets_the_smallest_and_the_best_through_at_the_check(third_study):
+    assert not ParetoSuccessiveHalving().prune(third_study, at_a_third(third_study, 500, 0.05))
+    assert not ParetoSuccessiveHalving().prune(third_study, at_a_third(third_study, 9500, 0.9))
+
+
+def test_a_baseline_dominating_a_candidate_at_the_check_stops_it():
+    def first_candidate(pruner, acc):
+        s = optuna.create_study(directions=["maximize", "minimize"])
+        s.set_user_attr("baseline:separable", {"family": "separable", "trainable_params": 3000, "val_curve": [0.5, 0.6],
+                                               "val_checks": {check_key(1 / 3): 0.4}})
+        return pruner.prune(s, at_a_third(s, 4000, acc))
+
+    assert first_candidate(ParetoSuccessiveHalving(), 0.30)
+    assert not first_candidate(ParetoSuccessiveHalving(), 0.39)  # within epsilon
+    assert not first_candidate(ParetoSuccessiveHalving(baselines=False), 0.30)
+
+
+def test_candidates_without_checks_do_not_count_at_the_check():
+    # Six finished candidates trained before checks existed (curves only): the seventh, at its check,
+    # is among fewer than eta candidates there, so only a baseline could stop it.
+    s = optuna.create_study(directions=["maximize", "minimize"])
+    for i in range(6):
+        s.add_trial(finished(1000 * (i + 1), [0.5, 0.6]))
+    assert not ParetoSuccessiveHalving().prune(s, at_a_third(s, 7000, 0.01))
+
+
+def test_margin_pruner_judges_whole_epochs_only(study):
+    trial = running(study, 5000, [0.1, 0.1])
+    assert MarginPruner().prune(study, trial)
+    trial.set_user_attr("val_checks", {check_key(2.5): 0.1})
+    assert not MarginPruner().prune(study, trial)

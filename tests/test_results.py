@@ -30,3 +30,24 @@ def test_hypervolume_of_a_front_by_hand():
     # log10 params 2 and 3 against the reference log10 10,000 = 4: (3-2)*0.5 + (4-3)*0.8.
     rows = [row(0, 100, 0.5, 0), row(1, 1000, 0.8, 0)]
     assert hypervolume(rows, 10000) == pytest.approx(0.5 + 0.8)
+
+
+def test_a_candidate_stopped_at_a_check_counts_the_part_of_the_epoch_it_trained():
+    import json
+
+    from ranksearch.results import Tables, trials_frame
+
+    stopped = Row(number=1, state="PRUNED", role="candidate", family="light", trainable_params=10, keras_params=10, flops=1,
+                  val_accuracy=None, test_accuracy=None, val_curve=[], seconds=1.0, spec={"layers": {}},
+                  val_checks={"0.3333": 0.25})
+    later = Row(number=2, state="PRUNED", role="candidate", family="light", trainable_params=20, keras_params=20, flops=1,
+                val_accuracy=None, test_accuracy=None, val_curve=[0.3], seconds=1.0, spec={"layers": {}},
+                val_checks={"0.3333": 0.2})
+    assert stopped.epochs_run == 0 and stopped.epochs_trained == 0.3333 and stopped.pruned_at_epoch == 0.3333
+    assert stopped.last_val_accuracy == 0.25
+    assert later.epochs_trained == 1 and later.last_val_accuracy == 0.3
+    frame = trials_frame(Tables([stopped, later], [], [], 20, 0.0))
+    assert frame.pruned_at_epoch.tolist() == [0.3333, 1.0] and frame.epochs_trained.tolist() == [0.3333, 1.0]
+    assert json.loads(frame.val_checks[0]) == {"0.3333": 0.25}
+    whole = trials_frame(Tables([later], [], [], 20, 0.0))
+    assert str(whole.pruned_at_epoch.dtype) == "Int64" and whole.pruned_at_epoch.tolist() == [1]

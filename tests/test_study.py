@@ -52,6 +52,11 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
     assert first.keras_params.tolist()[:3] == [2649, 4392, 6135]
     done = cand[cand.state == "COMPLETE"]
     assert done.test_accuracy.notna().all() and done.val_accuracy.between(0, 1).all()
+    # The default pruner's first rung is a third of an epoch: every network was validated there too.
+    assert all(set(json.loads(c)) == {"0.3333"} for c in trials.val_checks)
+    assert (trials.epochs_trained[trials.state == "COMPLETE"] == 2).all()
+    study = load(out)
+    assert all(set(t.user_attrs["val_checks"]) == {"0.3333"} for t in candidates(study))
     front = json.loads((out / "front.json").read_text())
     assert front and [p["trainable_params"] for p in front] == sorted(p["trainable_params"] for p in front)
     assert set(p["number"] for p in front) == set(cand[cand.on_front].number)
@@ -132,6 +137,9 @@ def test_a_trial_failed_by_another_process_meanwhile_is_let_go(mnist_like, tmp_p
     search = Search(study, cfg, splits, events.append)
 
     class OtherProcessFailsIt:
+        def checks(self, epochs):
+            return ()
+
         def prune(self, study, trial):
             other = optuna.load_study(study_name="reaped", storage=open_storage(url, create=False))
             other._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)

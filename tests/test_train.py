@@ -323,3 +323,39 @@ def test_the_paper_recipe_trains_a_tiny_task_with_its_plateau_schedule():
     recipe = type(recipe)(**{**recipe.__dict__, "patience": 1, "lr": 1e-2})
     result = train(tiny_spec(splits), splits, recipe, seed=0, device="cpu")
     assert result.epochs_run == 6 and 0 <= result.val_accuracy <= 1
+
+
+def test_checks_within_epochs_validate_there_and_change_nothing_of_the_training():
+    splits = tiny_splits(n_train=192)  # batch 32: six steps an epoch
+    recipe = make_recipe("fast", "tiny", epochs=2)
+    events = []
+    with_checks = train(tiny_spec(splits), splits, recipe, seed=0, device="cpu", checks=(1 / 3, 1.5, 1.0, 2.5),
+                        on_step=lambda e, s, n: events.append(("step", e, s)),
+                        on_check=lambda at, acc: events.append(("check", at, acc)),
+                        on_epoch=lambda e, acc: events.append(("epoch", e, acc)))
+    plain = train(tiny_spec(splits), splits, recipe, seed=0, device="cpu")
+    checks = [e for e in events if e[0] == "check"]
+    # Only the points strictly within an epoch of training are checked, each after its step.
+    assert [at for _, at, _ in checks] == [1 / 3, 1.5]
+    assert events[events.index(checks[0]) - 1] == ("step", 1, 2)
+    assert events[events.index(checks[1]) - 1] == ("step", 2, 3)
+    assert with_checks.val_checks == {1 / 3: checks[0][2], 1.5: checks[1][2]}
+    assert all(0.0 <= acc <= 1.0 for _, _, acc in checks)
+    assert with_checks.val_curve == plain.val_curve and with_checks.test_accuracy == plain.test_accuracy
+    a, b = with_checks.model.state_dict(), plain.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_exception_from_on_check_stops_training_within_the_epoch():
+    class Stop(Exception):
+        pass
+
+    def on_check(at, acc):
+        raise Stop
+
+    epochs = []
+    splits = tiny_splits(n_train=192)
+    with pytest.raises(Stop):
+        train(tiny_spec(splits), splits, make_recipe("fast", "tiny", epochs=3), seed=0, device="cpu",
+              checks=(1 / 3,), on_check=on_check, on_epoch=lambda e, acc: epochs.append(e))
+    assert epochs == []
