@@ -123,7 +123,7 @@ class Monitor:
             if row is not None:
                 what = "COMPLETE" if row.state == "COMPLETE" else f"PRUNED at epoch {row.epochs_trained:g}"
                 self.progress.line(
-                    f"[{len(tables.candidates):>3}/{self.cfg.budget}] trial {row.number:>3} {what:<19} {row.trainable_params:>8,} params  "
+                    f"[{len(tables.candidates):>3}/{self.cfg.budget}] trial {row.number:>3} {what:<22} {row.trainable_params:>8,} params  "
                     f"val {row.last_val_accuracy:.4f}  {row.seconds:.0f}s  front {len(tables.front)}  "
                     f"elapsed {fmt_seconds(self.progress.elapsed())}{self._eta(len(tables.candidates))}"
                 )
