@@ -3,4 +3,4 @@
 # 10,000-image stratified subset, the data for replaying pruners (studies/benchmarks/pruning_replay.py).
 set -euo pipefail
 ranksearch run --dataset cifar10 --data-dir "${RANKSEARCH_DATASETS:-../shared/datasets}" \
-  --budget 50 --train-subset 10000 --pruner none --out "${1:-runs/cifar10-nopruning}"
+  --family light --budget 50 --train-subset 10000 --pruner none --out "${1:-runs/cifar10-nopruning}"

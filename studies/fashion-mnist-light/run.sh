@@ -4,4 +4,4 @@
 # From the repository root, with the datasets beside it; rerun to continue where it stopped.
 set -euo pipefail
 ranksearch run --dataset fashion-mnist --data-dir "${RANKSEARCH_DATASETS:-../shared/datasets}" \
-  --budget 50 --epochs 5 --train-subset 10000 --out "${1:-runs/fashion-mnist-light}"
+  --family light --budget 50 --epochs 5 --train-subset 10000 --out "${1:-runs/fashion-mnist-light}"
