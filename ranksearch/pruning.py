@@ -5,8 +5,8 @@ NotImplementedError), so ranksearch has its own. A pruner answers ``prune(study,
 bool`` after each epoch of a running candidate, and after each check within an epoch that it
 asks for (``checks``); raising ``optuna.TrialPruned`` then marks the trial PRUNED, which
 multi-objective studies accept. Every candidate keeps its learning curve as the user attribute
-``val_curve`` (one accuracy per epoch), its checks within epochs as ``val_checks`` (``check_key``
-of the point: accuracy) and its size as ``trainable_params``.
+``val_curve`` (one accuracy per epoch), its checks within epochs as ``val_checks``
+(``ranksearch.curves``) and its size as ``trainable_params``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Callable, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ranksearch.curves import accuracy_at, check_key, progress
+
 
 class Pruner(Protocol):
     def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
@@ -26,22 +28,9 @@ class Pruner(Protocol):
         """Points within epochs (such as 1/3) where the pruner wants a validation, for ``epochs`` of training."""
 
 
-def check_key(at: float) -> str:
-    """How a point within an epoch is named in ``val_checks`` (JSON keys are strings)."""
-    return f"{at:.4f}"
-
-
-def accuracy_at(attrs: dict, at: float) -> float | None:
-    """A trial's (or baseline's) validation accuracy at ``at`` epochs, None where it was not measured."""
-    if at == int(at):
-        curve = attrs.get("val_curve") or []
-        return curve[int(at) - 1] if 1 <= at <= len(curve) else None
-    return (attrs.get("val_checks") or {}).get(check_key(at))
-
-
-def progress(attrs: dict) -> float:
-    """How far a trial has trained, in epochs: its last whole epoch or its last check, whichever is later."""
-    return max([float(len(attrs.get("val_curve") or []))] + [float(k) for k in attrs.get("val_checks") or {}])
+def _record(attrs: dict) -> tuple[list[float], dict[str, float]]:
+    """(curve, checks) of a trial's or baseline's attributes."""
+    return attrs.get("val_curve") or [], attrs.get("val_checks") or {}
 
 
 def trained_candidates(study: optuna.Study, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
@@ -87,7 +76,7 @@ class MarginPruner:
         attrs = trial.user_attrs
         curve = attrs.get("val_curve") or []
         epoch = len(curve)
-        if progress(attrs) != epoch or epoch <= self.warmup_epochs:
+        if progress(*_record(attrs)) != epoch or epoch <= self.warmup_epochs:
             return False
         params = attrs["trainable_params"]
         finished = [t for t in trained_candidates(study, (TrialState.COMPLETE,)) if t.number != trial.number]
@@ -225,24 +214,24 @@ class ParetoSuccessiveHalving:
         return any(abs(at - r) < 1e-6 for r in self.rungs(int(at) + 2))
 
     def prune(self, study: optuna.Study, trial: optuna.Trial) -> bool:
-        at = progress(trial.user_attrs)
+        at = progress(*_record(trial.user_attrs))
         if self.margin is not None and self.margin.prune(study, trial):
             return True
         if at <= 0 or not self.is_rung(at):
             return False
-        mine = (trial.user_attrs["trainable_params"], accuracy_at(trial.user_attrs, at))
+        mine = (trial.user_attrs["trainable_params"], accuracy_at(*_record(trial.user_attrs), at))
         if self.baselines and any(
-            dominates((base["trainable_params"], accuracy_at(base, at)), mine, self.epsilon)
-            for base in trained_baselines(study) if accuracy_at(base, at) is not None
+            dominates((base["trainable_params"], accuracy_at(*_record(base), at)), mine, self.epsilon)
+            for base in trained_baselines(study) if accuracy_at(*_record(base), at) is not None
         ):
             return True
         others = [
             t for t in trained_candidates(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
-            if t.number != trial.number and accuracy_at(t.user_attrs, at) is not None
+            if t.number != trial.number and accuracy_at(*_record(t.user_attrs), at) is not None
         ]
         if len(others) + 1 < self.eta:
             return False
-        points = [mine] + [(t.user_attrs["trainable_params"], accuracy_at(t.user_attrs, at)) for t in others]
+        points = [mine] + [(t.user_attrs["trainable_params"], accuracy_at(*_record(t.user_attrs), at)) for t in others]
         keep = max(1, len(points) // self.eta)
         if self.tie_break_from is not None and len(points) >= self.tie_break_from:
             return rung_order(points, self.epsilon).index(0) >= keep

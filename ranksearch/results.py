@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from lightlayers import spec_from_dict
 
 from ranksearch.config import SearchConfig, TrainConfig
+from ranksearch.curves import last_accuracy, progress
 from ranksearch.errors import UserError
 
 BASELINE_FAMILIES = ("conv", "separable")
@@ -63,7 +64,7 @@ class Row:
     @property
     def epochs_trained(self) -> float:
         """Epochs trained, counting the part of an epoch before a stop at a check within it."""
-        return round(max([float(len(self.val_curve))] + [float(k) for k in self.val_checks]), 4)
+        return progress(self.val_curve, self.val_checks)
 
     @property
     def pruned_at_epoch(self) -> float | None:
@@ -71,9 +72,7 @@ class Row:
 
     @property
     def last_val_accuracy(self) -> float | None:
-        if self.val_checks and max(map(float, self.val_checks)) > len(self.val_curve):
-            return self.val_checks[max(self.val_checks, key=float)]
-        return self.val_curve[-1] if self.val_curve else None
+        return last_accuracy(self.val_curve, self.val_checks)
 
     @property
     def layers(self) -> dict[str, dict[str, Any]]:

@@ -26,7 +26,8 @@ from lightlayers import LayerChoice, ModelSpec, NetworkSpec, build_model, count_
 from ranksearch import signals
 from ranksearch.config import OBJECTIVES, SearchConfig
 from ranksearch.data import REFERENCE_NAMES, Splits
-from ranksearch.pruning import check_key, make_pruner
+from ranksearch.curves import check_key
+from ranksearch.pruning import make_pruner
 from ranksearch.results import BASELINE_FAMILIES, candidate_trials
 from ranksearch.space import PAPER_RANKS, config_key, suggest_spec, uniform_params
 from ranksearch.latency import measure_latency
@@ -305,12 +306,16 @@ class Search:
             trial.set_user_attr(name, value)
         curve: list[float] = []
         checked: dict[str, float] = {}
+        # An empty curve from the start: a candidate stopped at its first check has trained, and
+        # pruners count it among the candidates at that check (pruning.trained_candidates).
+        trial.set_user_attr("val_curve", curve)
         started = time.perf_counter()
         epochs = self.cfg.recipe.epochs
 
         def after_point(at: float) -> None:
-            trial.set_user_attr("val_curve", curve)
-            if checked:
+            if at == int(at):
+                trial.set_user_attr("val_curve", curve)
+            else:
                 trial.set_user_attr("val_checks", checked)
             trial.set_user_attr("seconds", time.perf_counter() - started)
             if at < epochs and self.pruner.prune(self.study, trial):

@@ -251,7 +251,9 @@ def train(
                 on_step(epoch, step + 1, steps_per_epoch)
             at = check_steps.get((epoch, step + 1))
             if at is not None:
+                checking = time.perf_counter()
                 checked[at] = evaluate(model, val_x, val_y, normalize, dev, bf16)[0]
+                t0 += time.perf_counter() - checking  # images/s counts training steps only
                 if on_check is not None:
                     on_check(at, checked[at])
         if dev.type == "cuda":

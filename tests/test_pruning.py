@@ -206,7 +206,7 @@ def test_moasha_ignores_a_network_measured_as_given():
 
 
 # -- a first rung within the first epoch -------------------------------------------------------
-from ranksearch.pruning import accuracy_at, check_key, progress  # noqa: E402
+from ranksearch.curves import accuracy_at, check_key, last_accuracy, progress  # noqa: E402
 
 
 def test_the_default_first_rung_is_a_third_of_an_epoch():
@@ -219,10 +219,11 @@ def test_the_default_first_rung_is_a_third_of_an_epoch():
 
 
 def test_progress_and_accuracy_at_read_checks_and_the_curve():
-    attrs = {"val_curve": [0.5, 0.6], "val_checks": {check_key(1 / 3): 0.2}}
-    assert progress(attrs) == 2 and progress({"val_curve": [], "val_checks": {check_key(1 / 3): 0.2}}) == 0.3333
-    assert accuracy_at(attrs, 1 / 3) == 0.2 and accuracy_at(attrs, 2) == 0.6
-    assert accuracy_at(attrs, 3) is None and accuracy_at(attrs, 2 / 3) is None
+    curve, checks = [0.5, 0.6], {check_key(1 / 3): 0.2}
+    assert progress(curve, checks) == 2 and progress([], checks) == 0.3333 and progress([], {}) == 0
+    assert accuracy_at(curve, checks, 1 / 3) == 0.2 and accuracy_at(curve, checks, 2) == 0.6
+    assert accuracy_at(curve, checks, 3) is None and accuracy_at(curve, checks, 2 / 3) is None
+    assert last_accuracy(curve, checks) == 0.6 and last_accuracy([], checks) == 0.2 and last_accuracy([], {}) is None
 
 
 def checked(params: int, at_third: float, curve: list[float] | None = None, state=TrialState.COMPLETE):

@@ -89,20 +89,26 @@ def test_resume_continues_to_the_new_budget_without_retraining_baselines(mnist_l
     assert len(candidates(load(out))) == 5
 
 
-def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
+def in_process_search(data: Path, tmp_path: Path, name: str, epochs: int, budget: int, emit=lambda event: None):
+    """A Search of a real SQLite study on the MNIST-like data, in this process: (search, study, storage url)."""
     from ranksearch.config import DataConfig, SearchConfig, make_recipe
     from ranksearch.data import load_splits
     from ranksearch.search import Search
-    from ranksearch.space import uniform_params
     from ranksearch.storage import open_study
 
-    cfg = SearchConfig(
-        DataConfig("mnist", str(mnist_like), train_subset=200), make_recipe("fast", "mnist", 1), budget=3,
-        study_name="dup",
-    )
+    cfg = SearchConfig(DataConfig("mnist", str(data), train_subset=200), make_recipe("fast", "mnist", epochs),
+                       budget=budget, study_name=name)
+    url = f"sqlite:///{tmp_path / (name + '.db')}"
     _, splits = load_splits(cfg.data)
-    study = open_study(cfg, f"sqlite:///{tmp_path / 'dup.db'}", 0, create=True)
-    search = Search(study, cfg, splits, lambda event: None)
+    study = open_study(cfg, url, 0, create=True)
+    return Search(study, cfg, splits, emit), study, url
+
+
+def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
+    from ranksearch.space import uniform_params
+
+    search, study, _ = in_process_search(mnist_like, tmp_path, "dup", epochs=1, budget=3)
+    cfg = search.cfg
     same = uniform_params(search.template, cfg.family, 2)
     for _ in range(3):
         study.enqueue_trial(same)
@@ -120,21 +126,12 @@ def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
 
 def test_a_trial_failed_by_another_process_meanwhile_is_let_go(mnist_like, tmp_path):
     """Another process (a reaper that judged it orphaned) fails the trial while it trains: no crash, it stays failed."""
-    from ranksearch.config import DataConfig, SearchConfig, make_recipe
-    from ranksearch.data import load_splits
-    from ranksearch.search import Search
     from ranksearch.space import uniform_params
-    from ranksearch.storage import open_storage, open_study
+    from ranksearch.storage import open_storage
 
-    cfg = SearchConfig(
-        DataConfig("mnist", str(mnist_like), train_subset=200), make_recipe("fast", "mnist", 3), budget=2,
-        study_name="reaped",
-    )
-    url = f"sqlite:///{tmp_path / 'reaped.db'}"
-    _, splits = load_splits(cfg.data)
-    study = open_study(cfg, url, 0, create=True)
     events = []
-    search = Search(study, cfg, splits, events.append)
+    search, study, url = in_process_search(mnist_like, tmp_path, "reaped", epochs=3, budget=2, emit=events.append)
+    cfg = search.cfg
 
     class OtherProcessFailsIt:
         def checks(self, epochs):
@@ -152,6 +149,35 @@ def test_a_trial_failed_by_another_process_meanwhile_is_let_go(mnist_like, tmp_p
     assert trial.state == optuna.trial.TrialState.FAIL
     assert len(trial.user_attrs["val_curve"]) == 1, "it stopped at the first storage write after being failed"
     assert any(e["kind"] == "line" and "finished by another process" in e["text"] for e in events)
+
+
+def test_a_candidate_stopped_at_a_check_is_recorded_as_trained_there(mnist_like, tmp_path):
+    """A pruner that asks for a check a third into epoch 1 and stops every candidate there."""
+    from ranksearch.pruning import trained_candidates
+    from ranksearch.results import study_tables, trials_frame
+    from ranksearch.space import uniform_params
+
+    search, study, _ = in_process_search(mnist_like, tmp_path, "checked", epochs=3, budget=1)
+    cfg = search.cfg
+    seen = []
+
+    class StopAtTheCheck:
+        def checks(self, epochs):
+            return (0.3333,)
+
+        def prune(self, study, trial):
+            seen.append((dict(trial.user_attrs["val_checks"]), list(trial.user_attrs["val_curve"])))
+            return True
+
+    search.pruner = StopAtTheCheck()
+    study.enqueue_trial(uniform_params(search.template, cfg.family, 2))
+    search.run_one()
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert len(seen) == 1 and list(seen[0][0]) == ["0.3333"] and seen[0][1] == []
+    assert [t.number for t in trained_candidates(study, (optuna.trial.TrialState.PRUNED,))] == [0]
+    row = trials_frame(study_tables(study, cfg)).iloc[-1]
+    assert row.pruned_at_epoch == 0.3333 and row.epochs_run == 0 and json.loads(row.val_checks) == seen[0][0]
 
 
 CLAIM_QUEUED = """

@@ -99,14 +99,23 @@ def main() -> None:
     for folder in args.runs:
         if not (folder / "trials.csv").is_file() or not (folder / "config.json").is_file():
             sys.exit(f"{folder}: no trials.csv and config.json; give a run folder written by ranksearch run --pruner none")
-        raw = read_json(folder / "config.json")
-        raw["data"]["data_dir"] = str(DATASETS)
         try:
+            raw = read_json(folder / "config.json")
+            raw["data"]["data_dir"] = str(DATASETS)
             cfg = SearchConfig.from_dict(raw)
+        except (KeyError, TypeError, ValueError, UserError) as error:
+            sys.exit(f"{folder / 'config.json'} is not a ranksearch run configuration ({error})")
+        try:
             load_splits(cfg.data)
         except UserError as error:
             sys.exit(f"{error} (datasets: $RANKSEARCH_DATASETS, else {DATASETS})")
-        nets = networks(folder, cfg)
+        try:
+            nets = networks(folder, cfg)
+        except (KeyError, ValueError) as error:  # a user's network, or a trials.csv of another layout
+            sys.exit(f"{folder}: cannot rebuild its networks from trials.csv ({error}); this script takes runs "
+                     "of the paper's reference networks (--dataset mnist, fashion-mnist, cifar10 or cifar100)")
+        if not nets:
+            sys.exit(f"{folder}: trials.csv holds no trained network")
         print(f"{folder}: {len(nets)} networks, first epoch with checks at 1/3 and 2/3, 2 processes x 1 thread", flush=True)
         with multiprocessing.get_context("spawn").Pool(2, initializer=_init, initargs=(raw,)) as pool:
             rows = []

@@ -19,7 +19,8 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from ranksearch.pruning import MarginPruner, NoPruner, ParetoSuccessiveHalving, Pruner, check_key
+from ranksearch.curves import check_key
+from ranksearch.pruning import MarginPruner, NoPruner, ParetoSuccessiveHalving, Pruner
 from ranksearch.results import Row, hypervolume, pareto_front
 
 SETTINGS: list[tuple[str, Pruner]] = [
