@@ -7,8 +7,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from lightlayers.decef_conv import DeCEFConv2d
-from lightlayers.light_linear import LightLinear
 from lightlayers.spec import LayerChoice
 
 
@@ -29,14 +27,20 @@ def keras_params(module: nn.Module) -> int:
 def flops_by_module(model: nn.Module, input_shape: tuple[int, int, int]) -> dict[str, int]:
     """Multiply-accumulates for one image of ``input_shape`` (C, H, W), per leaf module name.
 
-    Convention: one FLOP is one multiply-accumulate of a convolution or a linear layer
-    (``nn.Conv2d``, ``nn.Linear``, ``LightLinear``; a ``DeCEFConv2d`` as its two factor
-    convolutions, whichever way it runs). Biases, BatchNorm, activations, pooling and
-    additions are not counted; they are a few per output element and the same for every
-    family, so they would only blur the comparison.
+    Convention: one FLOP is one multiply-accumulate of a convolution or a linear layer. A layer
+    that counts itself (a ``multiply_accumulates(output)`` method: LightLinear through its rank,
+    DeCEFConv2d as its two factor convolutions whichever way it runs) is counted by that method
+    and its submodules are not; ``nn.Conv2d`` and ``nn.Linear`` by their shapes. Biases,
+    BatchNorm, activations, pooling and additions are not counted; they are a few per output
+    element and the same for every family, so they would only blur the comparison.
     """
     counts: dict[str, int] = {}
     hooks = []
+
+    def own_hook(name):
+        def hook(mod, inputs, output):
+            counts[name] = mod.multiply_accumulates(output)
+        return hook
 
     def conv_hook(name):
         def hook(mod: nn.Conv2d, inputs, output):
@@ -44,36 +48,29 @@ def flops_by_module(model: nn.Module, input_shape: tuple[int, int, int]) -> dict
             counts[name] = output[0].numel() * per_output
         return hook
 
-    def decef_hook(name):
-        def hook(mod: DeCEFConv2d, inputs, output):
-            positions = output[0, 0].numel()
-            counts[name] = positions * mod.in_channels * mod.rank * (mod.kernel_size**2 + mod.out_channels)
-        return hook
-
     def linear_hook(name):
-        def hook(mod, inputs, output):
-            if isinstance(mod, LightLinear):
-                counts[name] = mod.rank * (mod.in_features + mod.out_features)
-            else:
-                counts[name] = mod.in_features * mod.out_features
+        def hook(mod: nn.Linear, inputs, output):
+            counts[name] = mod.in_features * mod.out_features
         return hook
 
-    decef = [name + "." for name, mod in model.named_modules() if isinstance(mod, DeCEFConv2d)]
+    counting_itself = [name + "." for name, mod in model.named_modules() if hasattr(mod, "multiply_accumulates")]
     for name, mod in model.named_modules():
-        if any(name.startswith(prefix) for prefix in decef):  # counted by the DeCEF layer, whichever way it runs
+        if any(name.startswith(prefix) for prefix in counting_itself):
             continue
-        if isinstance(mod, DeCEFConv2d):
-            hooks.append(mod.register_forward_hook(decef_hook(name)))
+        if hasattr(mod, "multiply_accumulates"):
+            hooks.append(mod.register_forward_hook(own_hook(name)))
         elif isinstance(mod, nn.Conv2d):
             hooks.append(mod.register_forward_hook(conv_hook(name)))
-        elif isinstance(mod, (nn.Linear, LightLinear)):
+        elif isinstance(mod, nn.Linear):
             hooks.append(mod.register_forward_hook(linear_hook(name)))
     was_training = model.training
-    device = next(model.parameters()).device
+    params = next(model.parameters(), None)
+    if params is None:
+        raise ValueError("the model has no parameters: there is nothing to count or factorise")
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=device))
+            model(torch.zeros(1, *input_shape, device=params.device))
     finally:
         model.train(was_training)
         for h in hooks:

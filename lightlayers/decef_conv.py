@@ -27,8 +27,8 @@ class DeCEFConv2d(nn.Module):
     factors). A depthwise convolution with ``rank`` >= 2 filters per channel is a slow grouped
     convolution on CPUs, so the forward pass runs the dense kernel when it costs at most
     ``DENSE_MAX_COST`` times the factors' multiply-adds; where it costs more (wide outputs at low
-    rank) the factors are faster (``studies/benchmarks/decef_kernel.py``). Parameters are the
-    factors'; FLOPs are counted for the factorised form (``lightlayers.counting``).
+    rank) the factors are faster (``studies/benchmarks/decef_kernel.py`` measures the
+    crossover). Parameters are the factors'; FLOPs are counted for the factorised form.
     """
 
     DENSE_MAX_COST = 3.0
@@ -70,6 +70,31 @@ class DeCEFConv2d(nn.Module):
         if self.runs_dense:
             return F.conv2d(x, self.kernel(), self.pointwise.bias, self.depthwise.stride, self.depthwise.padding)
         return self.pointwise(self.depthwise(x))
+
+    def multiply_accumulates(self, output: torch.Tensor) -> int:
+        """Of one image whose output is ``output[0]``: the two factor convolutions, whichever way it runs."""
+        positions = output[0, 0].numel()
+        return positions * self.in_channels * self.rank * (self.kernel_size**2 + self.out_channels)
+
+    @torch.no_grad()
+    def init_from_dense(self, conv: nn.Conv2d) -> None:
+        """Start from a trained ``conv``: per input channel, the f x (s*s) slice of its kernel is
+        U S V^T, and this layer keeps its first ``rank`` components; exact at rank s*s.
+
+        Depthwise filter i*r + j is row j of V^T (eigen-filter j of channel i), and the pointwise
+        weight of that channel is column j of U*S. When f < s*s the slice has fewer than s*s
+        singular vectors; a full SVD then completes V so every depthwise filter is a unit filter
+        (its pointwise weight, M v, is zero, but both can learn).
+        """
+        f, c, s, _ = conv.weight.shape
+        r = self.rank
+        slices = conv.weight.double().permute(1, 0, 2, 3).reshape(c, f, s * s)
+        vt = torch.linalg.svd(slices, full_matrices=f < s * s).Vh[:, :r]  # (c, r, s*s)
+        pointwise = slices @ vt.mT  # (c, f, r): M V_r = U_r S_r
+        self.depthwise.weight.copy_(vt.reshape(c * r, 1, s, s))
+        self.pointwise.weight.copy_(pointwise.permute(1, 0, 2).reshape(f, c * r, 1, 1))
+        if conv.bias is not None and self.pointwise.bias is not None:
+            self.pointwise.bias.copy_(conv.bias)
 
     def extra_repr(self) -> str:
         return (

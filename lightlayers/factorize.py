@@ -29,23 +29,11 @@ Which layers are replaceable (``layer_shape`` says why one is not):
   it replaces any layer of the kinds above that it is given.)
 
 Initialisation (``init=``): ``"random"`` keeps each new layer's default initialisation.
-``"svd"`` starts it from the layer it replaces where a decomposition exists:
-
-- DeCEFConv2d (and SeparableConv2d, its rank 1): per input channel, a truncated SVD of the
-  f x (s*s) slice of the kernel, as DeCEF defines it; exact at rank s*s.
-- LightLinear: a truncated SVD of the weight, split evenly between the two factors; exact at
-  rank min(in, out).
-- LightConv2d: its ReLU rules out an exact factorisation of the same rank, but
-  ``relu(z) - relu(-z) = z``. So a rank-k LightConv2d holds k // 2 components of the
-  truncated SVD of the kernel unfolded to f x (c*s*s), each twice with opposite signs (the
-  first convolution computes +z and -z, the second adds them back with opposite signs at the
-  centre tap of its kernel); an odd k spends its last channel on the positive half of the
-  next component, and channels beyond twice the kernel's rank keep their default first-convolution
-  filters and start with a zero second-convolution weight (they add nothing yet, but learn).
-  Exact from rank 2 * min(f, c*s*s).
-- The dense families (conv, linear) copy the original's weights.
-- Any other layer (a family registered later) keeps its default initialisation, with a
-  warning: there is no decomposition to start it from until one is added here.
+``"svd"`` starts it from the layer it replaces, by the family's ``init_from_dense`` (each layer
+says how in its ``init_from_dense`` method: DeCEFConv2d and SeparableConv2d by a per-channel
+truncated SVD, LightLinear by a truncated SVD, LightConv2d by sign-paired SVD components
+through its ReLU; the dense families copy the weights). A family without one keeps its
+default initialisation, with a warning. Weights that hold NaN or infinities are refused.
 
 The ``*_from_*`` functions (``decef_from_conv`` ...) build one such layer from a dense one.
 """
@@ -56,7 +44,7 @@ import copy
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, cast
+from typing import cast
 
 import torch
 from torch import nn
@@ -238,95 +226,19 @@ def _replacement(old: nn.Module, family: Family, shape: LayerShape, ranks: Ranks
     new = family.build(shape, ranks).to(device=weight.device, dtype=weight.dtype)
     new.train(old.training)
     if init == "svd":
+        if not all(torch.isfinite(p).all() for p in old.parameters()):
+            raise ValueError(f"{where}: its trained weights hold NaN or infinite values; "
+                             "they cannot be decomposed (retrain the network or use other weights)")
         with torch.no_grad():
-            if type(new) is type(old):
-                new.load_state_dict(old.state_dict())
-            elif (initialise := _initialiser(new)) is not None:
-                initialise(new, old)
+            if family.init_from_dense is not None:
+                family.init_from_dense(new, old)
             else:
                 warnings.warn(
-                    f"{where}: no SVD initialisation is known for {type(new).__name__}; "
+                    f"{where}: no initialisation from a dense layer is known for {type(new).__name__}; "
                     "it keeps its default initialisation",
                     stacklevel=3,
                 )
     return new
-
-
-# -- initialisation from the dense layer --------------------------------------------------------
-# These could become from_conv / from_linear class methods of the layers themselves.
-@torch.no_grad()
-def _init_decef(layer: DeCEFConv2d, conv: nn.Conv2d) -> None:
-    """Per input channel i, the f x (s*s) slice of the kernel = U S V^T; keep ``layer.rank`` components.
-
-    Depthwise filter i*r + j is row j of V^T (eigen-filter j of channel i), and the pointwise
-    weight of that channel is column j of U*S. When f < s*s the slice has fewer than s*s
-    singular vectors; a full SVD then completes V so every depthwise filter is a unit filter
-    (its pointwise weight, M v, is zero, but both can learn).
-    """
-    f, c, s, _ = conv.weight.shape
-    r = layer.rank
-    slices = conv.weight.double().permute(1, 0, 2, 3).reshape(c, f, s * s)
-    vt = torch.linalg.svd(slices, full_matrices=f < s * s).Vh[:, :r]  # (c, r, s*s)
-    pointwise = slices @ vt.mT  # (c, f, r): M V_r = U_r S_r
-    layer.depthwise.weight.copy_(vt.reshape(c * r, 1, s, s))
-    layer.pointwise.weight.copy_(pointwise.permute(1, 0, 2).reshape(f, c * r, 1, 1))
-    _copy_bias(layer.pointwise, conv)
-
-
-@torch.no_grad()
-def _init_light_linear(layer: LightLinear, linear: nn.Linear) -> None:
-    """W = U S V^T: weight1 = V_k sqrt(S_k), weight2 = sqrt(S_k) U_k^T, so (x W1) W2 = x W_k^T."""
-    k = layer.rank
-    u, sigma, vh = torch.linalg.svd(linear.weight.double(), full_matrices=False)
-    root = (sigma[:k] / layer.scale).sqrt()  # the layer multiplies its product by scale
-    layer.weight1.copy_(vh[:k].T * root)
-    layer.weight2.copy_(root[:, None] * u[:, :k].T)
-    _copy_bias(layer, linear)
-
-
-@torch.no_grad()
-def _init_light_conv(layer: LightConv2d, conv: nn.Conv2d) -> None:
-    """Truncated SVD of the unfolded kernel, each component as a +/- pair through the ReLU.
-
-    relu(z) - relu(-z) = z, so a component the first convolution computes as +z and -z, and
-    the second adds back with weights +u and -u at the identity (centre) tap of its kernel,
-    passes the ReLU unchanged. See the module docstring for odd and surplus ranks.
-    """
-    f, c, s, _ = conv.weight.shape
-    k = layer.rank
-    u, sigma, vh = torch.linalg.svd(conv.weight.double().reshape(f, c * s * s), full_matrices=False)
-    pairs = min(k // 2, len(sigma))
-    kept = min(k - pairs, len(sigma))  # pairs, plus one positive half if k is odd
-    root = sigma[:kept].sqrt()
-    first = vh[:kept] * root[:, None]  # (kept, c*s*s)
-    second = u[:, :kept] * root  # (f, kept)
-    first = torch.cat([first[:pairs], -first[:pairs], first[pairs:]])
-    second = torch.cat([second[:, :pairs], -second[:, :pairs], second[:, pairs:]], dim=1)
-    used = len(first)
-    layer.reduce.weight[:used] = first.reshape(used, c, s, s)
-    if layer.reduce.bias is not None:
-        layer.reduce.bias.zero_()
-    centre = (s - 1) // 2  # the tap that reads the same pixel under the second convolution's "same" padding
-    layer.expand.weight.zero_()
-    layer.expand.weight[:, :used, centre, centre] = second
-    _copy_bias(layer.expand, conv)
-
-
-def _copy_bias(target: nn.Module, source: nn.Module) -> None:
-    if source.bias is not None:
-        target.bias.copy_(source.bias)
-
-
-# Looked up by isinstance: SeparableConv2d is a DeCEFConv2d of rank 1.
-_INITIALISERS: tuple[tuple[type, Callable[[nn.Module, nn.Module], None]], ...] = (
-    (DeCEFConv2d, _init_decef),
-    (LightConv2d, _init_light_conv),
-    (LightLinear, _init_light_linear),
-)
-
-
-def _initialiser(layer: nn.Module) -> Callable[[nn.Module, nn.Module], None] | None:
-    return next((init for cls, init in _INITIALISERS if isinstance(layer, cls)), None)
 
 
 def _from_dense(dense: nn.Module, kind: str, family: str, rank: Rank) -> nn.Module:

@@ -4,8 +4,8 @@ A *family* is a kind of layer that can fill the place of a dense convolution (``
 or a dense linear layer (``kind="dense"``): how to build it for a layer's shape, which ranks it
 takes, their hard limits, and its parameter count in closed form. Everything that needs to
 know the families (spec validation, model building, the CLI's choices, the search space, the
-report's labels) asks this registry, so adding a family is one layer module, one ``register``
-call below, and its tests.
+report's labels, the initialisation from a trained dense layer) asks this registry, so adding a
+family is one layer module, one ``register`` call below, and its tests.
 
 A family with one rank writes it in a spec as ``"rank": 3``; a family with several ranks (a
 Tucker-2 convolution has an input and an output rank) writes ``"rank": [2, 3]``, in the order
@@ -61,6 +61,9 @@ class Family:
     params: Callable[[LayerShape, Ranks], int]
     rank_names: tuple[str, ...] = ()
     hard_limits: Callable[[LayerShape], Ranks] = field(default=lambda shape: ())
+    # Start a built layer from the trained dense layer it replaces (``factorize(init="svd")``);
+    # None: no decomposition is known, the layer keeps its default initialisation.
+    init_from_dense: Callable[[nn.Module, nn.Module], None] | None = None
 
     @property
     def takes_rank(self) -> bool:
@@ -148,6 +151,11 @@ def register(family: Family) -> Family:
     return family
 
 
+def unregister(kind: str, name: str) -> None:
+    """Remove a family registered by ``register`` (a plugin unloading, a test cleaning up)."""
+    _REGISTRY.pop((kind, name), None)
+
+
 def get_family(kind: str, name: str) -> Family:
     """The registered family, or ValueError naming the known ones: never a fall-through."""
     try:
@@ -178,15 +186,25 @@ def _bias(shape: LayerShape) -> int:
     return shape.out_channels if shape.bias else 0
 
 
+def _copy(new: nn.Module, dense: nn.Module) -> None:
+    new.load_state_dict(dense.state_dict())
+
+
+def _own_init(new: nn.Module, dense: nn.Module) -> None:
+    new.init_from_dense(dense)
+
+
 register(Family(
     "conv", "conv", "nn.Conv2d", "C",
     build=lambda s, r: nn.Conv2d(s.in_channels, s.out_channels, s.kernel_size, s.stride, s.pad, bias=s.bias),
     params=lambda s, r: s.kernel_size**2 * s.in_channels * s.out_channels + _bias(s),
+    init_from_dense=_copy,
 ))
 register(Family(
     "separable", "conv", "SeparableConv2d", "S",
     build=lambda s, r: SeparableConv2d(s.in_channels, s.out_channels, s.kernel_size, s.stride, s.pad, s.bias),
     params=lambda s, r: s.kernel_size**2 * s.in_channels + s.in_channels * s.out_channels + _bias(s),
+    init_from_dense=_own_init,  # DeCEF's first eigen-filter per input channel
 ))
 register(Family(
     "light", "conv", "LightConv2d", "L",
@@ -197,6 +215,7 @@ register(Family(
     rank_names=("k",),
     # Wider in the middle than both the input and the output patch is no longer a factorisation.
     hard_limits=lambda s: (max(s.in_channels, s.out_channels) * s.kernel_size**2,),
+    init_from_dense=_own_init,
 ))
 register(Family(
     "decef", "conv", "DeCEFConv2d", "D",
@@ -204,11 +223,13 @@ register(Family(
     params=lambda s, r: s.kernel_size**2 * s.in_channels * r[0] + s.in_channels * r[0] * s.out_channels + _bias(s),
     rank_names=("r",),
     hard_limits=lambda s: (s.kernel_size**2,),  # s*s eigen-filters span every s x s filter
+    init_from_dense=_own_init,
 ))
 register(Family(
     "linear", "dense", "nn.Linear", "F",
     build=lambda s, r: nn.Linear(s.in_channels, s.out_channels, bias=s.bias),
     params=lambda s, r: s.in_channels * s.out_channels + _bias(s),
+    init_from_dense=_copy,
 ))
 register(Family(
     "light", "dense", "LightLinear", "L",
@@ -216,4 +237,5 @@ register(Family(
     params=lambda s, r: (s.in_channels + s.out_channels) * r[0] + _bias(s),
     rank_names=("k",),
     hard_limits=lambda s: (min(s.in_channels, s.out_channels),),  # the product's rank cannot exceed it
+    init_from_dense=_own_init,
 ))

@@ -47,6 +47,37 @@ class LightConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.expand(torch.relu(self.reduce(x)))
 
+    @torch.no_grad()
+    def init_from_dense(self, conv: nn.Conv2d) -> None:
+        """Start from a trained ``conv`` through the ReLU: ``relu(z) - relu(-z) = z``.
+
+        The kernel unfolded to f x (c*s*s) is U S V^T. This layer holds rank // 2 of its
+        components, each twice with opposite signs: the first convolution computes +z and -z,
+        the second adds them back with weights +u and -u at the centre tap of its kernel. An
+        odd rank spends its last channel on the positive half of the next component; channels
+        beyond twice the kernel's rank keep their default first filters and a zero second weight
+        (they add nothing yet, but learn). Exact from rank 2 * min(f, c*s*s).
+        """
+        f, c, s, _ = conv.weight.shape
+        k = self.rank
+        u, sigma, vh = torch.linalg.svd(conv.weight.double().reshape(f, c * s * s), full_matrices=False)
+        pairs = min(k // 2, len(sigma))
+        kept = min(k - pairs, len(sigma))  # pairs, plus one positive half if k is odd
+        root = sigma[:kept].sqrt()
+        first = vh[:kept] * root[:, None]  # (kept, c*s*s)
+        second = u[:, :kept] * root  # (f, kept)
+        first = torch.cat([first[:pairs], -first[:pairs], first[pairs:]])
+        second = torch.cat([second[:, :pairs], -second[:, :pairs], second[:, pairs:]], dim=1)
+        used = len(first)
+        self.reduce.weight[:used] = first.reshape(used, c, s, s)
+        if self.reduce.bias is not None:
+            self.reduce.bias.zero_()
+        centre = (s - 1) // 2  # the tap that reads the same pixel under the second convolution's "same" padding
+        self.expand.weight.zero_()
+        self.expand.weight[:, :used, centre, centre] = second
+        if conv.bias is not None and self.expand.bias is not None:
+            self.expand.bias.copy_(conv.bias)
+
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

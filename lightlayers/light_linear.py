@@ -40,6 +40,22 @@ class LightLinear(nn.Module):
             y = y * self.scale
         return y if self.bias is None else y + self.bias
 
+    def multiply_accumulates(self, output: torch.Tensor) -> int:
+        """Of one input row: through the rank, not the dense product."""
+        return self.rank * (self.in_features + self.out_features)
+
+    @torch.no_grad()
+    def init_from_dense(self, linear: nn.Linear) -> None:
+        """Start from a trained ``linear``: W = U S V^T, weight1 = V_k sqrt(S_k), weight2 =
+        sqrt(S_k) U_k^T, so (x W1) W2 = x W_k^T; exact at rank min(in, out)."""
+        k = self.rank
+        u, sigma, vh = torch.linalg.svd(linear.weight.double(), full_matrices=False)
+        root = (sigma[:k] / self.scale).sqrt()  # the layer multiplies its product by scale
+        self.weight1.copy_(vh[:k].T * root)
+        self.weight2.copy_(root[:, None] * u[:, :k].T)
+        if linear.bias is not None and self.bias is not None:
+            self.bias.copy_(linear.bias)
+
     def extra_repr(self) -> str:
         scale = f", scale={self.scale:g}" if self.scale != 1.0 else ""
         return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}{scale}"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
+import torch
 from torch import nn
 
 from lightlayers.spec import LayerChoice, ModelSpec, Slot
@@ -90,3 +94,29 @@ def build_model(spec: "ModelSpec | NetworkSpec | dict") -> nn.Module:
     if isinstance(spec, NetworkSpec):
         return build_network(spec)
     return ReferenceCNN(spec)
+
+
+def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """The network ``spec`` describes, started from a trained dense network: compression, not training from scratch.
+
+    ``dense_state`` is the state_dict of the same network with every slot dense (conv / linear).
+    Its dense layers and everything outside the slots (BatchNorm, other layers) are copied; every
+    replaced layer starts from the dense layer it replaces, by its family's ``init_from_dense``
+    (``factorize(init="svd")``). At full rank a family that can be exact computes the dense
+    network's function. A state that does not fit, or holds NaN or infinities, is a ValueError.
+    """
+    from lightlayers.factorize import factorize
+    from lightlayers.network import NetworkSpec
+
+    dense_spec = spec.with_layers({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in spec.slots()})
+    if isinstance(dense_spec, NetworkSpec):
+        dense_spec = replace(dense_spec, weights=None)
+    dense = build_model(dense_spec)
+    try:
+        dense.load_state_dict(dense_state)
+    except RuntimeError as e:
+        raise ValueError(f"the parent's weights do not fit this network: {str(e).splitlines()[0]}") from None
+    changes = {name: (c.family, c.rank) for name, c in spec.layers.items() if c.family not in ("conv", "linear")}
+    model = factorize(dense, changes, init="svd") if changes else dense
+    model.spec = spec
+    return model

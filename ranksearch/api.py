@@ -19,26 +19,37 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
 import pandas as pd
 
-from ranksearch.config import DataConfig, SearchConfig, TrainConfig, make_recipe, read_json
+from ranksearch.config import RECIPE_NAMES, DataConfig, SearchConfig, TrainConfig, make_recipe, read_json
 from ranksearch.progress import Progress
 from ranksearch.results import Tables, choose_point, front_records, point_config, study_tables, trials_frame
 from ranksearch.storage import open_run
 from ranksearch.trainer import resolve_device
 
-# The defaults of every search setting, shared by this API and the command line's help.
-SEARCH_DEFAULTS: dict[str, Any] = {
-    "data_dir": None, "train_subset": None, "val_fraction": 0.1, "epochs": None, "recipe": "fast", "precision": None,
-    "seed": 0, "device": "auto", "family": "all", "objectives": "params", "sampler": "tpe", "pruner": "moasha",
-    "storage": None, "study": None, "timeout": None, "warm_start": True, "model": None, "model_args": None, "weights": None,
-}
+# The keyword settings of a search, as ``ranksearch run``'s flags name them; their defaults are the
+# fields of SearchConfig, DataConfig and the named recipe (``setting_defaults``).
+SEARCH_SETTINGS = (
+    "dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "device", "budget",
+    "family", "objectives", "sampler", "pruner", "storage", "study", "timeout", "warm_start", "model", "model_args",
+    "weights",
+)
 _DATA_KEYS = ("dataset", "data_dir", "train_subset", "val_fraction")
+_TOP_KEYS = ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start", "device")
+
+
+def setting_defaults() -> dict[str, Any]:
+    """Every search setting's default, read from the configuration dataclasses (for --help)."""
+    defaults = {f.name: f.default for f in fields(SearchConfig) if f.default is not MISSING}
+    defaults.update({f.name: f.default for f in fields(DataConfig) if f.default is not MISSING})
+    defaults["objectives"] = ",".join(defaults["objectives"])
+    defaults["recipe"] = RECIPE_NAMES[0]
+    return defaults
 
 
 def _as_dict(config: Any, kind: str) -> dict[str, Any]:
@@ -72,9 +83,9 @@ def _objectives(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
 def search_config(config: SearchConfig | dict | str | Path | None = None, **settings: Any) -> SearchConfig:
     """The search that ``config`` and the keyword settings describe (settings win; None means "not given")."""
     given = {k: v for k, v in settings.items() if v is not None}
-    unknown = sorted(set(given) - set(SEARCH_DEFAULTS) - {"dataset", "budget"})
+    unknown = sorted(set(given) - set(SEARCH_SETTINGS))
     if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: dataset, budget, {', '.join(SEARCH_DEFAULTS)}")
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(SEARCH_SETTINGS)}")
     if isinstance(config, SearchConfig):
         base = config
     elif config is not None:
@@ -84,12 +95,10 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
             if required not in given:
                 raise ValueError(f"{required} is required (or give a config)")
         base = None
-    device = given.get("device", base.device if base else SEARCH_DEFAULTS["device"])
+    device = given.get("device", base.device if base else "auto")
     if base is None:
-        data = DataConfig(dataset=given["dataset"], data_dir=given.get("data_dir"),
-                          val_fraction=given.get("val_fraction", SEARCH_DEFAULTS["val_fraction"]),
-                          train_subset=given.get("train_subset"))
-        recipe = make_recipe(given.get("recipe", "fast"), data.dataset, given.get("epochs"), resolve_device(device).type)
+        data = DataConfig(**{k: given[k] for k in _DATA_KEYS if k in given})
+        recipe = make_recipe(given.get("recipe", RECIPE_NAMES[0]), data.dataset, given.get("epochs"), resolve_device(device).type)
     else:
         data = replace(base.data, **{k: given[k] for k in _DATA_KEYS if k in given})
         recipe = base.recipe
@@ -99,19 +108,14 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
             recipe = replace(recipe, epochs=given["epochs"])
     if "precision" in given:
         recipe = replace(recipe, precision=given["precision"])
-    top = {k: given[k] for k in ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start") if k in given}
+    top = {k: given[k] for k in _TOP_KEYS if k in given}
     if "model" in given:
         top["model"] = network_source(given["model"], given.get("model_args"), given.get("weights"))
     if "objectives" in given:
         top["objectives"] = _objectives(given["objectives"])
-    if base is None:
-        defaults = {k: SEARCH_DEFAULTS[k] for k in ("family", "sampler", "pruner", "storage", "timeout", "seed", "warm_start")}
-        defaults["objectives"] = _objectives(SEARCH_DEFAULTS["objectives"])
-        cfg = SearchConfig(data=data, recipe=recipe, device=device, **{**defaults, **top}, study_name=given.get("study") or "")
-    else:
-        cfg = replace(base, data=data, recipe=recipe, device=device, **top)
-        if "study" in given:
-            cfg = replace(cfg, study_name=given["study"])
+    if "study" in given:
+        top["study_name"] = given["study"]
+    cfg = SearchConfig(data=data, recipe=recipe, **top) if base is None else replace(base, data=data, recipe=recipe, **top)
     if not cfg.study_name:
         cfg = replace(cfg, study_name=f"{Path(cfg.data.dataset).name}-{cfg.family}")
     return cfg
@@ -166,12 +170,13 @@ class SearchResult:
 
     def report(self, out: str | Path | None = None) -> Path:
         """Write report.html and summary.json (into the run folder unless ``out`` is given); return the report's path."""
-        from ranksearch.report import write_report, write_summary
+        from ranksearch.outputs import write_summary
+        from ranksearch.report import write_report
 
         target = Path(out) if out is not None else self.folder
         if target is None:
             raise ValueError("this result has no run folder: give out=")
-        write_summary(self.verdict, target)
+        write_summary(self.verdict.to_dict(), target)
         return write_report(self.tables, self.config, self.study.study_name, target, str(target))
 
 
@@ -190,7 +195,7 @@ def run(config: SearchConfig | dict | str | Path | None = None, *, out: str | Pa
     ``out`` is the run folder (default ``runs/<study name>``); ``jobs`` the training processes
     on this machine (``auto``: one per core); ``progress`` False for silence, or a stream.
     """
-    from ranksearch.runner import run_search
+    from ranksearch.lifecycle import run_search
 
     cfg = search_config(config, **settings)
     folder = Path(out) if out is not None else Path("runs") / cfg.study_name

@@ -151,8 +151,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # -- run and worker ---------------------------------------------------------------------------
-RUN_SETTINGS = ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "device",
-                "budget", "family", "objectives", "sampler", "pruner", "storage", "study", "timeout", "warm_start", "model", "model_args", "weights")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -160,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.config is None and (args.dataset is None or args.budget is None):
         raise UserError("give --dataset and --budget, or --config STUDY.json")
-    cfg = _config(api.search_config, args.config, **{k: getattr(args, k) for k in RUN_SETTINGS})
+    cfg = _config(api.search_config, args.config, **{k: getattr(args, k) for k in api.SEARCH_SETTINGS})
     result = _config(api.run, cfg, out=args.out, jobs=_jobs(args.jobs))
     front = result.tables.front
     report = result.report()  # report.html and summary.json (the verdict)
@@ -176,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from ranksearch.progress import Progress
-    from ranksearch.runner import run_worker
+    from ranksearch.lifecycle import run_worker
 
     progress = Progress()
     reason = run_worker(args.storage, args.study, progress, device=args.device, data_dir=args.data_dir, jobs=_jobs(args.jobs))
@@ -236,11 +234,13 @@ def _data_args(p: argparse.ArgumentParser, defaults: dict) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from lightlayers import REFERENCE_DATASETS, family_names
-    from ranksearch.api import SEARCH_DEFAULTS as D
-    from ranksearch.config import OBJECTIVES
-    from ranksearch.pruning import PRUNERS
+    from ranksearch.api import setting_defaults
+    from ranksearch.objectives import objective_names
+    from ranksearch.pruners import PRUNERS
     from ranksearch.samplers import SAMPLERS
-    from ranksearch.space import SPACES
+    from ranksearch.space import spaces
+
+    D = setting_defaults()
 
     parser = _Parser(prog="ranksearch", description="Search how much rank each layer of a CNN really needs.",
                      epilog=f"{EXIT_CODES}\n\n{ENVIRONMENT}", formatter_class=_Help)
@@ -281,11 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="a search configuration (a run's config.json or a study file in studies/); flags override it")
     _data_args(p, D)
     p.add_argument("--budget", type=int, help="finished candidates in total, complete or pruned (required without --config)")
-    p.add_argument("--family", help=f"the search space: {', '.join(SPACES)} (default {D['family']})")
+    p.add_argument("--family", help=f"the search space: {', '.join(spaces())} (default {D['family']})")
     p.add_argument("--objectives", help=f"minimised beside validation accuracy: params, optionally with "
-                                        f"{' and '.join(o for o in OBJECTIVES if o != 'params')} (default {D['objectives']})")
-    p.add_argument("--sampler", help=f"{', '.join(SAMPLERS)} (default {D['sampler']})")
-    p.add_argument("--pruner", help=f"{', '.join(PRUNERS)} (default {D['pruner']})")
+                                        f"{' and '.join(o for o in objective_names() if o != 'params')} (default {D['objectives']})")
+    p.add_argument("--sampler", help=f"NAME or NAME:key=value,...: {SAMPLERS.help()} (default {D['sampler']})")
+    p.add_argument("--pruner", help=f"NAME or NAME:key=value,...: {PRUNERS.help()} (default {D['pruner']})")
     p.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,
                    help="queue candidates read off the trained Conv2d baseline's effective ranks (default: on)")
     p.add_argument("--jobs", default="auto", help="training processes on this machine, each with its share of the cores (default auto: one per core)")

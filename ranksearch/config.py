@@ -17,7 +17,8 @@ from typing import Any
 from lightlayers import ModelSpec, NetworkSpec, spec_from_dict
 
 from ranksearch.hardware import default_precision
-from ranksearch.pruning import check_pruner
+from ranksearch.objectives import check_objectives
+from ranksearch.pruners import check_pruner
 from ranksearch.samplers import check_sampler
 from ranksearch.space import check_space
 
@@ -26,8 +27,6 @@ SCHEDULES = ("onecycle", "constant", "plateau")
 NORMALIZATIONS = ("standardize", "unit")
 PRECISIONS = ("fp32", "bf16")
 RECIPE_NAMES = ("fast", "paper")
-# Minimised beside validation accuracy (always maximised): objective name -> the trial attribute it reads.
-OBJECTIVES = {"params": "trainable_params", "flops": "flops", "latency": "latency_ms"}
 GREY_REFERENCES = ("mnist", "fashion-mnist")
 
 
@@ -121,8 +120,7 @@ def make_recipe(name: str, dataset: str, epochs: int | None = None, device: str 
 
     ``fast``: Adam with a one-cycle schedule, light augmentation on colour images and label
     smoothing: most accuracy per second on small CNNs. Its batch is 512 on CUDA, where small
-    batches leave the GPU idle, and 64 on the CPU, where the thin layers of these networks run
-    fastest with one batch's activations in cache (studies/benchmarks/RESULTS.md, "Throughput").
+    batches leave the GPU idle, and 64 on the CPU (DECISIONS.md says why).
     ``paper``: the LightLayers paper's recipe as its authors' code trains (Adam, batch 64; 10
     epochs at 1e-3 on grey images, 20 at 1e-4 on colour; no augmentation; pixels / 255; Keras'
     BatchNorm momentum and epsilon; L2 1e-4 on LightConv2d kernels; LightDense's 2/units
@@ -239,7 +237,7 @@ class SearchConfig:
 
     data: DataConfig
     recipe: Recipe
-    family: str = "all"  # the search space: all | light | decef | mixed (ranksearch.space)
+    family: str = "all"  # the search space (ranksearch.space): all, mixed, or one family with a rank
     objectives: tuple[str, ...] = ("params",)  # minimised beside validation accuracy
     budget: int = 50
     seed: int = 0
@@ -249,7 +247,7 @@ class SearchConfig:
     pruner: str = "moasha"
     sampler: str = "tpe"
     device: str = "auto"
-    warm_start: bool = True  # queue candidates read off the trained Conv2d baseline (ranksearch.warmstart)
+    warm_start: bool = True  # queue candidates read off the trained Conv2d baseline (ranksearch.starts)
     # The network searched: None for the paper's reference network of the data; else a user's or a
     # library's network, {"source": "torchvision.models:resnet18", "kwargs": {...}, "weights": file or null}.
     model: dict[str, Any] | None = None
@@ -258,10 +256,7 @@ class SearchConfig:
         self.objectives = tuple(self.objectives)
         _check_int("budget", self.budget)
         _check_seed(self.seed)
-        if not self.objectives or self.objectives[0] != "params" or not set(self.objectives) <= set(OBJECTIVES) \
-                or len(set(self.objectives)) != len(self.objectives):
-            raise ValueError(f"objectives must be params, optionally with flops and latency (params,latency); "
-                             f"got {','.join(self.objectives)!r}")
+        check_objectives(self.objectives)
         if self.timeout is not None:
             _check_number("timeout", self.timeout, 0, low_open=True)
         _check_choice("device", self.device, ("auto", "cpu", "cuda"))

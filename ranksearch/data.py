@@ -237,8 +237,7 @@ def read_image_folder(root: Path) -> ImageDataset:
     size among (up to) the first 200 training images, bilinear and antialiased, and the dataset's
     ``notes`` say how many were resized from what; all become RGB if any image is in colour.
     Each image is decoded straight into one preallocated tensor per split: holding every small
-    decoded tensor first costs memory the allocator never gives back (studies/benchmarks/
-    RESULTS.md, "Peak memory").
+    decoded tensor first costs memory the allocator never gives back (DECISIONS.md).
     """
     from torchvision.io import ImageReadMode, decode_image
 

@@ -1,35 +1,42 @@
 """The search space: for every slot, a family and its ranks, from 1 to where the layer stops saving parameters.
 
-A space is named by which families each kind of slot may take (``SPACES``; ``all`` lets every
-layer keep its dense form, go separable, or take a LightConv2d or DeCEF rank); the families and
-their rank limits come from ``lightlayers``' registry. Optuna parameter names are stable and
-readable: ``rank:<slot>`` where a slot has one family, and ``family:<slot>`` plus
-``<family>_rank:<slot>`` where it chooses (a name per family, because their ranges differ).
+A space is named by which families each kind of slot may take, read from ``lightlayers``' family
+registry (``spaces``): ``all`` lets every layer take any registered family (keep its dense form,
+go separable, take a LightConv2d or DeCEF rank); each family with a rank names the space where
+every conv slot takes that family; ``mixed`` is every family with a rank. The dense head takes
+the families with a rank (LightLinear) except in ``all``, where it may stay dense. Optuna
+parameter names are stable and readable: ``rank:<slot>`` where a slot has one family, and
+``family:<slot>`` plus ``<family>_rank:<slot>`` where it chooses (a name per family, because
+their ranges differ).
 """
 
 from __future__ import annotations
 
 import json
 
-from lightlayers import PAPER_HEAD_RANK, LayerChoice, ModelSpec, Slot, get_family
+from lightlayers import PAPER_HEAD_RANK, LayerChoice, ModelSpec, Slot, family_names, get_family
+from lightlayers.families import ranked_family_names
 
-# name -> (families of conv slots, families of the dense head)
-SPACES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "all": (("conv", "separable", "light", "decef"), ("linear", "light")),
-    "light": (("light",), ("light",)),
-    "decef": (("decef",), ("light",)),
-    "mixed": (("light", "decef"), ("light",)),
-}
 PAPER_RANKS = (1, 2, 3, 4, 5)  # the paper's uniform Light models, enqueued first
 
 
+def spaces() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Space name -> (families of conv slots, families of dense slots), from the family registry."""
+    ranked_dense = ranked_family_names("dense")
+    found = {"all": (family_names("conv"), family_names("dense"))}
+    for name in ranked_family_names("conv"):
+        found[name] = ((name,), ranked_dense)
+    found["mixed"] = (ranked_family_names("conv"), ranked_dense)
+    return found
+
+
 def check_space(name: str) -> None:
-    if name not in SPACES:
-        raise ValueError(f"family must be one of {', '.join(SPACES)}, got {name!r}")
+    if name not in spaces():
+        raise ValueError(f"family must be one of {', '.join(spaces())}, got {name!r}")
 
 
 def slot_families(slot: Slot, space: str) -> tuple[str, ...]:
-    conv, dense = SPACES[space]
+    conv, dense = spaces()[space]
     return dense if slot.kind == "dense" else conv
 
 

@@ -1,4 +1,6 @@
-"""Where a study lives: storages by URL, the embedded run-folder file, and opening a ranksearch study.
+"""Where a study lives: storages by URL, the embedded run-folder file, opening a ranksearch study,
+and the few storage calls Optuna keeps private (claiming a queued trial, failing an orphan,
+heartbeats, intermediate values).
 
 Used by run, worker, report and export alike. Opening never writes to a study it refuses: a
 study made by something else, or for other data or settings, is one clear error and stays as
@@ -7,17 +9,22 @@ it was. Commands that only read never create a database.
 
 from __future__ import annotations
 
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable, Iterator
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
-from ranksearch.config import OBJECTIVES, SearchConfig, read_json
+from ranksearch import records
+from ranksearch.config import SearchConfig, read_json
 from ranksearch.errors import RunFailure, UserError
+from ranksearch.objectives import get_objective
 from ranksearch.samplers import make_sampler
 
-CONFIG_ATTR = "ranksearch_config"
 EMBEDDED_FILE = "study.db"
 HEARTBEAT_SECONDS = 30
 # What makes two runs the same study: changing any of these would mix incomparable trials.
@@ -100,7 +107,7 @@ def _serialize_sqlite_transactions(engine) -> None:
 
     Optuna claims a queued trial by reading its state and then writing RUNNING. Python's sqlite3
     begins a transaction only at the write, so two processes could both read WAITING and both
-    claim the trial (measured: studies/benchmarks/RESULTS.md, "Injected faults"). Holding the
+    claim the trial (DECISIONS.md). Holding the
     write lock from the start of the transaction (SQLAlchemy's documented recipe for pysqlite)
     makes the claim atomic; other processes wait for it (the 60 s busy timeout).
     """
@@ -128,7 +135,7 @@ def signature(cfg: SearchConfig) -> dict:
 
 
 def _saved_config(study: optuna.Study, where: str) -> SearchConfig:
-    saved = study.user_attrs.get(CONFIG_ATTR)
+    saved = records.saved_config(study)
     if saved is None:
         raise UserError(f"study {study.study_name!r} in {where} was not made by ranksearch; choose another --study")
     try:
@@ -155,7 +162,7 @@ def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bo
                 "or give a new --study / --out"
             )
         if create and old != cfg:  # a rerun may raise the budget or change the pruner: every job reads it here
-            study.set_user_attr(CONFIG_ATTR, cfg.to_dict())
+            records.save_config(study, cfg.to_dict())
         return study
     if not create:
         raise UserError(f"no study {cfg.study_name!r} in {url}; start one with `ranksearch run`")
@@ -163,8 +170,8 @@ def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bo
         study_name=cfg.study_name, storage=storage, sampler=sampler,
         directions=["maximize"] + ["minimize"] * len(cfg.objectives),
     )
-    study.set_metric_names(["val_accuracy"] + [OBJECTIVES[o] for o in cfg.objectives])
-    study.set_user_attr(CONFIG_ATTR, cfg.to_dict())
+    study.set_metric_names(["val_accuracy"] + [get_objective(o).column for o in cfg.objectives])
+    records.save_config(study, cfg.to_dict())
     return study
 
 
@@ -223,3 +230,63 @@ def open_run(run_dir: str | Path | None = None, storage: str | None = None, stud
         raise UserError("give a run folder, or --storage URL and --study NAME")
     study, cfg = load_study(storage, study_name)
     return Run(study, cfg, None, storage)
+
+
+# -- the storage calls Optuna keeps private ---------------------------------------------------
+def fail_trial(study: optuna.Study, t: FrozenTrial) -> bool:
+    """Mark a running trial FAIL; False when it finished meanwhile."""
+    try:
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        return True
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def claim_waiting(study: optuna.Study, wanted: Callable[[FrozenTrial], bool]) -> optuna.Trial | None:
+    """Claim (WAITING -> RUNNING, atomically) the first queued trial ``wanted`` picks, or None."""
+    storage = study._storage
+    for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        if not wanted(t):
+            continue
+        try:
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):  # False: another process won it
+                return optuna.Trial(study, t._trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def write_curve(study: optuna.Study, trial: optuna.Trial, curve: list[float]) -> None:
+    """The learning curve as intermediate values, which optuna-dashboard plots (``Trial.report``
+    refuses multi-objective studies; the storage does not). Complete trials only: TPE reads a
+    pruned trial's intermediate values as one objective and fails in a multi-objective study."""
+    for epoch, acc in enumerate(curve, start=1):
+        study._storage.set_trial_intermediate_value(trial._trial_id, epoch, acc)
+
+
+@contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """Record the trial's heartbeat now and every interval while the block runs (RDB storages)."""
+    storage = study._storage
+    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                storage.record_heartbeat(trial._trial_id)
+            except Exception:  # a storage hiccup must not kill training; the next beat retries
+                pass
+            if stop.wait(interval):
+                return
+
+    storage.record_heartbeat(trial._trial_id)
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()

@@ -2,10 +2,9 @@
 
 Speed comes from a few deliberate choices: the data lives on the device as uint8 and is
 normalised and augmented there in whole batches (no DataLoader, no per-image Python);
-channels_last everywhere (faster than NCHW for these thin layers even on the CPU); bf16
-autocast where the hardware computes in bf16 natively (the recipe's ``precision``); a
-one-cycle schedule over a batch sized for the device (see ``make_recipe``). The figures are in
-studies/benchmarks/RESULTS.md.
+channels_last; bf16 autocast where the hardware computes in bf16 natively (the recipe's
+``precision``); a one-cycle schedule over a batch sized for the device (see ``make_recipe``).
+Why each, with its figure: DECISIONS.md.
 """
 
 from __future__ import annotations
@@ -31,8 +30,7 @@ StepCallback = Callable[[int, int, int], None]
 CheckCallback = Callable[[float, float], None]
 """Called at each check within an epoch with (epochs trained, a fraction; validation accuracy); may raise to stop."""
 
-# Evaluation batch per device: large on CUDA; 256 on the CPU, where it measured as fast as 2048 with
-# far less activation memory (studies/benchmarks/RESULTS.md, "Peak memory").
+# Evaluation batch per device (DECISIONS.md).
 EVAL_BATCH = {"cuda": 2048, "cpu": 256}
 MIN_STEPS_PER_EPOCH = 50
 
@@ -47,6 +45,7 @@ class TrainResult:
     seconds: float
     images_per_second: float
     model: nn.Module = field(repr=False)
+    lr_curve: list[float] = field(default_factory=list)  # the learning rate at the end of each epoch
 
 
 def resolve_device(device: str) -> torch.device:
@@ -75,9 +74,8 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
     """Random translation by up to ``pad`` pixels (zero fill) and horizontal flip, per image, in
-    ``x``'s memory format. The gathers return NCHW; a channels_last batch must stay so, or a
-    first layer whose kernel is built at each call (DeCEF's dense path) runs NCHW, 1.6x slower
-    per step in the network where that was measured (studies/benchmarks/RESULTS.md)."""
+    ``x``'s memory format: the gathers return NCHW, and a channels_last batch must stay so, or a
+    first layer whose kernel is built at each call (DeCEF's dense path) runs NCHW."""
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device, generator=gen)
@@ -226,6 +224,7 @@ def train(
 
     bf16 = recipe.precision == "bf16"
     curve: list[float] = []
+    lr_curve: list[float] = []
     checked: dict[float, float] = {}
     check_steps = check_schedule(checks, recipe.epochs, steps_per_epoch)
     train_seconds = 0.0
@@ -264,6 +263,7 @@ def train(
         curve.append(val_acc)
         if plateau is not None:
             plateau.step(val_loss)  # our validation split, never the test set
+        lr_curve.append(opt.param_groups[0]["lr"])
         if on_epoch is not None:
             on_epoch(epoch, curve[-1])
 
@@ -279,4 +279,5 @@ def train(
         seconds=time.perf_counter() - started,
         images_per_second=images / train_seconds if train_seconds > 0 else 0.0,
         model=model,
+        lr_curve=lr_curve,
     )

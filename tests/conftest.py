@@ -72,7 +72,7 @@ def mnist_like(tmp_path_factory) -> Path:
     return write_mnist_like(tmp_path_factory.mktemp("data"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -92,7 +92,7 @@ def postgres_url():
         shutil.chown(data, "postgres")
         data.chmod(0o700)
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"], check=True, capture_output=True)
     subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "-o",
                     f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
@@ -119,3 +119,44 @@ def write_image_folder_of_size(root: Path, size: int, classes: int = 3, per_clas
                 img = torch.randint(0, 256, (1, size, size), dtype=torch.uint8, generator=gen)
                 (folder / f"{i}.png").write_bytes(encode_png(img).numpy().tobytes())
     return root
+
+
+@pytest.fixture
+def tucker2():
+    """A family with two ranks, registered for one test: a stand-in for a Tucker-2 convolution
+    (1x1 c -> r1, s x s r1 -> r2, 1x1 r2 -> f) with no initialisation from a dense layer."""
+    from torch import nn
+
+    from lightlayers.families import Family, register, unregister
+
+    class TwoRankConv(nn.Module):
+        def __init__(self, c, f, s, stride, pad, r1, r2):
+            super().__init__()
+            self.net = nn.Sequential(nn.Conv2d(c, r1, 1, bias=False), nn.Conv2d(r1, r2, s, stride, pad, bias=False),
+                                     nn.Conv2d(r2, f, 1))
+
+        def forward(self, x):
+            return self.net(x)
+
+    family = register(Family(
+        "tucker2", "conv", "Tucker2Conv2d", "T",
+        build=lambda s, r: TwoRankConv(s.in_channels, s.out_channels, s.kernel_size, s.stride, s.pad, *r),
+        params=lambda s, r: s.in_channels * r[0] + s.kernel_size**2 * r[0] * r[1] + r[1] * s.out_channels + s.out_channels,
+        rank_names=("r_in", "r_out"),
+        hard_limits=lambda s: (s.in_channels, s.out_channels),
+    ))
+    yield family
+    unregister("conv", "tucker2")
+
+
+def make_row(number, params, val, test=None, *, role="candidate", family="light", state="COMPLETE", curve=None,
+             checks=None, seconds=1.0, spec=None, keras=None, flops=None, latency=None):
+    """A study's record, made by hand: ``val`` is the last point of its curve (its final accuracy when complete)."""
+    from ranksearch.records import Record
+
+    measures = {"trainable_params": params, "keras_params": params if keras is None else keras,
+                "flops": params if flops is None else flops}
+    if latency is not None:
+        measures.update(latency_ms=latency, latency_ms_batch=latency / 10)
+    curve = list(curve) if curve is not None else ([val] if val is not None else [])
+    return Record(role, family, number, state, spec or {"layers": {}}, measures, curve, dict(checks or {}), test, seconds)

@@ -9,6 +9,7 @@ import pytest
 import ranksearch
 
 
+@pytest.mark.slow
 def test_run_load_export_train_through_the_public_api(mnist_like, tmp_path):
     log = io.StringIO()
     result = ranksearch.run(dataset="mnist", data_dir=str(mnist_like), budget=4, epochs=2, train_subset=200,
@@ -45,6 +46,12 @@ def test_a_config_object_and_keywords_make_the_same_search(mnist_like):
 
 
 def test_the_package_exports_what_its_all_says():
-    for name in ranksearch.__all__:
-        assert getattr(ranksearch, name) is not None
+    import inspect
+
+    for name in set(ranksearch.__all__) - {"__version__"}:
+        value = getattr(ranksearch, name)
+        assert (inspect.isclass(value) or inspect.isfunction(value)) and value.__name__ == name
+        assert value.__module__.startswith("ranksearch.")
     assert ranksearch.__version__ == "0.1.0"
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        ranksearch.nothing_here

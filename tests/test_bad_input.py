@@ -7,6 +7,8 @@ import pytest
 from bad_inputs import CASES, make_world
 from conftest import ranksearch
 
+pytestmark = pytest.mark.slow  # the command line in a subprocess for every case
+
 
 def snapshot(root):
     """Every file under ``root`` with its size and modification time."""

@@ -1,7 +1,6 @@
 """optuna-dashboard, started for real on a run's study.db: it lists the study, its objective names and the learning curves."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -10,15 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ranksearch, write_mnist_like
+from conftest import free_port, ranksearch, write_mnist_like
+
+pytestmark = pytest.mark.slow  # a real study and a real optuna-dashboard server
 
 pytest.importorskip("optuna_dashboard", reason="optuna-dashboard not installed (pip install '.[dashboard]')")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str):
@@ -34,7 +29,7 @@ def dashboard(tmp_path_factory):
                       "--budget", "4", "--out", str(run), "--jobs", "1", "--pruner", "none",
                       env={"RANKSEARCH_CACHE": str(tmp_path_factory.mktemp("c"))})
     assert proc.returncode == 0, proc.stderr
-    port = _free_port()
+    port = free_port()
     command = str(Path(sys.executable).parent / "optuna-dashboard")  # the console script of the same environment
     server = subprocess.Popen([command, f"sqlite:///{run / 'study.db'}", "--port", str(port), "--host", "127.0.0.1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

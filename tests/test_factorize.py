@@ -25,7 +25,7 @@ from lightlayers import (
     separable_from_conv,
     trainable_params,
 )
-from lightlayers.families import _REGISTRY, dense_family, families
+from lightlayers.families import dense_family, families
 
 
 class ScaledConv(nn.Conv2d):
@@ -345,26 +345,6 @@ def test_the_model_itself_can_be_the_replaced_layer():
         torch.testing.assert_close(layer(x), conv(x), atol=1e-5, rtol=1e-5)
 
 
-class _TwoRankConv(nn.Module):
-    def __init__(self, c, f, s, stride, pad, r1, r2):
-        super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(c, r1, 1, bias=False), nn.Conv2d(r1, r2, s, stride, pad, bias=False), nn.Conv2d(r2, f, 1))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-@pytest.fixture
-def tucker2():
-    family = register(Family(
-        "tucker2", "conv", "Tucker2Conv2d", "T",
-        build=lambda s, r: _TwoRankConv(s.in_channels, s.out_channels, s.kernel_size, s.stride, s.pad, *r),
-        params=lambda s, r: s.in_channels * r[0] + s.kernel_size**2 * r[0] * r[1] + r[1] * s.out_channels + s.out_channels,
-        rank_names=("r_in", "r_out"),
-        hard_limits=lambda s: (s.in_channels, s.out_channels),
-    ))
-    yield family
-    del _REGISTRY[("conv", "tucker2")]
 
 
 def test_a_newly_registered_family_works_unchanged(tucker2):
@@ -374,7 +354,7 @@ def test_a_newly_registered_family_works_unchanged(tucker2):
     new = factorize(model, {"down": ("tucker2", (2, 3))})
     assert trainable_params(new.down) == tucker2.params(layers["down"].shape, (2, 3))
     assert new(torch.randn(1, 3, 16, 16)).shape == (1, 10)
-    with pytest.warns(UserWarning, match="down: no SVD initialisation is known for _TwoRankConv"):
+    with pytest.warns(UserWarning, match="down: no initialisation from a dense layer is known for TwoRankConv"):
         factorize(model, {"down": ("tucker2", (2, 3))}, init="svd")
     with pytest.raises(ValueError, match="r_in must be <= 8"):
         factorize(model, {"down": ("tucker2", (9, 3))})

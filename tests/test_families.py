@@ -17,7 +17,7 @@ from lightlayers import (
     register,
     trainable_params,
 )
-from lightlayers.families import _REGISTRY, families
+from lightlayers.families import families
 
 CONV_SHAPES = [LayerShape(1, 8, 3), LayerShape(16, 32, 3), LayerShape(3, 16, 1), LayerShape(8, 5, 5, stride=2), LayerShape(4, 6, 3, bias=False)]
 DENSE_SHAPES = [LayerShape(32, 10), LayerShape(64, 100), LayerShape(7, 3, bias=False)]
@@ -82,28 +82,6 @@ def test_a_rank_far_over_the_layer_is_refused():
         reference_spec("mnist", "light", 1000)
 
 
-class _TwoRankConv(nn.Module):
-    """A stand-in for a Tucker-2 convolution: 1x1 c -> r1, s x s r1 -> r2, 1x1 r2 -> f."""
-
-    def __init__(self, c, f, s, r1, r2):
-        super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(c, r1, 1, bias=False), nn.Conv2d(r1, r2, s, padding=s // 2, bias=False), nn.Conv2d(r2, f, 1))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-@pytest.fixture
-def tucker2():
-    family = register(Family(
-        "tucker2", "conv", "Tucker2Conv2d", "T",
-        build=lambda s, r: _TwoRankConv(s.in_channels, s.out_channels, s.kernel_size, *r),
-        params=lambda s, r: s.in_channels * r[0] + s.kernel_size**2 * r[0] * r[1] + r[1] * s.out_channels + s.out_channels,
-        rank_names=("r_in", "r_out"),
-        hard_limits=lambda s: (s.in_channels, s.out_channels),
-    ))
-    yield family
-    del _REGISTRY[("conv", "tucker2")]
 
 
 def test_a_family_with_two_ranks_fits_without_changing_other_specs(tucker2):

@@ -8,6 +8,8 @@ import pytest
 from conftest import write_mnist_like
 from faults import check_study, finish, inject, ranksearch_cmd
 
+pytestmark = pytest.mark.slow  # injected faults in real runs: minutes
+
 BUDGET = 24
 
 

@@ -14,15 +14,15 @@ from lightlayers import (
     reference_spec,
     trainable_params,
 )
-from lightlayers.paper import PAPER_KERAS_PARAMS, paper_models
+from lightlayers.paper import paper_results
 
 # The LightLayers paper's tables (Keras convention: trainable + BatchNorm moving statistics), as cited in lightlayers.paper.
-PAPER_TABLE = [(d, family, rank, n) for d in PAPER_KERAS_PARAMS for family, rank, n in paper_models(d)]
+PAPER_TABLE = [(r.dataset, r.family, r.k, r.keras_params) for r in paper_results()]
 
 
-def test_the_paper_table_covers_its_three_datasets():
-    assert len(PAPER_TABLE) == 2 * (2 + 6) + (2 + 5)
-    assert paper_models("cifar100") == []
+def test_the_paper_table_covers_its_four_datasets():
+    assert {r[0] for r in PAPER_TABLE} == {"mnist", "fashion-mnist", "cifar10", "cifar100"}
+    assert len([r for r in PAPER_TABLE if r[0] == "cifar10"]) == 2 + 5
 
 
 @pytest.mark.parametrize("dataset,family,rank,expected", PAPER_TABLE)

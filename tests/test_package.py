@@ -14,6 +14,8 @@ import pytest
 
 import ranksearch
 
+pytestmark = pytest.mark.slow  # builds and installs the wheel
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("lightlayers", "ranksearch")
 REPOSITORY = "https://github.com/ranksearch/ranksearch"

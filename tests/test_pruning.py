@@ -1,8 +1,10 @@
+import re
+
 import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from ranksearch.pruning import MarginPruner
+from ranksearch.pruners.margin import MarginPruner
 
 
 def finished(params: int, curve: list[float]):
@@ -66,9 +68,9 @@ def test_pruned_trial_is_marked_pruned_in_a_multi_objective_study(study):
 
 
 # -- Pareto successive halving (moasha) -------------------------------------------------------
-from ranksearch.pruning import (  # noqa: E402
-    PRUNERS, ParetoSuccessiveHalving, make_pruner, nondominated_fronts, rung_order, spread_order,
-)
+from ranksearch.pruners import PRUNERS, make_pruner  # noqa: E402
+from ranksearch.pruners.fronts import nondominated_fronts, rung_order, spread_order  # noqa: E402
+from ranksearch.pruners.moasha import ParetoSuccessiveHalving  # noqa: E402
 
 
 def test_nondominated_fronts_by_hand():
@@ -164,11 +166,28 @@ def test_moasha_keeps_the_top_third():
     assert not ParetoSuccessiveHalving(eta=2, epsilon=0, margin=None).prune(s, running(s, 3500, [0.65]))  # top half: 3 places, 2 ahead
 
 
-def test_pruners_by_name():
-    assert set(PRUNERS) == {"moasha", "margin", "none"}
+def test_pruners_by_name_with_settings():
+    assert set(PRUNERS.names()) == {"moasha", "margin", "none"}
     assert isinstance(make_pruner("moasha"), ParetoSuccessiveHalving)
-    with pytest.raises(ValueError, match="pruner must be one of"):
-        make_pruner("median")
+    pruner = make_pruner("moasha:eta=2,epsilon=0.01,tie_break_from=none,margin=none")
+    assert (pruner.eta, pruner.epsilon, pruner.tie_break_from, pruner.margin) == (2, 0.01, None, None)
+    assert pruner.rungs(10) == [0.3333, 0.6667, 1.3333, 2.6667, 5.3333]
+
+
+@pytest.mark.parametrize("text,words", [
+    ("median", "pruner must be one of margin, moasha, none"),
+    ("moasha:etaa=3", "pruner moasha has no setting 'etaa'"),
+    ("moasha:eta", "has no setting 'eta' (write key=value)"),
+    ("moasha:eta=three", "pruner moasha: eta must be an integer, got 'three'"),
+    ("moasha:eta=1", "eta must be >= 2"),
+    ("margin:margin=2", "margin between 0 and 1"),
+    ("none:eta=3", "pruner none has no setting 'eta'"),
+])
+def test_a_bad_pruner_setting_is_one_line_naming_it(text, words):
+    from ranksearch.pruners import check_pruner
+
+    with pytest.raises(ValueError, match=re.escape(words)):
+        check_pruner(text)
 
 
 @pytest.fixture

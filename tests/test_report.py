@@ -14,14 +14,16 @@ import pytest
 from conftest import ROOT, ranksearch, write_mnist_like
 from lightlayers import build_model, count_model, reference_spec, trainable_params
 from lightlayers.paper import PAPER_CITATION, paper_results
-from ranksearch.report import PAPER_LABEL, _front_figure, log_ticks, render_html, report_data, y_range
+from ranksearch.figures import PAPER_LABEL, cost_figure, front_figure, log_ticks, y_range
+from ranksearch.page import render_html
+from ranksearch.report_data import report_data
 from ranksearch.results import study_tables
 from ranksearch.space import config_key
 from ranksearch.storage import open_run
 from ranksearch.verdict import verdict
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PLOTS = ("front-params", "front-flops", "front-cost", "test-vs-val", "curves", "hypervolume", "rank-map")
+PLOTS = ("front-params", "front-costs", "test-vs-val", "curves", "hypervolume", "rank-map")
 STUDY = ROOT / "studies" / "fashion-mnist-light"
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 
@@ -133,6 +135,7 @@ def _spec(point):
     return spec
 
 
+@pytest.mark.slow
 def test_front_matches_optunas_best_trials(run_dir):
     study, data = data_of(run_dir)
     ours = {config_key(build_model(_spec(p)).spec) for p in data["points"] if p["number"] in data["front"]}
@@ -140,6 +143,7 @@ def test_front_matches_optunas_best_trials(run_dir):
     assert ours == theirs and ours
 
 
+@pytest.mark.slow
 def test_the_papers_reported_figures_are_a_cited_marker_set(run_dir):
     _, data = data_of(run_dir)
     reported = data["paper_reported"]
@@ -156,6 +160,7 @@ def test_the_papers_reported_figures_are_a_cited_marker_set(run_dir):
     assert PAPER_LABEL in page and PAPER_CITATION in page and "Tables 1-4" in page and "never trained here" in page
 
 
+@pytest.mark.slow
 def test_the_papers_models_trained_here_are_marked_apart(run_dir):
     _, data = data_of(run_dir)
     trained = {p["label"]: p for p in data["paper_trained"]}
@@ -167,12 +172,14 @@ def test_the_papers_models_trained_here_are_marked_apart(run_dir):
         assert point["keras_params"] == trained[f"k={k}"]["paper_keras_params"]
 
 
+@pytest.mark.slow
 def test_no_paper_markers_for_data_the_paper_did_not_report(run_dir):
     _, data = data_of(run_dir, dataset=str(run_dir))  # an image-folder dataset
     assert data["paper_reported"] == [] and data["paper_trained"] == []
     assert "The paper reported no results for this dataset" in render_html(data)
 
 
+@pytest.mark.slow
 def test_run_writes_a_self_contained_report_with_its_data(run_dir):
     page = (run_dir / "report.html").read_text()
     assert 'src="http' not in page and "cdn.plot.ly" not in page.split("<body>")[0]
@@ -184,6 +191,7 @@ def test_run_writes_a_self_contained_report_with_its_data(run_dir):
         assert f"--trial {number} -o trial-{number}.json" in page
 
 
+@pytest.mark.slow
 def test_the_page_opens_with_the_verdict_then_the_front_and_the_table(run_dir):
     _, data = data_of(run_dir)
     page = render_html(data)
@@ -203,6 +211,7 @@ def test_the_page_opens_with_the_verdict_then_the_front_and_the_table(run_dir):
     assert "take: the" in table  # the verdict's pick is marked
 
 
+@pytest.mark.slow
 def test_the_verdict_in_the_page_is_the_verdict_of_the_tables(run_dir):
     run = open_run(str(run_dir))
     v = verdict(study_tables(run.study, run.config), run.config)
@@ -222,34 +231,35 @@ def test_axes_are_readable():
     assert 0.77 < lo < 0.789 and 0.9147 < hi < 0.93
 
 
+@pytest.mark.slow
 def test_pruned_points_do_not_stretch_the_front(run_dir):
     _, data = data_of(run_dir)
     data = json.loads(json.dumps(data))
     last = data["points"][-1]
     last.update(state="PRUNED", val_accuracy=None, test_accuracy=None, last_val_accuracy=0.01, on_front=False)
     data["front"] = [n for n in data["front"] if n != last["number"]]
-    fig = _front_figure(data, "trainable_params", data["front"], "t")
+    fig = front_figure(data, "trainable_params", data["front"], "t")
     lo = fig.layout.yaxis.range[0]
     pruned = next(t for t in fig.data if t.name.startswith("pruned"))
     assert lo > 0.01 and min(pruned.y) >= lo and "triangle-down" in pruned.marker.symbol  # drawn at the floor, marked
 
 
-def test_the_cost_front_offers_latency_and_training_time(run_dir):
-    from ranksearch.report import _cost_figure
-
+@pytest.mark.slow
+def test_the_other_fronts_offer_flops_latency_and_training_time(run_dir):
     _, data = data_of(run_dir)
-    fig = _cost_figure(data)
+    fig = cost_figure(data)
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == [
-        "inference latency (batch 1)", "inference latency (batch 256)", "training wall time of the candidate"]
+        "FLOPs", "inference latency (batch 1)", "inference latency (batch 256)", "training wall time of the candidate"]
     shown = [{t.name for t, on in zip(fig.data, b.args[0]["visible"]) if on} for b in buttons]
     assert all("Pareto front of the candidates" in names and "Conv2d baseline" in names for names in shown)
-    assert "pruned (last validation accuracy; ▼ below the axis)" not in shown[2]  # a pruned run's seconds are of fewer epochs
+    assert "pruned (last validation accuracy; ▼ below the axis)" not in shown[3]  # a pruned run's seconds are of fewer epochs
     assert [b.args[0]["visible"].count(True) for b in buttons] == [sum(t.visible is not False for t in fig.data)] + \
         [b.args[0]["visible"].count(True) for b in buttons][1:]  # the first axis is the one drawn
     assert data["cost_fronts"]["latency_ms"] and all(isinstance(n, int) for n in data["cost_fronts"]["seconds"])
 
 
+@pytest.mark.slow
 def test_report_command_rebuilds_from_storage_url(run_dir, tmp_path):
     url = f"sqlite:///{run_dir / 'study.db'}"
     proc = ranksearch("report", "--storage", url, "--study", "mnist-all", "--out", str(tmp_path))
@@ -261,6 +271,7 @@ def test_report_command_rebuilds_from_storage_url(run_dir, tmp_path):
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium_offline(run_dir, tmp_path):
     dom = chromium(run_dir / "report.html", tmp_path / "profile")
     assert dom.count('class="plot-container plotly"') == len(PLOTS)
@@ -270,13 +281,14 @@ def test_report_renders_in_headless_chromium_offline(run_dir, tmp_path):
     verdict_box = dom[dom.index('id="verdict"'):dom.index('id="plot-front-params"')]
     assert "Verdict: which model to take" in verdict_box
     assert html.escape(embedded(dom)["verdict"]["sentences"][0]) in verdict_box
-    front = dom[dom.index('id="plot-front-params"'):dom.index('id="plot-front-flops"')]
+    front = dom[dom.index('id="plot-front-params"'):dom.index('id="plot-front-costs"')]
     assert f"{PAPER_LABEL}: {PAPER_CITATION}" in front  # the paper's marker set in the drawn legend
     assert "Pareto front of the candidates" in front and "SeparableConv2d baseline" in front
     assert front.count('class="textpoint"') >= 6 + 2  # the paper's 6 points and the 2 baselines are labelled
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_with_javascript_off_the_page_says_where_the_numbers_are(run_dir, tmp_path):
     off = rendered_text(run_dir / "report.html", tmp_path / "off", scripts=False)
     assert "JavaScript is off" in off and "trials.csv" in off and "front.json" in off
@@ -285,6 +297,7 @@ def test_with_javascript_off_the_page_says_where_the_numbers_are(run_dir, tmp_pa
     assert "JavaScript is off" not in on and "Verdict: which model to take" in on
 
 
+@pytest.mark.slow
 def test_committed_study_report_rebuilds_from_its_study_db(tmp_path):
     """The README's command on a copy of the committed folder (report.html is not committed: 4 MB of
     plotly.js each): it is written, its verdict equals the committed summary.json, and trials.csv,
@@ -301,6 +314,7 @@ def test_committed_study_report_rebuilds_from_its_study_db(tmp_path):
     assert len(fresh["paper_reported"]) == 8 and (STUDY / "report.png").stat().st_size > 100_000
 
 
+@pytest.mark.slow
 def test_export_then_train_round_trip(run_dir, tmp_path):
     front = json.loads((run_dir / "front.json").read_text())
     limit = front[-1]["trainable_params"] - 1 if len(front) > 1 else front[0]["trainable_params"]
@@ -329,12 +343,14 @@ def test_export_then_train_round_trip(run_dir, tmp_path):
         (["--trial", "0", "--max-params", "5000"], "exactly one of"),
     ],
 )
+@pytest.mark.slow
 def test_export_bad_input(run_dir, tmp_path, args, needle):
     proc = ranksearch("export", str(run_dir), *args, "-o", str(tmp_path / "x.json"))
     assert proc.returncode != 0 and not (tmp_path / "x.json").exists()
     assert proc.stderr.strip().count("\n") == 0 and needle in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow
 def test_report_and_export_on_a_folder_that_is_not_a_run(tmp_path):
     for args in (["report", str(tmp_path)], ["export", str(tmp_path), "--trial", "1", "-o", str(tmp_path / "x.json")]):
         proc = ranksearch(*args)

@@ -1,11 +1,11 @@
 import pytest
 
-from ranksearch.results import Row, hypervolume, pareto_front
+from conftest import make_row
+from ranksearch.results import hypervolume, pareto_front
 
 
 def row(n, params, val, test):
-    return Row(number=n, state="COMPLETE", role="candidate", family="light", trainable_params=params, keras_params=params,
-               flops=params, val_accuracy=val, test_accuracy=test, val_curve=[val], seconds=1.0, spec={"layers": {}})
+    return make_row(n, params, val, test)
 
 
 def test_front_uses_validation_accuracy_only():
@@ -37,12 +37,8 @@ def test_a_candidate_stopped_at_a_check_counts_the_part_of_the_epoch_it_trained(
 
     from ranksearch.results import Tables, trials_frame
 
-    stopped = Row(number=1, state="PRUNED", role="candidate", family="light", trainable_params=10, keras_params=10, flops=1,
-                  val_accuracy=None, test_accuracy=None, val_curve=[], seconds=1.0, spec={"layers": {}},
-                  val_checks={"0.3333": 0.25})
-    later = Row(number=2, state="PRUNED", role="candidate", family="light", trainable_params=20, keras_params=20, flops=1,
-                val_accuracy=None, test_accuracy=None, val_curve=[0.3], seconds=1.0, spec={"layers": {}},
-                val_checks={"0.3333": 0.2})
+    stopped = make_row(1, 10, None, state="PRUNED", flops=1, curve=[], checks={"0.3333": 0.25})
+    later = make_row(2, 20, None, state="PRUNED", flops=1, curve=[0.3], checks={"0.3333": 0.2})
     assert stopped.epochs_run == 0 and stopped.epochs_trained == 0.3333 and stopped.pruned_at_epoch == 0.3333
     assert stopped.last_val_accuracy == 0.25
     assert later.epochs_trained == 1 and later.last_val_accuracy == 0.3

@@ -82,6 +82,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_mask_kept_undoes_multiprocessing_unblocking_signals(tmp_path):
     """multiprocessing's resource tracker unblocks SIGINT and SIGTERM when the first spawned process starts
     (without mask_kept the script prints "[2, 15] []"); left so, a Ctrl-C could land inside a storage call

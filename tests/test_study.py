@@ -15,6 +15,8 @@ import pytest
 
 from conftest import ranksearch
 
+pytestmark = pytest.mark.slow  # real studies end to end
+
 QUICK = ["--dataset", "mnist", "--epochs", "2", "--train-subset", "200"]
 
 
@@ -93,7 +95,7 @@ def in_process_search(data: Path, tmp_path: Path, name: str, epochs: int, budget
     """A Search of a real SQLite study on the MNIST-like data, in this process: (search, study, storage url)."""
     from ranksearch.config import DataConfig, SearchConfig, make_recipe
     from ranksearch.data import load_splits
-    from ranksearch.search import Search
+    from ranksearch.trial_loop import TrialLoop
     from ranksearch.storage import open_study
 
     cfg = SearchConfig(DataConfig("mnist", str(data), train_subset=200), make_recipe("fast", "mnist", epochs),
@@ -101,10 +103,11 @@ def in_process_search(data: Path, tmp_path: Path, name: str, epochs: int, budget
     url = f"sqlite:///{tmp_path / (name + '.db')}"
     _, splits = load_splits(cfg.data)
     study = open_study(cfg, url, 0, create=True)
-    return Search(study, cfg, splits, emit), study, url
+    return TrialLoop(study, cfg, splits, emit), study, url
 
 
 def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
+    from ranksearch.records import finished_count
     from ranksearch.space import uniform_params
 
     search, study, _ = in_process_search(mnist_like, tmp_path, "dup", epochs=1, budget=3)
@@ -121,7 +124,7 @@ def test_a_configuration_is_never_trained_twice(mnist_like, tmp_path):
     dups = [t for t in trials if "duplicate_of" in t.user_attrs]
     assert len(dups) == 2 and all(t.user_attrs["duplicate_of"] == trials[0].number for t in dups)
     assert all(t.values == trials[0].values for t in dups)
-    assert search.finished() == 3  # duplicates do not count towards the budget
+    assert finished_count(study) == 3  # duplicates do not count towards the budget
 
 
 def test_a_trial_failed_by_another_process_meanwhile_is_let_go(mnist_like, tmp_path):
@@ -153,7 +156,7 @@ def test_a_trial_failed_by_another_process_meanwhile_is_let_go(mnist_like, tmp_p
 
 def test_a_candidate_stopped_at_a_check_is_recorded_as_trained_there(mnist_like, tmp_path):
     """A pruner that asks for a check a third into epoch 1 and stops every candidate there."""
-    from ranksearch.pruning import trained_candidates
+    from ranksearch.records import trained
     from ranksearch.results import study_tables, trials_frame
     from ranksearch.space import uniform_params
 
@@ -175,7 +178,7 @@ def test_a_candidate_stopped_at_a_check_is_recorded_as_trained_there(mnist_like,
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert len(seen) == 1 and list(seen[0][0]) == ["0.3333"] and seen[0][1] == []
-    assert [t.number for t in trained_candidates(study, (optuna.trial.TrialState.PRUNED,))] == [0]
+    assert [t.number for t in trained(study, (optuna.trial.TrialState.PRUNED,))] == [0]
     row = trials_frame(study_tables(study, cfg)).iloc[-1]
     assert row.pruned_at_epoch == 0.3333 and row.epochs_run == 0 and json.loads(row.val_checks) == seen[0][0]
 

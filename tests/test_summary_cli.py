@@ -5,6 +5,8 @@ import pytest
 from conftest import ranksearch
 from test_models import PAPER_TABLE
 
+pytestmark = pytest.mark.slow  # the command line in a subprocess for every case
+
 
 @pytest.mark.parametrize("dataset,family,rank,expected", PAPER_TABLE[::3] + PAPER_TABLE[-6:])
 def test_summary_json_matches_the_paper(dataset, family, rank, expected):

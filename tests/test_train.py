@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
@@ -197,6 +198,7 @@ BAD_CONFIGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
 def test_bad_config_file_is_one_line(tmp_path, case):
     text, needle = BAD_CONFIGS[case]
@@ -205,16 +207,19 @@ def test_bad_config_file_is_one_line(tmp_path, case):
     assert_one_line_error(ranksearch("train", "--config", str(path)), str(path), needle)
 
 
+@pytest.mark.slow
 def test_unknown_dataset_is_one_line():
     assert_one_line_error(ranksearch("train", "--dataset", "no-such-set", "--family", "conv"), "unknown dataset 'no-such-set'")
 
 
+@pytest.mark.slow
 def test_dataset_folder_without_train_and_test_is_one_line(tmp_path):
     (tmp_path / "imgs" / "train" / "cat").mkdir(parents=True)
     proc = ranksearch("train", "--dataset", str(tmp_path / "imgs"), "--family", "conv")
     assert_one_line_error(proc, str(tmp_path / "imgs"), "train/ and test/")
 
 
+@pytest.mark.slow
 def test_missing_files_name_the_expected_files(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -226,6 +231,7 @@ def test_missing_files_name_the_expected_files(tmp_path):
                           "t10k-labels-idx1-ubyte", str(empty / "FashionMNIST" / "raw"))
 
 
+@pytest.mark.slow
 def test_a_corrupt_image_is_named(tmp_path):
     root = tmp_path / "imgs"
     write_image_folder(root, classes=("a", "b"), n_train=2, n_test=1)
@@ -234,6 +240,7 @@ def test_a_corrupt_image_is_named(tmp_path):
     assert_one_line_error(ranksearch("train", "--dataset", str(root), "--family", "conv"), str(bad))
 
 
+@pytest.mark.slow
 def test_train_from_config_with_flag_overrides_json_and_save(tmp_path):
     root = tmp_path / "shapes"
     write_image_folder(root, classes=("a", "b", "c"), n_train=24, n_test=6, size=(12, 12))
@@ -273,6 +280,7 @@ def test_train_from_config_with_flag_overrides_json_and_save(tmp_path):
     assert acc == out["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_cifar100_format_trains_through_the_cli(tmp_path):
     write_cifar100(tmp_path, n_train=200, n_test=100)
     proc = ranksearch("train", "--dataset", "cifar100", "--data-dir", str(tmp_path), "--family", "light", "--rank", "1",
@@ -317,12 +325,15 @@ def test_light_linear_scale_multiplies_the_product_only():
     torch.testing.assert_close(layer(x) - layer.bias, 0.2 * (plain - layer.bias))
 
 
-def test_the_paper_recipe_trains_a_tiny_task_with_its_plateau_schedule():
+def test_the_paper_recipe_cuts_the_rate_tenfold_on_a_validation_plateau():
     splits = tiny_splits()
-    recipe = make_recipe("paper", "tiny", epochs=6)
-    recipe = type(recipe)(**{**recipe.__dict__, "patience": 1, "lr": 1e-2})
+    recipe = replace(make_recipe("paper", "tiny", epochs=6), patience=1, lr=1.0)  # a rate this high stalls at once
     result = train(tiny_spec(splits), splits, recipe, seed=0, device="cpu")
-    assert result.epochs_run == 6 and 0 <= result.val_accuracy <= 1
+    assert result.epochs_run == 6 and result.lr_curve[0] <= 1.0
+    cuts = [a / b for a, b in zip(result.lr_curve, result.lr_curve[1:]) if a != b]
+    assert cuts and all(c == pytest.approx(10) for c in cuts)  # only ever cut, and tenfold
+    patient = train(tiny_spec(splits), splits, replace(recipe, patience=100), seed=0, device="cpu")
+    assert set(patient.lr_curve) == {1.0}  # no plateau that long: the rate never moves
 
 
 def test_checks_within_epochs_validate_there_and_change_nothing_of_the_training():

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import make_row
 from lightlayers import reference_spec
 from ranksearch.config import DataConfig, SearchConfig, make_recipe
-from ranksearch.results import Row, Tables, pareto_front
-from ranksearch.verdict import duration, knee, layers_label, verdict
+from ranksearch.labels import duration, layers_label
+from ranksearch.results import Tables, pareto_front
+from ranksearch.verdict import knee, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "fashion-mnist-light"
@@ -22,14 +24,15 @@ def cfg(budget=10, epochs=5, space="light"):
 
 def cand(number, params, val, test=None, state="COMPLETE", epochs=5, seconds=10.0, rank=2):
     curve = [0.5] * (epochs - 1) + [val if val is not None else 0.6]
-    return Row(number, state, "candidate", "light", params, params + 224, 10 * params,
-               val if state == "COMPLETE" else None, (val - 0.005 if test is None and val is not None else test)
-               if state == "COMPLETE" else None, curve, seconds, reference_spec("fashion-mnist", "light", rank).to_dict())
+    test = (val - 0.005 if test is None and val is not None else test) if state == "COMPLETE" else None
+    return make_row(number, params, val, test, state=state, curve=curve, seconds=seconds, keras=params + 224,
+                    flops=10 * params, spec=reference_spec("fashion-mnist", "light", rank).to_dict())
 
 
 def base(family, params, val, test=None, seconds=8.0):
-    return Row(None, "COMPLETE", "baseline", family, params, params + 224, 10 * params, val,
-               val - 0.002 if test is None else test, [0.5] * 4 + [val], seconds, reference_spec("fashion-mnist", family).to_dict())
+    return make_row(None, params, val, val - 0.002 if test is None else test, role="baseline", family=family,
+                    curve=[0.5] * 4 + [val], seconds=seconds, keras=params + 224, flops=10 * params,
+                    spec=reference_spec("fashion-mnist", family).to_dict())
 
 
 def tables(cands, bases, wall=0.0):

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import ROOT, ranksearch
 
+pytestmark = pytest.mark.slow  # real studies of a user's network
+
 SOURCE = f"{ROOT / 'studies' / 'your-own-model' / 'small_vgg.py'}:SmallVGG"
 ARGS = '{"in_channels": 1, "width": 4}'
 

@@ -20,8 +20,12 @@ import optuna
 import pandas as pd
 
 from ranksearch.curves import check_key
-from ranksearch.pruning import MarginPruner, NoPruner, ParetoSuccessiveHalving, Pruner
-from ranksearch.results import Row, hypervolume, pareto_front
+from ranksearch.pruners import Pruner
+from ranksearch.pruners.margin import MarginPruner
+from ranksearch.pruners.moasha import ParetoSuccessiveHalving
+from ranksearch.pruners.none import NoPruner
+from ranksearch.records import Record as Row
+from ranksearch.results import hypervolume, pareto_front
 
 SETTINGS: list[tuple[str, Pruner]] = [
     ("none", NoPruner()),
@@ -47,8 +51,8 @@ SETTINGS: list[tuple[str, Pruner]] = [
 
 
 def _row(number: int, params: int, acc: float) -> Row:
-    return Row(number=number, state="COMPLETE", role="candidate", family="", trainable_params=params, keras_params=params,
-               flops=0, val_accuracy=acc, test_accuracy=None, val_curve=[acc], seconds=0.0, spec={"layers": {}})
+    return Row("candidate", "", number, "COMPLETE", {"layers": {}}, {"trainable_params": params, "keras_params": params,
+               "flops": 0}, val_curve=[acc])
 
 
 def read_checks(run_dir: Path) -> dict[str, dict[str, float]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from ranksearch.config import DataConfig, SearchConfig, make_recipe
 from ranksearch.progress import Progress
 from ranksearch.results import Tables
-from ranksearch.runner import run_search
+from ranksearch.lifecycle import run_search
 
 SETTINGS = [  # (label, space, warm start)
     ("light", "light", False),

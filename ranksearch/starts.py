@@ -1,4 +1,6 @@
-"""Warm starts: candidates read off the trained Conv2d baseline, queued right after it.
+"""Where a search starts: the paper's uniform models, and warm starts read off the trained Conv2d baseline.
+
+The paper's uniform-rank Light models (reference networks only) are queued first.
 
 DeCEF's observation: the effective rank of trained Conv2d filters (how many eigen-filters per
 input channel hold a share of the spectral energy) falls with depth. At a few energy levels,
@@ -10,11 +12,13 @@ kernel in a LightConv2d-only space, and LightLinear ranks from the head's singul
 
 from __future__ import annotations
 
+import optuna
 from torch import nn
 
 from lightlayers import LayerChoice, ModelSpec, effective_rank, energy_rank, get_family
 
-from ranksearch.space import params_for, rank_range, slot_families
+from ranksearch import records
+from ranksearch.space import PAPER_RANKS, params_for, rank_range, slot_families, uniform_params
 
 ENERGIES = (0.8, 0.9, 0.95, 0.99)
 
@@ -59,3 +63,20 @@ def warm_params(template: ModelSpec, space: str, trained: nn.Module) -> list[dic
         if params not in out:
             out.append(params)
     return out
+
+
+def queue_paper_models(study: optuna.Study, template: ModelSpec, space: str) -> None:
+    """Queue the paper's uniform-rank models first, once per study."""
+    if records.paper_models_queued(study):
+        return
+    for rank in PAPER_RANKS:
+        study.enqueue_trial(uniform_params(template, space, rank), skip_if_exists=True)
+    records.set_paper_models_queued(study)
+
+
+def queue_warm_starts(study: optuna.Study, template: ModelSpec, space: str, trained: nn.Module) -> None:
+    """Queue the warm starts read off the trained dense network; the report marks them."""
+    warm = warm_params(template, space, trained)
+    for params in warm:
+        study.enqueue_trial(params, skip_if_exists=True)
+    records.set_warm_starts(study, warm)

@@ -1,0 +1,196 @@
+"""A search on this machine, start to end: ``ranksearch run`` and ``ranksearch worker``.
+
+``run_search`` checks everything it can before training (data, storage, the run folder), opens
+or creates the study, queues the paper's models, and starts ``jobs`` training processes that
+share the study (one job runs in this process). Ctrl-C or SIGTERM stops every job; each fails
+its candidate, which is queued again, so a rerun of the same command finishes the budget.
+``run_worker`` is the same jobs joining a study by storage URL, without baselines or a run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import optuna
+
+from ranksearch import records, signals
+from ranksearch.baselines import BASELINE_FAMILIES, baseline_spec, train_baselines
+from ranksearch.config import SearchConfig
+from ranksearch.data import Splits
+from ranksearch.errors import RunFailure, UserError
+from ranksearch.hardware import cores
+from ranksearch.jobs import JobSpec, quiet_optuna, read_data, resolve_jobs, run_jobs, threads_per_job
+from ranksearch.monitor import Monitor
+from ranksearch.progress import Progress
+from ranksearch.results import Tables, study_tables
+from ranksearch.samplers import make_sampler
+from ranksearch.starts import queue_paper_models
+from ranksearch.storage import embedded_url, load_study, open_storage, open_study
+from ranksearch.trial_loop import TrialLoop
+from ranksearch.trial_queue import reap_orphans, requeue_failed
+
+WAIT_LINE_SECONDS = 30.0
+
+
+@dataclass
+class SearchOutcome:
+    """What a finished (or stopped) search leaves: why it stopped, its tables, and where."""
+
+    reason: str
+    tables: Tables
+    study: optuna.Study
+    config: SearchConfig
+    out: Path | None
+    seconds: float
+
+
+def _train(study, cfg, url, monitor, splits: Splits | None, jobs: int, baselines: tuple[str, ...],
+           device: str, data_dir: str | None, deadline: float | None) -> list[str]:
+    """One round of training: ``jobs`` processes, or this one when ``jobs`` is 1."""
+    if jobs == 1:
+        if splits is None:
+            splits = read_data(cfg)
+        loop = TrialLoop(study, cfg, splits, monitor.handle)
+        train_baselines(study, cfg, splits, monitor.handle, loop.checks, baselines)
+        return [loop.work(deadline)]
+    specs = [
+        JobSpec(j, url, cfg.study_name, device, data_dir, threads_per_job(jobs), baselines[j::jobs], deadline)
+        for j in range(jobs)
+    ]
+    return run_jobs(study, monitor, specs)
+
+
+def _finish(study, cfg, url, monitor, splits, jobs, baselines, device, data_dir, deadline) -> str:
+    """Train until the budget is finished, waiting (with a bound) for trials of other machines."""
+    reason = "budget reached"
+    last_wait_line = 0.0
+    while True:
+        signals.check()
+        reap_orphans(study)
+        requeue_failed(study)
+        tables = study_tables(study, cfg)
+        running = records.running_trials(study)
+        missing = [f for f in baselines if not records.has_baseline(study, f)]
+        if len(tables.candidates) >= cfg.budget and not missing:
+            return reason
+        if deadline is not None and time.time() > deadline:
+            return "timeout"
+        if len(tables.candidates) + len(running) < cfg.budget or missing:
+            reasons = _train(study, cfg, url, monitor, splits, jobs, tuple(missing), device, data_dir, deadline)
+            final = [r for r in reasons if r.startswith(("timeout", "search space exhausted"))]
+            if final:
+                return final[0]
+            if len(study_tables(study, cfg).candidates) == len(tables.candidates) and not reasons:
+                raise RunFailure("the training jobs stopped without finishing a candidate; rerun to continue")
+            continue
+        # The rest of the budget is being trained by processes on other machines: wait for them.
+        # Their heartbeats bound the wait: a dead one's trial is failed and queued within the grace period.
+        if time.monotonic() - last_wait_line > WAIT_LINE_SECONDS:
+            last_wait_line = time.monotonic()
+            who = ", ".join(f"trial {t.number} ({records.worker_of(t) or '?'})" for t in running)
+            monitor.progress.line(f"waiting for {who}: running in other processes; a dead one is retried within 90 s")
+        with signals.allowed():
+            time.sleep(2.0)
+
+
+def prepare_folder(out: Path) -> bool:
+    """Refuse a run folder that is a file or cannot be written; return whether it already existed."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: a file is in the way; give a folder")
+    existed = out.is_dir()
+    parent = out if existed else next((p for p in out.resolve().parents if p.exists()), Path("/"))
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"--out {out}: {parent} is not writable; choose another folder")
+    return existed
+
+
+def run_search(cfg: SearchConfig, out: str | Path, progress: Progress, jobs: int | str = 1) -> SearchOutcome:
+    """Run (or continue) the search ``cfg`` describes, writing its results into ``out``.
+
+    Ctrl-C or SIGTERM raises ``KeyboardInterrupt`` once every job has stopped and failed its
+    candidate; the study is whole and the same call continues it.
+    """
+    with signals.guarded():
+        return _run_search(cfg, Path(out), progress, jobs)
+
+
+def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | str) -> SearchOutcome:
+    quiet_optuna()
+    started = time.monotonic()
+    deadline = time.time() + cfg.timeout if cfg.timeout is not None else None
+    n_jobs = resolve_jobs(jobs, cfg.device, cfg.budget)
+    existed = prepare_folder(out)
+    url = cfg.storage or embedded_url(out)
+    if cfg.storage is not None:
+        open_storage(url)  # an unreachable storage is refused before the data is read
+    t0 = time.perf_counter()
+    splits = read_data(cfg, progress)  # a bad dataset is refused before the storage is touched
+    progress.line(f"data {cfg.data.dataset}: {len(splits.train_y):,} train / {len(splits.val_y):,} val / "
+                  f"{len(splits.test_y):,} test images ({time.perf_counter() - t0:.1f}s)")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        study = open_study(cfg, url, cfg.seed, create=True)
+    except UserError:
+        if not existed:
+            _remove_empty(out)
+        raise
+    monitor = Monitor(study, cfg, out, progress)
+    if cfg.model is None:
+        queue_paper_models(study, baseline_spec(cfg, splits, "conv"), cfg.family)
+    done = len(monitor.refresh().candidates)
+    progress.line(
+        f"study {cfg.study_name} in {url}: {done}/{cfg.budget} candidates finished; space {cfg.family}, "
+        f"{cfg.recipe.epochs} epochs, {cfg.recipe.precision}, sampler {cfg.sampler}, pruner {cfg.pruner}, "
+        f"{n_jobs} job{'s' if n_jobs > 1 else ''} x {threads_per_job(n_jobs) if n_jobs > 1 else cores()} threads"
+    )
+    try:
+        reason = _finish(study, cfg, url, monitor, splits if n_jobs == 1 else None, n_jobs, BASELINE_FAMILIES,
+                         cfg.device, cfg.data.data_dir, deadline)
+    finally:
+        # Wall time adds up over the invocations that made the study (a rerun after Ctrl-C continues it).
+        records.add_wall_seconds(study, time.monotonic() - started)
+        tables = monitor.refresh()
+        progress.close()
+    return SearchOutcome(reason, tables, study, cfg, out, time.monotonic() - started)
+
+
+def _remove_empty(out: Path) -> None:
+    """Take back a run folder this command created, if the refused storage left nothing in it."""
+    db = out / "study.db"
+    if db.exists() and db.stat().st_size == 0:
+        db.unlink()
+    try:
+        out.rmdir()
+    except OSError:
+        pass
+
+
+def run_worker(storage: str, study_name: str, progress: Progress, *, device: str = "auto",
+               data_dir: str | None = None, jobs: int | str = 1) -> str:
+    """Join the study ``study_name`` in ``storage`` and train candidates until its budget is reached."""
+    with signals.guarded():
+        return _run_worker(storage, study_name, progress, device, data_dir, jobs)
+
+
+def _run_worker(storage: str, study_name: str, progress: Progress, device: str, data_dir: str | None, jobs: int | str) -> str:
+    quiet_optuna()
+    study, cfg = load_study(storage, study_name)
+    study.sampler = make_sampler(cfg.sampler, None)
+    cfg = replace(cfg, device=device)
+    n_jobs = resolve_jobs(jobs, device, cfg.budget)
+    monitor = Monitor(study, cfg, None, progress)
+    splits = None
+    if data_dir:
+        cfg = replace(cfg, data=replace(cfg.data, data_dir=data_dir))
+    if n_jobs == 1:
+        splits = read_data(cfg)
+    progress.line(f"worker {os.getpid()} joined study {cfg.study_name}: {len(monitor.refresh().candidates)}/{cfg.budget} "
+                  f"finished; {n_jobs} job{'s' if n_jobs > 1 else ''}")
+    try:
+        reasons = _train(study, cfg, storage, monitor, splits, n_jobs, (), device, data_dir, None)
+    finally:
+        progress.close()
+    return reasons[0] if reasons else "budget reached"

@@ -1,0 +1,96 @@
+"""The verdict in words: the sentences ``ranksearch run`` prints and the report and summary.json carry."""
+
+from __future__ import annotations
+
+from ranksearch.labels import acc, duration, points
+from ranksearch.verdict_parts import CLOSE_POINTS, Cost, Dominance, Verdict
+
+def _dominance_sentence(d: Dominance) -> str:
+    head = f"The {d.label} baseline ({d.trainable_params:,} parameters, val {acc(d.val_accuracy)})"
+    if d.whole_front:
+        return (f"{head} is no larger than the smallest candidate on the front and at least as accurate as every "
+                f"candidate: take the {d.baseline} network; the search found nothing better.")
+    n = len(d.members)
+    members = f"{n} front member{'s' if n != 1 else ''}"
+    if d.high is None:
+        return (f"{head} is at least as accurate as every candidate with {d.low:,} parameters or more ({members}): "
+                f"no candidate that size is worth taking over the {d.baseline} network.")
+    return (f"{head} is at least as accurate as every candidate between {d.low:,} and {d.high:,} parameters "
+            f"({members}): below {d.high + 1:,} parameters, take the {d.baseline} network unless you need fewer "
+            f"than {d.low:,}.")
+
+
+def _cost_sentence(c: Cost) -> str:
+    wall = f"wall time {duration(c.wall_seconds)}" if c.wall_seconds else "wall time not recorded (the study predates it)"
+    parts = [f"Cost: {wall}; training {duration(c.training_seconds)} summed over {c.candidates_finished} candidates and the "
+             f"baselines ({duration(c.baseline_seconds)})"]
+    finished = "" if c.candidates_finished == c.budget else f"; {c.candidates_finished} of {c.budget} candidates finished"
+    parts.append(f"{c.epochs_trained:,g} of the budget's {c.epochs_budget:,} candidate-epochs trained "
+                 f"({c.budget} candidates x {c.epochs_per_candidate} epochs{finished})")
+    if c.pruned:
+        saved = f", about {duration(c.seconds_saved)}" if c.seconds_saved is not None else ""
+        parts.append(f"pruning stopped {c.pruned} candidate{'s' if c.pruned != 1 else ''} early and saved "
+                     f"{c.epochs_saved:,g} epochs{saved}")
+    else:
+        parts.append("nothing was pruned")
+    if c.seconds_per_candidate is not None:
+        parts.append(f"{c.seconds_per_candidate:.1f} s per complete candidate ({c.seconds_per_epoch:.2f} s per epoch)")
+    return "; ".join(parts) + "."
+
+
+def sentences(v: Verdict, conv_present: bool = True) -> list[str]:
+    out: list[str] = []
+    if v.take is None:
+        return ["No candidate or baseline has finished yet: nothing to choose from.", _cost_sentence(v.cost)]
+    for d in v.dominance:
+        if d.whole_front:
+            out.append(_dominance_sentence(d))
+    if v.take_reason == "knee":
+        out.append(f"Take {v.take.brief()}: the knee of the front of candidates and baselines; past it, each doubling "
+                   f"of parameters buys less accuracy than the front's average.")
+    else:
+        out.append(f"Take {v.take.brief()}: the most accurate network (the front of candidates and baselines has no knee).")
+    if v.most_accurate is not None and v.most_accurate.key != v.take.key:
+        out.append(f"For the most accuracy, take {v.most_accurate.brief()}.")
+    for b in v.budgets:
+        lead = f"Within {b.fraction * 100:.0f} % of the Conv2d baseline's parameters ({b.max_params:,})"
+        if b.best is None:
+            out.append(f"{lead}: nothing was trained; the smallest option is {v.options[0].brief()}.")
+        elif b.best.role == "candidate" or b.best_candidate is None:
+            out.append(f"{lead}: {b.best.brief()}.")
+        else:
+            out.append(f"{lead}: {b.best.brief()}; the best candidate there is {b.best_candidate.brief()}.")
+    for d in v.dominance:
+        if not d.whole_front:
+            out.append(_dominance_sentence(d))
+    s = v.saving
+    if s is not None:
+        cand, conv = s.candidate, s.conv
+        if s.times_fewer > 1:
+            size = (f"has {s.times_fewer:.2f}x fewer parameters than the Conv2d baseline ({conv.trainable_params:,}, "
+                    f"val {acc(conv.val_accuracy)}, test {acc(conv.test_accuracy)}), {s.percent_fewer:.1f} % fewer")
+        else:
+            size = (f"is no smaller than the Conv2d baseline ({conv.trainable_params:,}, val {acc(conv.val_accuracy)}, "
+                    f"test {acc(conv.test_accuracy)})")
+
+        def diff(p: float | None, what: str) -> str:
+            if p is None:
+                return f"{what} n/a"
+            return f"{points(p)} {'more' if p > 0 else 'less'} {what}" if p != 0 else f"the same {what}"
+        out.append(f"The most accurate candidate, {cand.brief()}, {size}, with "
+                   f"{diff(s.val_points, 'validation accuracy')} and {diff(s.test_points, 'test accuracy')}.")
+    if conv_present:
+        if v.close_to_conv is not None:
+            c = v.close_to_conv
+            ratio = v.saving.conv.trainable_params / c.trainable_params if v.saving else None
+            more = f": {ratio:.2f}x fewer parameters" if ratio and ratio > 1 else ""
+            out.append(f"The smallest candidate within {CLOSE_POINTS:g} point of the Conv2d baseline's validation accuracy "
+                       f"is {c.brief()}{more}.")
+        elif v.saving is not None:
+            out.append(f"No candidate comes within {CLOSE_POINTS:g} point of the Conv2d baseline's validation accuracy "
+                       f"({acc(v.saving.conv.val_accuracy)}).")
+    if v.test_gap is not None:
+        out.append(f"Test accuracy (reported, never used to choose) is within {v.test_gap:.2f} points of validation on "
+                   f"every front member (largest gap: trial {v.test_gap_number}).")
+    out.append(_cost_sentence(v.cost))
+    return out

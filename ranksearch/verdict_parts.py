@@ -1,0 +1,129 @@
+"""The parts of a verdict, as plain dataclasses: what ``ranksearch.verdict`` decides and
+``ranksearch.sentences`` says, and what summary.json holds (``Verdict.to_dict``)."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ranksearch.labels import acc, baseline_label, layers_label
+from ranksearch.records import Record as Row
+
+CLOSE_POINTS = 1.0  # "within 1 point" of the Conv2d baseline's validation accuracy
+
+
+@dataclass
+class Choice:
+    """One network a person could take: a candidate (by trial number) or a baseline."""
+
+    role: str  # candidate | baseline
+    number: int | None
+    family: str  # the baseline's family, or the search space of a candidate
+    name: str  # "trial 6", "the SeparableConv2d baseline"
+    layers: str
+    trainable_params: int
+    keras_params: int
+    flops: int
+    val_accuracy: float
+    test_accuracy: float | None
+    seconds: float
+    latency_ms: float | None
+    latency_ms_batch: float | None
+
+    @classmethod
+    def of(cls, r: Row) -> "Choice":
+        name = f"the {baseline_label(r.family)} baseline" if r.role == "baseline" else f"trial {r.number}"
+        return cls(r.role, r.number, r.family, name, layers_label(r.spec), r.trainable_params, r.keras_params,
+                   r.flops, r.val_accuracy, r.test_accuracy, r.seconds, r.latency_ms, r.latency_ms_batch)
+
+    @property
+    def key(self) -> str:
+        """``trial 6`` or ``baseline separable``: how the report's table names a row."""
+        return f"baseline {self.family}" if self.role == "baseline" else f"trial {self.number}"
+
+    def brief(self) -> str:
+        """``trial 6 (11,776 parameters, val 0.8745, test 0.8720)``."""
+        return f"{self.name} ({self.trainable_params:,} parameters, val {acc(self.val_accuracy)}, test {acc(self.test_accuracy)})"
+
+
+@dataclass
+class Budget:
+    fraction: float
+    max_params: int  # floor(fraction x the Conv2d baseline's trainable parameters)
+    best: Choice | None  # most accurate option (candidate or baseline) within it
+    best_candidate: Choice | None  # most accurate candidate within it
+
+
+@dataclass
+class Dominance:
+    baseline: str  # family
+    label: str  # Conv2d, SeparableConv2d
+    trainable_params: int
+    val_accuracy: float
+    test_accuracy: float | None
+    members: list[int]  # trial numbers of the candidate-front members it dominates
+    low: int  # it is at least as accurate as every candidate with low..high parameters
+    high: int | None  # None: every candidate from low parameters up
+    whole_front: bool  # no larger than the smallest front member and at least as accurate as the best
+
+
+@dataclass
+class Saving:
+    """The most accurate candidate against the Conv2d baseline."""
+
+    candidate: Choice
+    conv: Choice
+    times_fewer: float  # conv params / candidate params
+    percent_fewer: float
+    val_points: float  # 100 x (candidate - conv) validation accuracy: negative = the candidate is less accurate
+    test_points: float | None
+
+
+@dataclass
+class Cost:
+    wall_seconds: float | None  # every `ranksearch run` of the study; None: not recorded
+    training_seconds: float  # summed over finished candidates and baselines
+    baseline_seconds: float
+    candidates_finished: int
+    budget: int
+    complete: int
+    pruned: int
+    epochs_per_candidate: int
+    epochs_trained: float  # candidate-epochs (a stop within an epoch counts its part)
+    epochs_budget: int  # budget x epochs
+    epochs_saved: float  # epochs the pruned candidates did not train
+    seconds_saved: float | None  # epochs_saved x the complete candidates' mean seconds per epoch
+    seconds_per_candidate: float | None  # mean over complete candidates
+    seconds_per_epoch: float | None
+
+
+@dataclass
+class Verdict:
+    study: str
+    dataset: str
+    space: str
+    take: Choice | None  # the recommendation: the knee, else the most accurate option
+    take_reason: str  # knee | most accurate
+    knee: Choice | None
+    most_accurate: Choice | None
+    options: list[Choice]  # the front of candidates and baselines, by parameters
+    budgets: list[Budget]
+    dominance: list[Dominance]
+    saving: Saving | None
+    close_to_conv: Choice | None  # the smallest candidate within CLOSE_POINTS of the Conv2d baseline
+    test_gap: float | None  # largest |val - test| over the candidate front, in points
+    test_gap_number: int | None
+    cost: Cost
+    sentences: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: summary.json."""
+        return asdict(self)
+
+    def lines(self, width: int = 100) -> list[str]:
+        """The verdict for a terminal: a heading, then one wrapped paragraph per sentence."""
+        out = [f"Verdict for {self.study} ({self.dataset}):"]
+        for s in self.sentences:
+            out += textwrap.wrap(s, width, initial_indent="  - ", subsequent_indent="    ")
+        return out
