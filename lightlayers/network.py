@@ -79,8 +79,9 @@ def _construct(source: str, kwargs: dict[str, Any], num_classes: int) -> nn.Modu
     return model
 
 
-def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a state_dict file (or a ``ranksearch train --save`` checkpoint) into ``model``; ValueError if it does not fit."""
+def load_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state_dict in a file (a plain one, or a ``ranksearch train --save`` checkpoint); ValueError naming
+    the file when it is missing, unreadable, not a state_dict, or holds NaN or infinite values."""
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"weights {p}: no such file")
@@ -90,12 +91,28 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         raise ValueError(f"weights {p}: not a PyTorch state_dict file ({type(e).__name__}: {e})") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"weights {p}: expected a state_dict, got {type(state).__name__}")
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"weights {p} do not fit the model: missing {result.missing_keys[:3]}, "
-                         f"unexpected {result.unexpected_keys[:3]} (of {len(result.missing_keys)} and {len(result.unexpected_keys)})")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"weights {p} hold NaN or infinite values (in {', '.join(bad[:3])}); "
+                         "they come from a training that diverged: retrain the network or use other weights")
+    return state
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load a state_dict file (or a ``ranksearch train --save`` checkpoint) into ``model``; ValueError if it does not fit."""
+    p = Path(path)
+    state = load_state(p)
+    own = model.state_dict()
+    missing, unexpected = [k for k in own if k not in state], [k for k in state if k not in own]
+    if missing or unexpected:
+        raise ValueError(f"weights {p} do not fit the model: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]} (of {len(missing)} and {len(unexpected)})")
+    wrong = [f"{k} {tuple(v.shape)} (the model has {tuple(own[k].shape)})" for k, v in state.items() if own[k].shape != v.shape]
+    if wrong:
+        raise ValueError(f"weights {p} do not fit the model: other shapes in {', '.join(wrong[:2])}")
+    model.load_state_dict(state)
 
 
 @lru_cache(maxsize=8)

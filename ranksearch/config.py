@@ -26,7 +26,8 @@ OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("onecycle", "constant", "plateau")
 NORMALIZATIONS = ("standardize", "unit")
 PRECISIONS = ("fp32", "bf16")
-RECIPE_NAMES = ("fast", "paper")
+RECIPE_NAMES = ("fast", "paper", "finetune")
+FINETUNE_LR_FACTOR = 0.2  # the fine-tune's peak rate, as a share of the parent's (DECISIONS.md)
 GREY_REFERENCES = ("mnist", "fashion-mnist")
 
 
@@ -129,6 +130,9 @@ def make_recipe(name: str, dataset: str, epochs: int | None = None, device: str 
     """
     _check_choice("recipe", name, RECIPE_NAMES)
     colour = dataset not in GREY_REFERENCES
+    if name == "finetune":
+        parent = make_recipe("fast", dataset, device=device)
+        return finetune_recipe(parent, epochs if epochs is not None else finetune_epochs(parent.epochs))
     if name == "fast":
         recipe = Recipe(
             name="fast", epochs=10, batch_size=512 if device == "cuda" else 64, optimizer="adam", lr=1e-2,
@@ -143,6 +147,18 @@ def make_recipe(name: str, dataset: str, epochs: int | None = None, device: str 
             patience=3 if dataset == "fashion-mnist" else 4,
         )
     return replace(recipe, epochs=epochs) if epochs is not None else recipe
+
+
+def finetune_epochs(parent_epochs: int) -> int:
+    """The fine-tune's default length: a third of the parent's training, at least one epoch (DECISIONS.md)."""
+    return max(1, round(parent_epochs * 0.3))
+
+
+def finetune_recipe(parent: Recipe, epochs: int) -> Recipe:
+    """How a network inherited from a trained parent is fine-tuned: the parent's recipe (its data
+    normalisation, augmentation, precision and batch) with a short one-cycle schedule at a fraction
+    of its rate, so the inherited weights are adjusted rather than retrained."""
+    return replace(parent, name="finetune", epochs=epochs, lr=parent.lr * FINETUNE_LR_FACTOR, schedule="onecycle")
 
 
 def _known(kind: type, values: Any, where: str, require: tuple[str, ...] = ()) -> dict[str, Any]:

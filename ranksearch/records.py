@@ -289,8 +289,8 @@ def baselines(study: optuna.Study, trained_only: bool = False) -> list[Record]:
     (a user's trained weights, never trained with the study's recipe)."""
     found = [_record("baseline", None, "COMPLETE", a) for k, a in study.user_attrs.items()
              if k.startswith(BASELINE_PREFIX) and isinstance(a, dict)]
-    order = {"given": 0, "conv": 1, "separable": 2}
-    found.sort(key=lambda r: order.get(r.name, 3))
+    order = {"conv": 0, "separable": 1}
+    found.sort(key=lambda r: order.get(r.name, 2))
     return [r for r in found if not (trained_only and r.name == "given")]
 
 

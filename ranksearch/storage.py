@@ -30,9 +30,6 @@ HEARTBEAT_SECONDS = 30
 # What makes two runs the same study: changing any of these would mix incomparable trials.
 SIGNATURE_FIELDS = ("family", "objectives", "model")
 
-# Heartbeats, retry callbacks and metric names are marked experimental; we rely on them knowingly.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
 
 def embedded_url(folder: str | Path) -> str:
     """The SQLite URL of a run folder's own study file."""
@@ -80,14 +77,13 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
     path = _sqlite_path(url)
     if path is not None and not create:
         _check_sqlite_file(path)
-    kwargs = {
-        "heartbeat_interval": HEARTBEAT_SECONDS,
-        "grace_period": 3 * HEARTBEAT_SECONDS,
-        "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
-    }
     engine = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
+        with warnings.catch_warnings():  # heartbeats and their retry callback are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
     except Exception as e:  # sqlalchemy's errors name the cause in their first line
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "DB access module" in reason or "No module named" in reason:
@@ -170,7 +166,9 @@ def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bo
         study_name=cfg.study_name, storage=storage, sampler=sampler,
         directions=["maximize"] + ["minimize"] * len(cfg.objectives),
     )
-    study.set_metric_names(["val_accuracy"] + [get_objective(o).column for o in cfg.objectives])
+    with warnings.catch_warnings():  # metric names are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["val_accuracy"] + [get_objective(o).column for o in cfg.objectives])
     records.save_config(study, cfg.to_dict())
     return study
 

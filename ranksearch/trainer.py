@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightlayers import LightConv2d, LightLinear, ModelSpec, build_model
+from lightlayers import LightConv2d, LightLinear, ModelSpec, build_model, inherit
 
 from ranksearch.config import Recipe
 from ranksearch.data import Splits
@@ -33,6 +33,7 @@ CheckCallback = Callable[[float, float], None]
 # Evaluation batch per device (DECISIONS.md).
 EVAL_BATCH = {"cuda": 2048, "cpu": 256}
 MIN_STEPS_PER_EPOCH = 50
+RECALIBRATION_BATCHES = 20
 
 
 @dataclass
@@ -146,20 +147,49 @@ def normalizer(data: Splits, recipe: Recipe, dev: torch.device):
 
 
 def check_schedule(checks: Sequence[float], epochs: int, steps_per_epoch: int) -> dict[tuple[int, int], float]:
-    """(epoch from 1, step from 1) after which to validate, for each check strictly within an epoch."""
+    """(epoch from 1, step from 1) after which to validate, for each check strictly within an epoch;
+    a check at 0 is (1, 0): before the first step."""
     schedule = {}
     for at in checks:
         epoch, frac = int(at) + 1, at - int(at)
         step = round(frac * steps_per_epoch)
-        if 0 < at < epochs and 0 < step < steps_per_epoch:
+        if at == 0 or (0 < at < epochs and 0 < step < steps_per_epoch):
             schedule[(epoch, step)] = at
     return schedule
 
 
-def evaluate_as_given(spec: ModelSpec, data: Splits, recipe: Recipe, device: str = "auto") -> tuple[float, float]:
-    """(validation, test) accuracy of a network as built, before any training (a user's trained weights)."""
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, normalize, batch: int, batches: int = RECALIBRATION_BATCHES) -> None:
+    """Re-estimate BatchNorm's running statistics on ``batches`` training batches (forward only, no step).
+
+    A layer replaced by a factorised one changes the activations the next BatchNorm sees; its
+    running statistics, the parent's, no longer fit. Fine-tuning would fix them within a few
+    steps; measuring the network before it (and starting it) needs them right at once.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches seen
+    model.train()
+    for xb in x[: batch * batches].split(batch):
+        model(normalize(xb))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
+def make_network(spec: ModelSpec, parent: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
+    """The network to train: built fresh, or inherited from the trained dense ``parent`` (a state_dict)."""
+    return inherit(spec, parent) if parent is not None else build_model(spec)
+
+
+def evaluate_as_given(spec: ModelSpec, data: Splits, recipe: Recipe, device: str = "auto",
+                      parent: Mapping[str, torch.Tensor] | None = None) -> tuple[float, float]:
+    """(validation, test) accuracy of a network as built (or inherited from ``parent``), before any training."""
     dev = resolve_device(device)
-    model = build_model(spec).to(dev, memory_format=torch.channels_last)
+    model = make_network(spec, parent).to(dev, memory_format=torch.channels_last)
     apply_recipe(model, recipe)
     normalize = normalizer(data, recipe, dev)
     bf16 = recipe.precision == "bf16"
@@ -180,12 +210,18 @@ def train(
     checks: Sequence[float] = (),
     on_check: CheckCallback | None = None,
     evaluate_test: bool = True,
+    parent: Mapping[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``spec`` on ``data.train``, validate after every epoch, and test once at the end.
 
     ``checks`` are points within epochs (in epochs, such as 1/3) where the network is also
     validated, for a pruner to judge a candidate before its first epoch ends; a check changes
-    nothing of the training (same steps, same random numbers), only costs a validation pass.
+    nothing of the training (same steps, same random numbers), only costs a validation pass. A
+    check at 0 validates the network before its first step.
+
+    With ``parent`` (the state_dict of the trained dense network) the network starts from it,
+    factorised layer by layer (``lightlayers.inherit``), its BatchNorm statistics re-estimated
+    on a few training batches before the first step: compression, then fine-tuning.
 
     The test set is evaluated only after training, never inside the loop, so nothing the
     callback sees (and nothing a search chooses) depends on it. Same seed and thread count,
@@ -196,7 +232,7 @@ def train(
     torch.manual_seed(seed)
     gen = torch.Generator(device=dev).manual_seed(seed)
     fmt = torch.channels_last
-    model = build_model(spec).to(dev, memory_format=fmt)
+    model = make_network(spec, parent).to(dev, memory_format=fmt)
     penalised = apply_recipe(model, recipe)
 
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
@@ -229,6 +265,13 @@ def train(
     check_steps = check_schedule(checks, recipe.epochs, steps_per_epoch)
     train_seconds = 0.0
     images = 0
+    if parent is not None:
+        sample = torch.randperm(len(train_y), device=dev, generator=gen)[: batch * RECALIBRATION_BATCHES]
+        recalibrate_batchnorm(model, train_x[sample], normalize, batch)
+    if (1, 0) in check_steps:
+        checked[0.0] = evaluate(model, val_x, val_y, normalize, dev, bf16)[0]
+        if on_check is not None:
+            on_check(0.0, checked[0.0])
     for epoch in range(1, recipe.epochs + 1):
         t0 = time.perf_counter()
         order = torch.randperm(len(train_y), device=dev, generator=gen)
