@@ -26,7 +26,9 @@ from typing import Any, TextIO
 import optuna
 import pandas as pd
 
-from ranksearch.config import RECIPE_NAMES, DataConfig, SearchConfig, TrainConfig, make_recipe, read_json
+from ranksearch.config import (
+    DEFAULT_BASELINES, RECIPE_NAMES, DataConfig, SearchConfig, TrainConfig, finetune_recipe, make_recipe, read_json,
+)
 from ranksearch.progress import Progress
 from ranksearch.results import Tables, choose_point, front_records, point_config, study_tables, trials_frame
 from ranksearch.storage import open_run
@@ -37,10 +39,10 @@ from ranksearch.trainer import resolve_device
 SEARCH_SETTINGS = (
     "dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "device", "budget",
     "family", "objectives", "sampler", "pruner", "storage", "study", "timeout", "warm_start", "model", "model_args",
-    "weights",
+    "weights", "start", "finetune_epochs", "baselines",
 )
 _DATA_KEYS = ("dataset", "data_dir", "train_subset", "val_fraction")
-_TOP_KEYS = ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start", "device")
+_TOP_KEYS = ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start", "device", "start")
 
 
 def setting_defaults() -> dict[str, Any]:
@@ -49,6 +51,7 @@ def setting_defaults() -> dict[str, Any]:
     defaults.update({f.name: f.default for f in fields(DataConfig) if f.default is not MISSING})
     defaults["objectives"] = ",".join(defaults["objectives"])
     defaults["recipe"] = RECIPE_NAMES[0]
+    defaults["baselines"] = ",".join(DEFAULT_BASELINES)
     return defaults
 
 
@@ -76,7 +79,7 @@ def network_source(source: str, model_args: str | dict | None = None, weights: s
     return {"source": source, "kwargs": model_args or {}, "weights": str(Path(weights).resolve()) if weights else None}
 
 
-def _objectives(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+def _names(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
 
 
@@ -112,9 +115,18 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
     if "model" in given:
         top["model"] = network_source(given["model"], given.get("model_args"), given.get("weights"))
     if "objectives" in given:
-        top["objectives"] = _objectives(given["objectives"])
+        top["objectives"] = _names(given["objectives"])
+    if "baselines" in given:
+        top["baselines"] = _names(given["baselines"])
     if "study" in given:
         top["study_name"] = given["study"]
+    if base is not None and ("epochs" in given or "recipe" in given or "precision" in given or "start" in given):
+        top["finetune"] = None  # derived again from the recipe it fine-tunes
+    if "finetune_epochs" in given:
+        epochs = given["finetune_epochs"]
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"finetune_epochs must be an integer >= 1, got {epochs!r}")
+        top["finetune"] = finetune_recipe(recipe, epochs)
     cfg = SearchConfig(data=data, recipe=recipe, **top) if base is None else replace(base, data=data, recipe=recipe, **top)
     if not cfg.study_name:
         cfg = replace(cfg, study_name=f"{Path(cfg.data.dataset).name}-{cfg.family}")

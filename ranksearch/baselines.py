@@ -1,32 +1,45 @@
-"""The networks every search trains beside its candidates, and training them once per study.
+"""The networks a search trains besides its candidates: the parent, and the baselines a user could take without it.
 
-``conv`` is the dense network itself (the paper's reference network, or the user's network
-unmodified), ``separable`` every convolution separable. Each is trained with the candidates'
-recipe and data, once per study, and recorded with its validation record so pruners can compare
-candidates with it at every rung. With a user's trained weights, the network as given is also
-measured once before any training (``given``).
+*The parent* is the dense network itself (the paper's reference network, or the user's network
+unmodified). Under ``start="parent"`` it is trained once with the search's recipe (or, with a
+user's ``--weights``, measured as given), saved in the run folder, and every candidate inherits
+its weights, factorised layer by layer, then fine-tunes.
+
+*Baselines* are named ``conv`` (the dense network), ``separable`` (every convolution separable)
+and ``<family>@<multiplier>`` (the reference network with every width scaled: a thinner network,
+a user's first alternative to a search). The fairness rule: a baseline that is a point of the
+candidates' space (conv, separable) is trained exactly as a candidate is (inherited from the
+parent and fine-tuned, or from scratch with the candidates' recipe); one that cannot inherit (a
+thinner network) trains from scratch for as long as a candidate's whole lineage, the parent's
+epochs plus the fine-tune's. Each says which in its ``lineage``.
 """
 
 from __future__ import annotations
 
-import optuna
+import io
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
 
 from lightlayers import LayerChoice, ModelSpec, NetworkSpec, reference_spec, reference_spec_for_shape
+from lightlayers.network import load_state
 
-from ranksearch import records, signals
-from ranksearch.config import SearchConfig
+from ranksearch.config import Recipe, SearchConfig, parse_baseline
 from ranksearch.data import REFERENCE_NAMES, Splits
-from ranksearch.events import Emit, trainer_callbacks
-from ranksearch.objectives import measure_network
-from ranksearch.starts import queue_warm_starts
-from ranksearch.trainer import evaluate_as_given, resolve_device, train
+from ranksearch.errors import RunFailure
+from ranksearch.outputs import write_atomic
+from ranksearch.records import Required
+from ranksearch.space import params_for, slot_families
 
-BASELINE_FAMILIES = ("conv", "separable")
+PARENT_FILE = "parent.pt"
 
 
-def baseline_spec(cfg: SearchConfig, splits: Splits, family: str) -> ModelSpec | NetworkSpec:
-    """The network of ``family`` for the data: conv is the dense network itself (the paper's
-    reference network, or the user's network unmodified), separable every convolution separable."""
+def baseline_spec(cfg: SearchConfig, splits: Splits, name: str) -> ModelSpec | NetworkSpec:
+    """The network ``name`` describes for the data (conv: the dense network itself)."""
+    family, multiplier = parse_baseline(name)
     if cfg.model is not None:
         base = NetworkSpec(cfg.model["source"], splits.in_channels, splits.image_size, splits.num_classes,
                            cfg.model["kwargs"], weights=cfg.model["weights"])
@@ -34,50 +47,74 @@ def baseline_spec(cfg: SearchConfig, splits: Splits, family: str) -> ModelSpec |
             s.name: LayerChoice("linear") if s.kind == "dense" else LayerChoice(family) for s in base.slots()
         })
     if cfg.data.dataset in REFERENCE_NAMES:
-        return reference_spec(cfg.data.dataset, family)
-    return reference_spec_for_shape(splits.in_channels, splits.image_size, splits.num_classes, family)
+        spec = reference_spec(cfg.data.dataset, family)
+    else:
+        spec = reference_spec_for_shape(splits.in_channels, splits.image_size, splits.num_classes, family)
+    if multiplier == 1:
+        return spec
+    widths = tuple(max(1, math.ceil(w * multiplier)) for w in spec.widths)
+    thin = ModelSpec(spec.architecture, spec.in_channels, spec.image_size, spec.num_classes, widths)
+    return thin.with_layers({s.name: LayerChoice("linear") if s.kind == "dense" else LayerChoice(family)
+                             for s in thin.slots()})
 
 
-def _summary(record: records.Record) -> str:
-    return (f"{record.trainable_params:,} trainable parameters, val {record.val_curve[-1]:.4f}, "
-            f"test {record.test_accuracy:.4f}, {record.seconds:.0f} s")
+def _point_params(template: ModelSpec | NetworkSpec, space: str, family: str) -> dict[str, object] | None:
+    """The trial parameters of the network with ``family`` in every conv slot (the dense head), if the space holds it."""
+    layers = {s.name: LayerChoice("linear") if s.kind == "dense" else LayerChoice(family) for s in template.slots()}
+    if any(layers[s.name].family not in slot_families(s, space) for s in template.slots()):
+        return None
+    return params_for(template, space, layers)
 
 
-def measure_given(study: optuna.Study, cfg: SearchConfig, splits: Splits, emit: Emit, job: int = 0) -> None:
-    """With a user's trained weights: the unmodified network's accuracy before any training, once per study."""
-    if cfg.model is None or not cfg.model["weights"] or records.has_baseline(study, "given"):
-        return
-    spec = baseline_spec(cfg, splits, "conv")
-    with signals.allowed():
-        val, test = evaluate_as_given(spec, splits, cfg.recipe, cfg.device)
-    record = records.Record("baseline", "given", None, "COMPLETE", spec.to_dict(), measure_network(spec, resolve_device(cfg.device)),
-                            val_curve=[val], test_accuracy=test, seconds=0.0)
-    records.record_baseline(study, record, _summary(record))
-    emit({"kind": "baseline", "job": job, "family": "given (trained weights, not retrained)",
-          "params": record.trainable_params, "val": val, "test": test, "seconds": 0.0})
+def required_networks(cfg: SearchConfig, template: ModelSpec | NetworkSpec) -> list[Required]:
+    """The parent (when candidates inherit, or a user gave trained weights) and the baselines, in training order:
+    the parent first, then what trains from scratch, then what inherits."""
+    given = cfg.model is not None and bool(cfg.model.get("weights"))
+    out = [Required("parent", "parent", {}, False, False)] if cfg.start == "parent" or given else []
+    later = []
+    for name in cfg.baselines:
+        family, multiplier = parse_baseline(name)
+        in_space = multiplier == 1
+        params = (_point_params(template, cfg.family, family) if in_space else None) or {}
+        inherits = cfg.start == "parent" and in_space
+        comparable = in_space or cfg.start == "scratch"
+        (later if inherits else out).append(Required("baseline", name, params, inherits, comparable))
+    return out + later
 
 
-def train_baselines(study: optuna.Study, cfg: SearchConfig, splits: Splits, emit: Emit, checks: tuple[float, ...],
-                    families: tuple[str, ...] = BASELINE_FAMILIES, job: int = 0) -> None:
-    """Train the baselines of ``families`` not yet recorded, with the candidates' recipe and data;
-    after the Conv2d baseline, queue the warm starts read off its weights."""
-    if "conv" in families:
-        measure_given(study, cfg, splits, emit, job)
-    for family in families:
-        if records.has_baseline(study, family):
-            continue
-        spec = baseline_spec(cfg, splits, family)
-        measures = measure_network(spec, resolve_device(cfg.device))
-        curve: list[float] = []
-        checked: dict[str, float] = {}
-        callbacks = trainer_callbacks(emit, job, f"baseline {family}", int(measures["trainable_params"]),
-                                      cfg.recipe.epochs, checks, curve, checked)
-        with signals.allowed():
-            result = train(spec, splits, cfg.recipe, seed=cfg.seed, device=cfg.device, **callbacks)
-        record = records.Record("baseline", family, None, "COMPLETE", spec.to_dict(), measures, val_curve=result.val_curve,
-                                val_checks=checked, test_accuracy=result.test_accuracy, seconds=result.seconds)
-        records.record_baseline(study, record, _summary(record))
-        if family == "conv" and cfg.warm_start:
-            queue_warm_starts(study, baseline_spec(cfg, splits, "conv"), cfg.family, result.model.cpu())
-        emit({"kind": "baseline", "job": job, "family": family, "params": record.trainable_params,
-              "val": result.val_accuracy, "test": result.test_accuracy, "seconds": result.seconds})
+@dataclass(frozen=True)
+class Lineage:
+    """How a baseline is trained: inherited from the parent like a candidate, or from scratch for ``epochs``."""
+
+    words: str
+    inherits: bool
+    epochs: int | None = None
+
+    def recipe(self, cfg: SearchConfig) -> Recipe:
+        return replace(cfg.recipe, epochs=self.epochs or cfg.recipe.epochs)
+
+
+def lineage_of(cfg: SearchConfig, required: Required) -> Lineage:
+    if required.inherits:
+        return Lineage(f"inherits from the parent, {cfg.candidate_recipe.epochs} fine-tune epochs", True)
+    epochs = cfg.recipe.epochs + (cfg.candidate_recipe.epochs if cfg.start == "parent" else 0)
+    return Lineage(f"from scratch, {epochs} epochs", False, epochs)
+
+
+def save_parent(model: nn.Module, folder: Path | None) -> str:
+    """Save the trained parent's state_dict in the run folder (atomically); its absolute path."""
+    if folder is None:
+        raise RunFailure("the parent can only be trained by `ranksearch run`, which has a run folder")
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    return str(write_atomic(Path(folder) / PARENT_FILE, buffer.getvalue()).resolve())
+
+
+def load_parent(path: str | None) -> dict[str, torch.Tensor]:
+    """The parent's state_dict; one line when it cannot be read here."""
+    if not path:
+        raise RunFailure("the parent has not been trained yet; rerun the same command to continue")
+    try:
+        return load_state(path)
+    except ValueError as e:
+        raise RunFailure(f"{e}; a worker on another machine needs the run folder's {PARENT_FILE} at the same path") from None

@@ -286,8 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
                                         f"{' and '.join(o for o in objective_names() if o != 'params')} (default {D['objectives']})")
     p.add_argument("--sampler", help=f"NAME or NAME:key=value,...: {SAMPLERS.help()} (default {D['sampler']})")
     p.add_argument("--pruner", help=f"NAME or NAME:key=value,...: {PRUNERS.help()} (default {D['pruner']})")
+    p.add_argument("--start", choices=("parent", "scratch"),
+                   help="parent: train the dense network once, then every candidate inherits its weights (factorised "
+                        "layer by layer) and fine-tunes; scratch: every network trains from scratch (default parent)")
+    p.add_argument("--finetune-epochs", type=int, help="epochs a candidate fine-tunes under --start parent "
+                                                         "(default: a third of --epochs, at least 1)")
+    p.add_argument("--baselines", help=f"networks a user could take without the search, trained the fair way: conv, "
+                                       f"separable, or either at a width multiplier (conv@0.5) (default {D['baselines']}; "
+                                       "conv,separable for --model)")
     p.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,
-                   help="queue candidates read off the trained Conv2d baseline's effective ranks (default: on)")
+                   help="queue candidates read off the trained dense network's effective ranks (default: on)")
     p.add_argument("--jobs", default="auto", help="training processes on this machine, each with its share of the cores (default auto: one per core)")
     p.add_argument("--out", help="run folder (default runs/<study name>)")
     p.add_argument("--storage", help="Optuna storage URL shared by several processes or machines (default: study.db in the run folder)")

@@ -27,6 +27,9 @@ SCHEDULES = ("onecycle", "constant", "plateau")
 NORMALIZATIONS = ("standardize", "unit")
 PRECISIONS = ("fp32", "bf16")
 RECIPE_NAMES = ("fast", "paper", "finetune")
+STARTS = ("parent", "scratch")
+DEFAULT_BASELINES = ("conv", "separable")
+BASELINE_FAMILIES = ("conv", "separable")
 FINETUNE_LR_FACTOR = 0.2  # the fine-tune's peak rate, as a share of the parent's (DECISIONS.md)
 GREY_REFERENCES = ("mnist", "fashion-mnist")
 
@@ -149,6 +152,19 @@ def make_recipe(name: str, dataset: str, epochs: int | None = None, device: str 
     return replace(recipe, epochs=epochs) if epochs is not None else recipe
 
 
+def parse_baseline(name: object) -> tuple[str, float]:
+    """``conv`` -> ("conv", 1.0); ``conv@0.5`` -> ("conv", 0.5): a baseline's family and width multiplier."""
+    if isinstance(name, str):
+        family, _, multiplier = name.partition("@")
+        try:
+            m = float(multiplier) if multiplier else 1.0
+        except ValueError:
+            m = -1.0
+        if family in BASELINE_FAMILIES and 0 < m <= 4 and math.isfinite(m):
+            return family, m
+    raise ValueError(f"baselines must be conv or separable, optionally at a width multiplier (conv@0.5), got {name!r}")
+
+
 def finetune_epochs(parent_epochs: int) -> int:
     """The fine-tune's default length: a third of the parent's training, at least one epoch (DECISIONS.md)."""
     return max(1, round(parent_epochs * 0.3))
@@ -263,13 +279,30 @@ class SearchConfig:
     pruner: str = "moasha"
     sampler: str = "tpe"
     device: str = "auto"
-    warm_start: bool = True  # queue candidates read off the trained Conv2d baseline (ranksearch.starts)
+    warm_start: bool = True  # queue candidates read off the trained dense network (ranksearch.starts)
+    # "parent": candidates inherit the trained dense network's weights and fine-tune (``finetune``);
+    # "scratch": every network trains from scratch with ``recipe``, as the paper's setting does.
+    start: str = "parent"
+    finetune: Recipe | None = None  # None: finetune_recipe(recipe) under start="parent"
+    baselines: tuple[str, ...] | None = None  # None: DEFAULT_BASELINES (the reference network) or conv, separable
     # The network searched: None for the paper's reference network of the data; else a user's or a
     # library's network, {"source": "torchvision.models:resnet18", "kwargs": {...}, "weights": file or null}.
     model: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.objectives = tuple(self.objectives)
+        _check_choice("start", self.start, STARTS)
+        if self.start == "parent" and self.finetune is None:
+            self.finetune = finetune_recipe(self.recipe, finetune_epochs(self.recipe.epochs))
+        if self.start == "scratch":
+            self.finetune = None
+        if self.baselines is None:
+            self.baselines = DEFAULT_BASELINES if self.model is None else ("conv", "separable")
+        self.baselines = tuple(self.baselines)
+        for name in self.baselines:
+            if parse_baseline(name)[1] != 1 and self.model is not None:
+                raise ValueError(f"baselines: {name} scales the widths of the paper's reference network; a network "
+                                 "of your own has only conv and separable baselines")
         _check_int("budget", self.budget)
         _check_seed(self.seed)
         check_objectives(self.objectives)
@@ -286,9 +319,15 @@ class SearchConfig:
         check_pruner(self.pruner)
         check_sampler(self.sampler)
 
+    @property
+    def candidate_recipe(self) -> Recipe:
+        """How a candidate trains: fine-tuned from the parent, or the recipe from scratch."""
+        return self.finetune if self.start == "parent" else self.recipe
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["objectives"] = list(self.objectives)
+        d["baselines"] = list(self.baselines)
         return d
 
     @classmethod
@@ -302,9 +341,13 @@ class SearchConfig:
             d["pruner"] = "margin" if legacy_pruning else "none"
         d.pop("extra", None)  # nothing read it
         d.pop("out", None)  # a run folder is where its config.json is
+        d.setdefault("start", "scratch")  # written before candidates inherited: they trained from scratch
+        d.setdefault("baselines", ["conv", "separable"])
         try:
             d["data"] = data_from_dict(d.get("data"), f"{where}: data")
             d["recipe"] = recipe_from_dict(d.get("recipe"), f"{where}: recipe")
+            if d.get("finetune") is not None:
+                d["finetune"] = recipe_from_dict(d["finetune"], f"{where}: finetune")
             return cls(**_known(cls, d, where))
         except TypeError as e:
             raise ValueError(f"{where}: {e}") from None

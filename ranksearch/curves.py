@@ -21,8 +21,8 @@ def progress(curve: Sequence[float], checks: Mapping[str, float]) -> float:
 
 
 def accuracy_at(curve: Sequence[float], checks: Mapping[str, float], at: float) -> float | None:
-    """Validation accuracy at ``at`` epochs, None where it was not measured."""
-    if at == int(at):
+    """Validation accuracy at ``at`` epochs (0: before the first step), None where it was not measured."""
+    if at == int(at) and at > 0:
         return curve[int(at) - 1] if 1 <= at <= len(curve) else None
     return checks.get(check_key(at))
 

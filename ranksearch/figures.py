@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 FRONT_COLOUR, TRIAL_COLOUR, PRUNED_COLOUR, PAPER_COLOUR = "#d62728", "#1f77b4", "#8c8c8c", "#7b3fb8"
-BASELINE_COLOURS = {"conv": "#2ca02c", "separable": "#ff7f0e"}
+BASELINE_COLOURS = {"conv": "#2ca02c", "separable": "#ff7f0e", "parent": "#17becf"}
 PAPER_LABEL = "reported by the paper (its recipe, test set)"
 PAPER_TRAINED_LABEL = "the paper's uniform Light models, trained here"
 
@@ -95,7 +95,7 @@ def _ms(x: float | None) -> str:
 
 
 def _hover(p: dict[str, Any]) -> str:
-    who = f"trial {p['number']}" if p["role"] == "candidate" else f"{p['label']} baseline"
+    who = f"trial {p['number']}" if p["role"] == "candidate" else p["label"]
     val = _acc(p["val_accuracy"]) if p["val_accuracy"] is not None else \
         f"{_acc(p['last_val_accuracy'])} at epoch {p['epochs_trained']:g} (pruned)"
     test = _acc(p["test_accuracy"]) if p["test_accuracy"] is not None else "n/a (pruned)"
@@ -158,9 +158,9 @@ def _front_traces(data: dict[str, Any], x: str, front_ids: list[int], rng: tuple
         if b[x] is None:
             continue
         traces.append(go.Scatter(
-            x=[b[x]], y=[b["val_accuracy"]], mode="markers+text", text=[f"{b['label']} baseline"], textposition="top center",
-            textfont=dict(color=BASELINE_COLOURS.get(b["family"], "#333"), size=13),
-            name=f"{b['label']} baseline", marker=dict(color=BASELINE_COLOURS.get(b["family"], "#333"), symbol="star", size=18,
+            x=[b[x]], y=[b["val_accuracy"]], mode="markers+text", text=[b["label"]], textposition="top center",
+            textfont=dict(color=_colour(b), size=13),
+            name=b["label"], marker=dict(color=_colour(b), symbol="star", size=18,
                                                        line=dict(color="white", width=1)),
             hovertext=[_hover(b)], hoverinfo="text", visible=visible, legendgroup=group + b["family"], cliponaxis=False,
         ))
@@ -204,6 +204,11 @@ def front_figure(data: dict[str, Any], x: str, front_ids: list[int], title: str)
     _layout(fig, title, 600, xaxis=_log_axis(xs, label),
             yaxis=dict(title="accuracy: validation (paper ◆: test)", range=list(rng)))
     return fig
+
+
+def _colour(b: dict[str, Any]) -> str:
+    """A baseline's colour by its family (conv@0.5 is a conv); the parent's its own."""
+    return BASELINE_COLOURS.get(b["family"].partition("@")[0], "#333")
 
 
 def _menu_label(title: str) -> str:
@@ -261,7 +266,7 @@ def cost_figure(data: dict[str, Any]) -> go.Figure:
 
 def test_vs_val(data: dict[str, Any]) -> go.Figure:
     by_number = {p["number"]: p for p in data["points"]}
-    rows = [(f"{b['label']} baseline ({b['trainable_params']:,})", b) for b in data["baselines"]]
+    rows = [(f"{b['label']} ({b['trainable_params']:,})", b) for b in data["baselines"]]
     rows += [(f"#{n} ({by_number[n]['trainable_params']:,})", by_number[n]) for n in data["front"]]
     rows.sort(key=lambda lr: lr[1]["trainable_params"])
     labels = [lab for lab, _ in rows]
@@ -314,8 +319,8 @@ def curves(data: dict[str, Any]) -> go.Figure:
         ))
     for b in data["baselines"]:
         fig.add_trace(go.Scatter(
-            x=list(range(1, len(b["val_curve"]) + 1)), y=b["val_curve"], mode="lines", name=f"{b['label']} baseline",
-            line=dict(color=BASELINE_COLOURS.get(b["family"], "#333"), dash="dash", width=3),
+            x=list(range(1, len(b["val_curve"]) + 1)), y=b["val_curve"], mode="lines", name=b["label"],
+            line=dict(color=_colour(b), dash="dash", width=3),
             hovertext=_hover(b), hoverinfo="text",
         ))
     finals = [v for p in front for v in p["val_curve"]] + [v for b in data["baselines"] for v in b["val_curve"]]

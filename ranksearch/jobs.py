@@ -24,7 +24,7 @@ import optuna
 from lightlayers.network import check_outputs
 
 from ranksearch import signals
-from ranksearch.baselines import baseline_spec, train_baselines
+from ranksearch.baselines import baseline_spec
 from ranksearch.config import SearchConfig
 from ranksearch.data import Splits, load_splits
 from ranksearch.errors import RunFailure, UserError, storage_failure
@@ -79,8 +79,8 @@ class JobSpec:
     device: str
     data_dir: str | None
     threads: int
-    baselines: tuple[str, ...]
     deadline: float | None  # time.time() after which no new candidate starts
+    folder: str | None  # the run folder (where a parent trained here is saved); None for a worker
 
 
 def _die_with_parent() -> None:
@@ -109,7 +109,6 @@ def _job_main(spec: JobSpec, conn: Connection) -> None:
     try:
         with signals.guarded():
             loop = _join(spec, emit)
-            train_baselines(loop.study, loop.cfg, loop.splits, emit, loop.checks, spec.baselines, spec.job)
             emit({"kind": "done", "job": spec.job, "reason": loop.work(spec.deadline)})
     except signals.Interrupted as e:
         code = e.exit_code
@@ -142,7 +141,7 @@ def _join(spec: JobSpec, emit) -> TrialLoop:
     cfg = replace(cfg, device=spec.device)
     if spec.data_dir:
         cfg = replace(cfg, data=replace(cfg.data, data_dir=spec.data_dir))
-    return TrialLoop(study, cfg, read_data(cfg), emit, spec.job)
+    return TrialLoop(study, cfg, read_data(cfg), emit, spec.job, spec.folder)
 
 
 def read_data(cfg: SearchConfig, progress: Progress | None = None) -> Splits:

@@ -7,11 +7,15 @@ from typing import Any
 from lightlayers import get_family, spec_from_dict
 
 
-def baseline_label(family: str) -> str:
-    """``Conv2d``, ``SeparableConv2d``: the class a person knows the baseline by."""
-    if family == "given":  # a user's network with its own trained weights, measured before any training
+def baseline_label(name: str) -> str:
+    """``Conv2d``, ``SeparableConv2d``, ``Conv2d x0.5``: the class a person knows a baseline by, and its width."""
+    if name == "given":  # a user's network with its own trained weights, measured before any training
         return "as-given (trained weights, not retrained)"
-    return get_family("conv", family).layer.removeprefix("nn.")
+    if name == "parent":
+        return "parent"
+    family, _, multiplier = name.partition("@")
+    label = get_family("conv", family).layer.removeprefix("nn.")
+    return f"{label} x{float(multiplier):g}" if multiplier else label
 
 
 def slot_choices(spec: dict[str, Any]) -> list[tuple[str, str, Any, tuple[int, ...]]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 
 from ranksearch import records, signals
-from ranksearch.baselines import BASELINE_FAMILIES, baseline_spec, train_baselines
+from ranksearch.baselines import baseline_spec, required_networks
 from ranksearch.config import SearchConfig
 from ranksearch.data import Splits
 from ranksearch.errors import RunFailure, UserError
@@ -47,50 +47,48 @@ class SearchOutcome:
     seconds: float
 
 
-def _train(study, cfg, url, monitor, splits: Splits | None, jobs: int, baselines: tuple[str, ...],
-           device: str, data_dir: str | None, deadline: float | None) -> list[str]:
+def _train(study, cfg, url, monitor, splits: Splits | None, jobs: int, device: str, data_dir: str | None,
+           deadline: float | None, folder: Path | None) -> list[str]:
     """One round of training: ``jobs`` processes, or this one when ``jobs`` is 1."""
     if jobs == 1:
         if splits is None:
             splits = read_data(cfg)
-        loop = TrialLoop(study, cfg, splits, monitor.handle)
-        train_baselines(study, cfg, splits, monitor.handle, loop.checks, baselines)
-        return [loop.work(deadline)]
-    specs = [
-        JobSpec(j, url, cfg.study_name, device, data_dir, threads_per_job(jobs), baselines[j::jobs], deadline)
-        for j in range(jobs)
-    ]
+        return [TrialLoop(study, cfg, splits, monitor.handle, folder=folder).work(deadline)]
+    specs = [JobSpec(j, url, cfg.study_name, device, data_dir, threads_per_job(jobs), deadline,
+                     str(folder) if folder is not None else None) for j in range(jobs)]
     return run_jobs(study, monitor, specs)
 
 
-def _finish(study, cfg, url, monitor, splits, jobs, baselines, device, data_dir, deadline) -> str:
-    """Train until the budget is finished, waiting (with a bound) for trials of other machines."""
-    reason = "budget reached"
+def _finish(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, folder: Path | None) -> str:
+    """Train until the budget and the required networks are finished, waiting (with a bound) for trials of other machines."""
     last_wait_line = 0.0
+    template = baseline_spec(cfg, splits, "conv") if splits is not None else None
     while True:
         signals.check()
         reap_orphans(study)
         requeue_failed(study)
-        tables = study_tables(study, cfg)
+        if template is not None:
+            records.queue_required(study, required_networks(cfg, template))
+        done = records.finished_count(study)
         running = records.running_trials(study)
-        missing = [f for f in baselines if not records.has_baseline(study, f)]
-        if len(tables.candidates) >= cfg.budget and not missing:
-            return reason
+        outstanding = records.required_outstanding(study)
+        if done >= cfg.budget and not outstanding:
+            return "budget reached"
         if deadline is not None and time.time() > deadline:
             return "timeout"
-        if len(tables.candidates) + len(running) < cfg.budget or missing:
-            reasons = _train(study, cfg, url, monitor, splits, jobs, tuple(missing), device, data_dir, deadline)
+        if done + len(running) < cfg.budget or any(t.state == optuna.trial.TrialState.WAITING for t in outstanding):
+            reasons = _train(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, folder)
             final = [r for r in reasons if r.startswith(("timeout", "search space exhausted"))]
             if final:
                 return final[0]
-            if len(study_tables(study, cfg).candidates) == len(tables.candidates) and not reasons:
+            if records.finished_count(study) == done and not reasons:
                 raise RunFailure("the training jobs stopped without finishing a candidate; rerun to continue")
             continue
-        # The rest of the budget is being trained by processes on other machines: wait for them.
-        # Their heartbeats bound the wait: a dead one's trial is failed and queued within the grace period.
+        # The rest is being trained by processes on other machines: wait for them. Their
+        # heartbeats bound the wait: a dead one's trial is failed and queued within the grace period.
         if time.monotonic() - last_wait_line > WAIT_LINE_SECONDS:
             last_wait_line = time.monotonic()
-            who = ", ".join(f"trial {t.number} ({records.worker_of(t) or '?'})" for t in running)
+            who = ", ".join(f"trial {t.number} ({records.worker_of(t) or '?'})" for t in running + outstanding)
             monitor.progress.line(f"waiting for {who}: running in other processes; a dead one is retried within 90 s")
         with signals.allowed():
             time.sleep(2.0)
@@ -138,23 +136,30 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
             _remove_empty(out)
         raise
     monitor = Monitor(study, cfg, out, progress)
+    template = baseline_spec(cfg, splits, "conv")
+    records.queue_required(study, required_networks(cfg, template))  # first in the queue: the parent, the baselines
     if cfg.model is None:
-        queue_paper_models(study, baseline_spec(cfg, splits, "conv"), cfg.family)
+        queue_paper_models(study, template, cfg.family)
     done = len(monitor.refresh().candidates)
     progress.line(
         f"study {cfg.study_name} in {url}: {done}/{cfg.budget} candidates finished; space {cfg.family}, "
-        f"{cfg.recipe.epochs} epochs, {cfg.recipe.precision}, sampler {cfg.sampler}, pruner {cfg.pruner}, "
+        f"{_lineage(cfg)}, {cfg.recipe.precision}, sampler {cfg.sampler}, pruner {cfg.pruner}, "
         f"{n_jobs} job{'s' if n_jobs > 1 else ''} x {threads_per_job(n_jobs) if n_jobs > 1 else cores()} threads"
     )
     try:
-        reason = _finish(study, cfg, url, monitor, splits if n_jobs == 1 else None, n_jobs, BASELINE_FAMILIES,
-                         cfg.device, cfg.data.data_dir, deadline)
+        reason = _finish(study, cfg, url, monitor, splits, n_jobs, cfg.device, cfg.data.data_dir, deadline, out)
     finally:
         # Wall time adds up over the invocations that made the study (a rerun after Ctrl-C continues it).
         records.add_wall_seconds(study, time.monotonic() - started)
         tables = monitor.refresh()
         progress.close()
     return SearchOutcome(reason, tables, study, cfg, out, time.monotonic() - started)
+
+
+def _lineage(cfg: SearchConfig) -> str:
+    if cfg.start == "parent":
+        return f"the parent trained {cfg.recipe.epochs} epochs, candidates fine-tuned {cfg.finetune.epochs}"
+    return f"every network trained {cfg.recipe.epochs} epochs from scratch"
 
 
 def _remove_empty(out: Path) -> None:
@@ -190,7 +195,7 @@ def _run_worker(storage: str, study_name: str, progress: Progress, device: str, 
     progress.line(f"worker {os.getpid()} joined study {cfg.study_name}: {len(monitor.refresh().candidates)}/{cfg.budget} "
                   f"finished; {n_jobs} job{'s' if n_jobs > 1 else ''}")
     try:
-        reasons = _train(study, cfg, storage, monitor, splits, n_jobs, (), device, data_dir, None)
+        reasons = _train(study, cfg, storage, monitor, splits, n_jobs, device, data_dir, None, None)
     finally:
         progress.close()
     return reasons[0] if reasons else "budget reached"

@@ -58,6 +58,9 @@ class Monitor:
         elif kind == "check":
             if not self.progress.live:
                 self.progress.line(f"job {ev['job']}: {ev['who']} ({ev['params']:,} params) at epoch {ev['at']:.2f}/{ev['epochs']} val {ev['val']:.4f}")
+        elif kind == "required":
+            self.progress.idle(ev["job"])
+            self.refresh()
         elif kind == "baseline":
             self.progress.idle(ev["job"])
             self.progress.line(f"baseline {ev['family']}: {ev['params']:,} params  val {ev['val']:.4f}  test {ev['test']:.4f}  ({ev['seconds']:.0f}s)")

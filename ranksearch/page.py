@@ -55,8 +55,10 @@ def _verdict_html(data: dict[str, Any]) -> str:
 
 
 def _key(d: dict[str, Any]) -> str:
-    """``trial 6`` or ``baseline separable``, for a point, a baseline or one of the verdict's choices."""
-    return f"baseline {d['family']}" if d["role"] == "baseline" else f"trial {d['number']}"
+    """``trial 6``, ``baseline separable`` or ``parent``, for a point, a baseline or one of the verdict's choices."""
+    if d["role"] == "candidate":
+        return f"trial {d['number']}"
+    return "parent" if d["role"] == "parent" else f"baseline {d['family']}"
 
 
 def _badges(key: str, v: dict[str, Any]) -> list[str]:
@@ -89,9 +91,14 @@ def _table(data: dict[str, Any]) -> str:
         beaten = role == "candidate" and p["number"] in dominated
         if beaten:
             notes += f'<span class="badge grey">beaten by {html.escape(dominated[p["number"]])}</span>'
-        if role == "baseline":
-            name = f"{html.escape(p['label'])} baseline"
-            cmd = f"{data['train_command']} --family {p['family']}"
+        if role == "baseline" and p["role"] == "parent":
+            name = f"the parent<br><span class=\"note\">{html.escape(p.get('lineage') or '')}</span>"
+            cmd = f"{data['train_command']} --family conv"
+        elif role == "baseline":
+            name = html.escape(p["label"])
+            if p.get("lineage"):
+                name += f"<br><span class=\"note\">{html.escape(p['lineage'])}</span>"
+            cmd = f"{data['train_command']} --family {p['family'].partition('@')[0]}"
         else:
             name = f"trial {p['number']}"
             n = p["number"]
@@ -135,7 +142,7 @@ def _paper_table(data: dict[str, Any]) -> str:
                 f" (pruned at epoch {ours['epochs_trained']:g})" if ours["state"] == "PRUNED" else "")
         else:
             ours = base.get(p["family"])
-            here = f"{ours['label']} baseline" if ours else "not trained here"
+            here = ours['label'] if ours else "not trained here"
         rows.append(
             f"<tr><td class=\"l\">{html.escape(p['label'])}</td><td>{p['paper_keras_params']:,}</td><td>{p['trainable_params']:,}</td>"
             f"<td>{p['test_accuracy']:.4f}</td><td>{p['epochs']}</td><td>{p['learning_rate']:g}</td>"

@@ -1,123 +1,51 @@
 """What a study holds, as typed records: the one module that reads and writes Optuna's attributes.
 
-A study's networks are *candidates* (trials the sampler proposed or the search queued) and
-*baselines* (networks every search trains beside them, kept as study attributes). Each is a
-``Record``: its layers, what it costs (the registered objectives' columns), its validation
-record (``ranksearch.curves``), its test accuracy and its training seconds. A running
-candidate is written through ``LiveTrial``. Everything else in ranksearch reads and writes
-these records, never the attribute names below, so what a trial holds is said in one place.
+A study's networks are all trials:
 
-A trial is a *candidate* once it has been measured (it holds ``spec``) and is not a duplicate of
-another; a trial marked a duplicate or surplus to the budget never trains. Private storage calls
-(claiming a queued trial, failing an orphan, heartbeats) live in ``ranksearch.storage``.
+- *candidates*, the trials the sampler proposed or the search queued (the paper's models, warm starts);
+- *the parent* (``kind`` "parent"): the dense network every candidate inherits its weights from,
+  trained once (or a user's network as given, measured once);
+- *baselines* (``kind`` "baseline"): the networks a user could take without the search, trained
+  the way the fairness rule says (``inherits`` from the parent like the candidates, or from
+  scratch for as long as a candidate's whole lineage); ``comparable`` ones trained exactly as the
+  candidates are, so pruners compare candidates with them at every rung.
+
+The parent and the baselines are *required* trials: queued once per study, claimed like any
+trial (so concurrent processes train each once) and told with their values, so the sampler
+sees them. Each network is a ``Record``: its layers, what it costs (the registered objectives'
+columns), its validation record (``ranksearch.curves``), its test accuracy and its seconds. A
+running trial is written through ``LiveTrial``. Everything else in ranksearch reads and writes
+these records, never the attribute names below. Studies written before the parent and baselines
+were trials hold baselines as study attributes (``baseline:<name>``); they read the same way.
+
+A trial is a *candidate* once it has been measured (it holds ``spec``), has no ``kind`` and is
+not a duplicate of another; a trial marked a duplicate or surplus to the budget never trains.
+Private storage calls (claiming a queued trial, failing an orphan, heartbeats) live in
+``ranksearch.storage``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ranksearch.curves import accuracy_at, last_accuracy, progress
 from ranksearch.objectives import measured_columns
+from ranksearch.rows import Record, Trained
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+LIVE = (TrialState.WAITING, TrialState.RUNNING)
 
 # Study attributes.
 CONFIG = "ranksearch_config"
 WALL = "wall_seconds"
-BASELINE_PREFIX = "baseline:"
+BASELINE_PREFIX = "baseline:"  # studies written before baselines were trials
 WARM_STARTS = "warm_starts"
 PAPER_QUEUED = "paper_models_enqueued"
 REQUEUED = "requeued"
-
-
-@dataclass
-class Record:
-    """One network of a study: a candidate (with its trial number) or a baseline (``name``)."""
-
-    role: str  # candidate | baseline
-    name: str  # a candidate's search space, or the baseline's name: conv, separable, given
-    number: int | None
-    state: str  # COMPLETE, PRUNED (RUNNING while it trains)
-    spec: dict[str, Any]
-    measures: dict[str, float]  # the registered objectives' columns (trainable_params, flops, latency_ms, ...)
-    val_curve: list[float] = field(default_factory=list)  # validation accuracy after each epoch
-    val_checks: dict[str, float] = field(default_factory=dict)  # within epochs, keyed by curves.check_key
-    test_accuracy: float | None = None  # reported only, never used to choose
-    seconds: float = 0.0  # training wall time
-    on_front: bool = False  # set by ranksearch.results
-
-    @property
-    def family(self) -> str:
-        """The search space of a candidate, the family of a baseline: trials.csv's family column."""
-        return self.name
-
-    @property
-    def trainable_params(self) -> int:
-        return int(self.measures["trainable_params"])
-
-    @property
-    def keras_params(self) -> int:
-        return int(self.measures["keras_params"])
-
-    @property
-    def flops(self) -> int:
-        return int(self.measures["flops"])
-
-    @property
-    def latency_ms(self) -> float | None:
-        return self.measures.get("latency_ms")
-
-    @property
-    def latency_ms_batch(self) -> float | None:
-        return self.measures.get("latency_ms_batch")
-
-    def value(self, column: str) -> float | None:
-        """A measured column, or None where the study predates its measurement."""
-        return self.measures.get(column)
-
-    @property
-    def val_accuracy(self) -> float | None:
-        """Final validation accuracy: the search's objective; None unless complete."""
-        return self.val_curve[-1] if self.state == "COMPLETE" and self.val_curve else None
-
-    @property
-    def epochs_run(self) -> int:
-        """Whole epochs trained."""
-        return len(self.val_curve)
-
-    @property
-    def epochs_trained(self) -> float:
-        """Epochs trained, counting the part of an epoch before a stop at a check within it."""
-        return progress(self.val_curve, self.val_checks)
-
-    @property
-    def pruned_at_epoch(self) -> float | None:
-        return self.epochs_trained if self.state == "PRUNED" else None
-
-    @property
-    def last_val_accuracy(self) -> float | None:
-        return last_accuracy(self.val_curve, self.val_checks)
-
-    @property
-    def layers(self) -> dict[str, dict[str, Any]]:
-        return self.spec["layers"]
-
-    @property
-    def ranks(self) -> dict[str, Any]:
-        return {name: layer.get("rank") for name, layer in self.layers.items()}
-
-    @property
-    def families(self) -> dict[str, str]:
-        return {name: layer["family"] for name, layer in self.layers.items()}
-
-    @property
-    def key(self) -> str:
-        """``trial 6`` or ``baseline separable``: how tables and the verdict name a record."""
-        return f"baseline {self.name}" if self.role == "baseline" else f"trial {self.number}"
+BASELINE_ORDER = {"conv": 0, "separable": 1}
 
 
 def _measures(attrs: dict[str, Any]) -> dict[str, float]:
@@ -128,19 +56,24 @@ def _record(role: str, number: int | None, state: str, attrs: dict[str, Any]) ->
     return Record(
         role=role, name=attrs["family"], number=number, state=state, spec=attrs["spec"], measures=_measures(attrs),
         val_curve=list(attrs.get("val_curve") or []), val_checks=dict(attrs.get("val_checks") or {}),
-        test_accuracy=attrs.get("test_accuracy"), seconds=attrs.get("seconds", 0.0),
+        test_accuracy=attrs.get("test_accuracy"), seconds=attrs.get("seconds", 0.0), lineage=attrs.get("lineage", ""),
     )
 
 
-# -- candidates -------------------------------------------------------------------------------
+# -- which trial is what ----------------------------------------------------------------------
+def kind_of(t: FrozenTrial | optuna.Trial) -> str:
+    """candidate, parent or baseline."""
+    return t.user_attrs.get("kind", "candidate")
+
+
 def is_candidate(t: FrozenTrial) -> bool:
-    """A trial that trains (or trained) a network of its own: measured, and not a duplicate."""
-    return "spec" in t.user_attrs and "duplicate_of" not in t.user_attrs
+    """A trial that trains (or trained) a candidate network of its own: measured, and not a duplicate."""
+    return "spec" in t.user_attrs and "duplicate_of" not in t.user_attrs and "kind" not in t.user_attrs
 
 
 def holds_a_place(t: FrozenTrial) -> bool:
-    """A trial that counts towards the budget once it finishes: not a duplicate, not surplus."""
-    return "duplicate_of" not in t.user_attrs and "surplus" not in t.user_attrs
+    """A candidate trial that counts towards the budget once it finishes: not a duplicate, not surplus."""
+    return "kind" not in t.user_attrs and "duplicate_of" not in t.user_attrs and "surplus" not in t.user_attrs
 
 
 def candidate(t: FrozenTrial | optuna.Trial) -> Record:
@@ -159,7 +92,7 @@ def finished_count(study: optuna.Study) -> int:
 
 
 def running_trials(study: optuna.Study, before: int | None = None) -> list[FrozenTrial]:
-    """Running trials that hold a place in the budget (in any process), or those numbered below ``before``."""
+    """Running candidate trials that hold a place in the budget (in any process), or those numbered below ``before``."""
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if holds_a_place(t) and (before is None or t.number < before)]
 
@@ -177,7 +110,7 @@ def is_retry(t: FrozenTrial) -> bool:
 
 
 def twin_of(study: optuna.Study, key: str, number: int) -> FrozenTrial | None:
-    """The first other trial (running or finished) that trains the configuration ``key``."""
+    """The first other trial (running or finished) that trains the configuration ``key`` the candidates' way."""
     twins = [t for t in study.get_trials(deepcopy=False, states=FINISHED + (TrialState.RUNNING,))
              if t.number != number and t.user_attrs.get("config_key") == key and "duplicate_of" not in t.user_attrs]
     return min(twins, key=lambda t: t.number) if twins else None
@@ -189,8 +122,109 @@ def timings(t: FrozenTrial) -> dict[str, float]:
     return {k: a.get(k, 0.0) for k in ("seconds", "describe_seconds", "overhead_seconds")}
 
 
+# -- required trials: the parent and the baselines --------------------------------------------
+@dataclass(frozen=True)
+class Required:
+    """A network every search of its configuration trains besides the candidates."""
+
+    kind: str  # parent | baseline
+    name: str  # "parent"; conv, separable, conv@0.5
+    params: dict[str, Any]  # its trial parameters where it is a point of the search space, else {}
+    inherits: bool  # starts from the trained parent, so waits for it
+    comparable: bool  # trained exactly as the candidates: pruners compare with it at every rung
+
+
+def required_of(t: FrozenTrial | optuna.Trial) -> Required | None:
+    a = t.user_attrs
+    if "kind" not in a:
+        return None
+    return Required(a["kind"], a["name"], {}, bool(a.get("inherits")), bool(a.get("comparable")))
+
+
+def _required_trials(study: optuna.Study, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False, states=states)
+            if "kind" in t.user_attrs and "duplicate_of" not in t.user_attrs]
+
+
+def queue_required(study: optuna.Study, required: list[Required]) -> list[str]:
+    """Queue each required network that no trial trains or trained yet (a failed one is queued again)."""
+    have = {(t.user_attrs["kind"], t.user_attrs["name"]) for t in _required_trials(study) if t.state != TrialState.FAIL}
+    queued = []
+    for r in required:
+        if (r.kind, r.name) not in have:
+            study.enqueue_trial(r.params, user_attrs={"kind": r.kind, "name": r.name, "inherits": r.inherits,
+                                                      "comparable": r.comparable})
+            queued.append(r.name)
+    return queued
+
+
+def required_outstanding(study: optuna.Study) -> list[FrozenTrial]:
+    """Required trials still queued or training."""
+    return _required_trials(study, LIVE)
+
+
+def required_twin(study: optuna.Study, t: FrozenTrial | optuna.Trial) -> FrozenTrial | None:
+    """An earlier trial of the same required network (two processes queued it at once): the one that counts."""
+    kind, name = t.user_attrs.get("kind"), t.user_attrs.get("name")
+    twins = [o for o in _required_trials(study) if o.number < t.number and o.state != TrialState.FAIL
+             and (o.user_attrs["kind"], o.user_attrs["name"]) == (kind, name)]
+    return min(twins, key=lambda o: o.number) if twins else None
+
+
+def parent_trial(study: optuna.Study) -> FrozenTrial | None:
+    done = [t for t in _required_trials(study, (TrialState.COMPLETE,)) if t.user_attrs["kind"] == "parent"]
+    return done[0] if done else None
+
+
+def parent(study: optuna.Study) -> Record | None:
+    t = parent_trial(study)
+    return _record("parent", t.number, "COMPLETE", t.user_attrs) if t is not None else None
+
+
+def parent_weights(study: optuna.Study) -> str | None:
+    """Where the trained parent's state_dict is (absolute path), once it is trained."""
+    t = parent_trial(study)
+    return t.user_attrs.get("weights") if t is not None else None
+
+
+def baselines(study: optuna.Study) -> list[Record]:
+    """The baselines finished so far: conv, separable, then the others by size."""
+    found = [_record("baseline", None, "COMPLETE", a) for k, a in study.user_attrs.items()
+             if k.startswith(BASELINE_PREFIX) and isinstance(a, dict)]
+    found += [_record("baseline", t.number, "COMPLETE", {**t.user_attrs, "family": t.user_attrs["name"]})
+              for t in _required_trials(study, (TrialState.COMPLETE,)) if t.user_attrs["kind"] == "baseline"]
+    found.sort(key=lambda r: (BASELINE_ORDER.get(r.name, 2), r.trainable_params))
+    return found
+
+
+# -- what pruners read ------------------------------------------------------------------------
+def _trained(number: int | None, attrs: dict[str, Any]) -> Trained:
+    classes = (attrs.get("spec") or {}).get("num_classes")
+    return Trained(number, attrs["trainable_params"], list(attrs.get("val_curve") or []),
+                   dict(attrs.get("val_checks") or {}), classes)
+
+
+def trained_of(trial: optuna.Trial | FrozenTrial) -> Trained:
+    return _trained(trial.number, trial.user_attrs)
+
+
+def trained(study: optuna.Study, states: tuple[TrialState, ...]) -> list[Trained]:
+    """Candidates in ``states`` that have started training (their curve exists, perhaps empty)."""
+    return [_trained(t.number, t.user_attrs) for t in study.get_trials(deepcopy=False, states=states)
+            if "duplicate_of" not in t.user_attrs and "kind" not in t.user_attrs and "val_curve" in t.user_attrs]
+
+
+def trained_baselines(study: optuna.Study) -> list[Trained]:
+    """The finished baselines trained exactly as the candidates are (not a network measured as given)."""
+    legacy = [_trained(None, a) for k, a in study.user_attrs.items()
+              if k.startswith(BASELINE_PREFIX) and isinstance(a, dict) and a.get("family") != "given"]
+    return legacy + [_trained(t.number, t.user_attrs) for t in _required_trials(study, (TrialState.COMPLETE,))
+                     if t.user_attrs["kind"] == "baseline" and t.user_attrs.get("comparable")]
+
+
+# -- a trial this process trains --------------------------------------------------------------
 class LiveTrial:
-    """A candidate being trained by this process: everything the search writes on its trial."""
+    """A trial being trained by this process: everything the search writes on it."""
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial) -> None:
         self.study, self.trial = study, trial
@@ -198,6 +232,14 @@ class LiveTrial:
     @property
     def number(self) -> int:
         return self.trial.number
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.trial)
+
+    @property
+    def required(self) -> Required | None:
+        return required_of(self.trial)
 
     def claim(self, worker: str) -> None:
         self.trial.set_user_attr("worker", worker)
@@ -211,11 +253,13 @@ class LiveTrial:
     def mark_duplicate(self, of: int) -> None:
         self.trial.set_user_attr("duplicate_of", of)
 
-    def describe(self, space: str, spec: dict[str, Any], measures: dict[str, float], seconds: float) -> None:
-        """What the candidate is and costs, known before training; from here on it is a candidate."""
+    def describe(self, name: str, spec: dict[str, Any], measures: dict[str, float], seconds: float, lineage: str = "") -> None:
+        """What the network is and costs, known before training (``name``: a candidate's space or a baseline's name)."""
         self.trial.set_user_attr("describe_seconds", seconds)
-        for name, value in {"family": space, **measures, "spec": spec}.items():
-            self.trial.set_user_attr(name, value)
+        for key, value in {"family": name, **measures, "spec": spec}.items():
+            self.trial.set_user_attr(key, value)
+        if lineage:
+            self.trial.set_user_attr("lineage", lineage)
         # An empty curve from the start: a candidate stopped at its first check has trained there.
         self.trial.set_user_attr("val_curve", [])
 
@@ -227,9 +271,15 @@ class LiveTrial:
             self.trial.set_user_attr("val_curve", curve)
         self.trial.set_user_attr("seconds", seconds)
 
-    def record_result(self, test_accuracy: float | None, seconds: float) -> None:
+    def record_result(self, curve: list[float], checks: dict[str, float], test_accuracy: float | None, seconds: float) -> None:
+        self.trial.set_user_attr("val_curve", curve)
+        self.trial.set_user_attr("val_checks", checks)
         self.trial.set_user_attr("test_accuracy", test_accuracy)
         self.trial.set_user_attr("seconds", seconds)
+
+    def record_weights(self, path: str) -> None:
+        """Where the trained network's state_dict was saved (the parent's, which candidates inherit)."""
+        self.trial.set_user_attr("weights", path)
 
     def record_overhead(self, wall: float) -> None:
         """The trial's wall time not spent measuring or training (sampler, storage)."""
@@ -238,74 +288,11 @@ class LiveTrial:
             own = a.get("seconds", 0.0) + a.get("describe_seconds", 0.0)
             self.trial.set_user_attr("overhead_seconds", max(0.0, wall - own))
 
-    def is_candidate(self) -> bool:
+    def trains_a_network(self) -> bool:
         return "spec" in self.trial.user_attrs and "duplicate_of" not in self.trial.user_attrs
 
     def record(self) -> Record:
         return candidate(self.trial)
-
-
-# -- what pruners read ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Trained:
-    """A network's size and validation record so far: what a pruner compares."""
-
-    number: int | None
-    trainable_params: int
-    val_curve: list[float]
-    val_checks: dict[str, float]
-
-    @property
-    def progress(self) -> float:
-        return progress(self.val_curve, self.val_checks)
-
-    def accuracy_at(self, at: float) -> float | None:
-        return accuracy_at(self.val_curve, self.val_checks, at)
-
-
-def _trained(number: int | None, attrs: dict[str, Any]) -> Trained:
-    return Trained(number, attrs["trainable_params"], list(attrs.get("val_curve") or []), dict(attrs.get("val_checks") or {}))
-
-
-def trained_of(trial: optuna.Trial | FrozenTrial) -> Trained:
-    return _trained(trial.number, trial.user_attrs)
-
-
-def trained(study: optuna.Study, states: tuple[TrialState, ...]) -> list[Trained]:
-    """Candidates in ``states`` that have started training (their curve exists, perhaps empty)."""
-    return [_trained(t.number, t.user_attrs) for t in study.get_trials(deepcopy=False, states=states)
-            if "duplicate_of" not in t.user_attrs and "val_curve" in t.user_attrs]
-
-
-def trained_baselines(study: optuna.Study) -> list[Trained]:
-    """The baselines trained with the study's recipe (not a network measured as given)."""
-    return [_trained(None, a) for k, a in study.user_attrs.items()
-            if k.startswith(BASELINE_PREFIX) and isinstance(a, dict) and a.get("family") != "given"]
-
-
-# -- baselines --------------------------------------------------------------------------------
-def baselines(study: optuna.Study, trained_only: bool = False) -> list[Record]:
-    """The baselines recorded so far; ``trained_only`` leaves out a network measured as given
-    (a user's trained weights, never trained with the study's recipe)."""
-    found = [_record("baseline", None, "COMPLETE", a) for k, a in study.user_attrs.items()
-             if k.startswith(BASELINE_PREFIX) and isinstance(a, dict)]
-    order = {"conv": 0, "separable": 1}
-    found.sort(key=lambda r: order.get(r.name, 2))
-    return [r for r in found if not (trained_only and r.name == "given")]
-
-
-def has_baseline(study: optuna.Study, name: str) -> bool:
-    return f"{BASELINE_PREFIX}{name}" in study.user_attrs
-
-
-def record_baseline(study: optuna.Study, record: Record, summary: str) -> None:
-    """Store a finished baseline, with one readable line beside it for people browsing the study."""
-    key = f"{BASELINE_PREFIX}{record.name}"
-    study.set_user_attr(key, {
-        "family": record.name, "spec": record.spec, **record.measures, "val_curve": record.val_curve,
-        "val_checks": record.val_checks, "test_accuracy": record.test_accuracy, "seconds": record.seconds,
-    })
-    study.set_user_attr(f"{key} summary", summary)
 
 
 # -- the study's own bookkeeping --------------------------------------------------------------
@@ -356,4 +343,3 @@ def queued_params(t: FrozenTrial) -> dict[str, Any]:
 
 def enqueue_retry(study: optuna.Study, params: dict[str, Any], of: int) -> None:
     study.enqueue_trial(params, user_attrs={"retry_of": of})
-

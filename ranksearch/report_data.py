@@ -44,12 +44,13 @@ def _point(r: Row) -> dict[str, Any]:
         "val_accuracy": r.val_accuracy, "last_val_accuracy": r.last_val_accuracy, "test_accuracy": r.test_accuracy,
         "seconds": r.seconds, "epochs_run": r.epochs_run, "epochs_trained": r.epochs_trained,
         "ranks": r.ranks, "families": r.families, "slots": _slot_text(r.spec), "layers": layers_label(r.spec),
-        "val_curve": r.val_curve, "on_front": r.on_front,
+        "val_curve": r.val_curve, "on_front": r.on_front, "lineage": r.lineage,
     }
 
 
 def _baseline(b: Row) -> dict[str, Any]:
-    return {**_point(b), "label": baseline_label(b.family)}
+    label = "the parent" if b.role == "parent" else f"{baseline_label(b.family)} baseline"
+    return {**_point(b), "label": label}
 
 
 @lru_cache(maxsize=64)
@@ -114,7 +115,7 @@ def report_data(tables: Tables, cfg: SearchConfig, study_name: str, run_dir: str
         "axes": {c: axis_title(c) for c in measured_columns()},
         "cost_axes": cost_axes(),
         "cost_fronts": {x: _front_numbers(complete, x) for x in cost_axes()},
-        "baselines": [_baseline(b) for b in tables.baselines],
+        "baselines": [_baseline(b) for b in tables.references],
         # The paper's figures are of its own networks: none beside a user's network.
         "paper_reported": paper_reported(cfg.data.dataset) if cfg.model is None else [],
         "paper_trained": _paper_trained(tables.candidates, cfg.data.dataset) if cfg.model is None else [],

@@ -23,7 +23,7 @@ from ranksearch import records
 from ranksearch.config import SearchConfig, TrainConfig
 from ranksearch.errors import UserError
 from ranksearch.objectives import get_objective, measured_columns
-from ranksearch.records import Record as Row
+from ranksearch.rows import Record as Row
 
 CSV_COLUMNS = [
     "number", "state", "role", "family", "trainable_params", "keras_params", "flops",
@@ -34,7 +34,7 @@ CSV_COLUMNS = [
 
 def csv_columns() -> list[str]:
     """trials.csv's fixed columns: the ones above, then any other registered objective's columns."""
-    return CSV_COLUMNS + [c for c in measured_columns() if c not in CSV_COLUMNS]
+    return CSV_COLUMNS + [c for c in measured_columns() if c not in CSV_COLUMNS] + ["lineage"]
 
 
 def csv_record(r: Row) -> dict[str, Any]:
@@ -97,9 +97,15 @@ class Tables:
     hypervolume: float
     history: list[tuple[int, float]] = field(default_factory=list)
     wall_seconds: float = 0.0  # wall time of every `ranksearch run` of this study so far, data and baselines included
+    parent: Row | None = None  # the dense network candidates inherit from (or a user's network as given)
 
     def baseline(self, family: str) -> Row | None:
         return next((b for b in self.baselines if b.family == family), None)
+
+    @property
+    def references(self) -> list[Row]:
+        """What a user has without the search: the parent and the baselines."""
+        return ([self.parent] if self.parent is not None else []) + self.baselines
 
 
 def front_columns(cfg: SearchConfig) -> tuple[str, ...]:
@@ -117,7 +123,7 @@ def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
     ref = conv.trainable_params if conv else 2 * max([r.trainable_params for r in candidates] or [1])
     history = hypervolume_history(candidates, ref)
     return Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history,
-                  records.wall_seconds(study))
+                  records.wall_seconds(study), records.parent(study))
 
 
 def choose_point(tables: Tables, trial: int | None = None, max_params: int | None = None, max_flops: int | None = None) -> Row:
@@ -166,7 +172,7 @@ def front_records(front: list[Row], cfg: SearchConfig) -> list[dict[str, Any]]:
 def trials_frame(tables: Tables) -> pd.DataFrame:
     """trials.csv as a DataFrame: the fixed columns, then per-slot family and rank, then the curve."""
     columns = csv_columns()
-    frame = pd.DataFrame([csv_record(r) for r in tables.baselines + tables.candidates])
+    frame = pd.DataFrame([csv_record(r) for r in tables.references + tables.candidates])
     if frame.empty:
         return pd.DataFrame(columns=columns)
     extra = sorted(c for c in frame.columns if c not in columns and c not in ("val_checks", "val_curve"))

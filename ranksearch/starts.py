@@ -1,4 +1,4 @@
-"""Where a search starts: the paper's uniform models, and warm starts read off the trained Conv2d baseline.
+"""Where a search starts: the paper's uniform models, and warm starts read off the trained dense network.
 
 The paper's uniform-rank Light models (reference networks only) are queued first.
 

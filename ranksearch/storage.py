@@ -28,7 +28,7 @@ from ranksearch.samplers import make_sampler
 EMBEDDED_FILE = "study.db"
 HEARTBEAT_SECONDS = 30
 # What makes two runs the same study: changing any of these would mix incomparable trials.
-SIGNATURE_FIELDS = ("family", "objectives", "model")
+SIGNATURE_FIELDS = ("family", "objectives", "model", "start", "finetune")
 
 
 def embedded_url(folder: str | Path) -> str:

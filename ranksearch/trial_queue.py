@@ -63,8 +63,8 @@ def requeue_failed(study: optuna.Study) -> list[int]:
     new = []
     for t in trials:
         params = records.queued_params(t)
-        if t.state != TrialState.FAIL or t.number in already or not params:
-            continue
+        if t.state != TrialState.FAIL or t.number in already or not params or records.kind_of(t) != "candidate":
+            continue  # a failed parent or baseline is queued again by records.queue_required
         if records.config_key_of(t) in done or params in queued:
             continue
         records.enqueue_retry(study, params, of=t.number)

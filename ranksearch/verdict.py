@@ -91,7 +91,7 @@ def cost(tables: Tables, cfg: SearchConfig) -> Cost:
     per_candidate = sum(r.seconds for r in complete) / len(complete) if complete else None
     complete_epochs = sum(r.epochs_run for r in complete)
     per_epoch = sum(r.seconds for r in complete) / complete_epochs if complete_epochs else None
-    baseline_seconds = sum(b.seconds for b in tables.baselines)
+    baseline_seconds = sum(b.seconds for b in tables.references)
     return Cost(
         wall_seconds=tables.wall_seconds or None,
         training_seconds=sum(r.seconds for r in cands) + baseline_seconds, baseline_seconds=baseline_seconds,
@@ -105,7 +105,7 @@ def cost(tables: Tables, cfg: SearchConfig) -> Cost:
 def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
     """Which model to take, and the plain sentences a person needs to take it."""
     complete = [r for r in tables.candidates if r.state == "COMPLETE" and r.val_accuracy is not None]
-    baselines = [b for b in tables.baselines if b.val_accuracy is not None]
+    baselines = [b for b in tables.references if b.val_accuracy is not None]
     front = [r for r in tables.front if r.val_accuracy is not None]
     options = pareto_front(complete + baselines)
     k = knee(options)

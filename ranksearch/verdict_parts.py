@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ranksearch.labels import acc, baseline_label, layers_label
-from ranksearch.records import Record as Row
+from ranksearch.rows import Record as Row
 
 CLOSE_POINTS = 1.0  # "within 1 point" of the Conv2d baseline's validation accuracy
 
@@ -17,7 +17,7 @@ CLOSE_POINTS = 1.0  # "within 1 point" of the Conv2d baseline's validation accur
 class Choice:
     """One network a person could take: a candidate (by trial number) or a baseline."""
 
-    role: str  # candidate | baseline
+    role: str  # candidate | baseline | parent
     number: int | None
     family: str  # the baseline's family, or the search space of a candidate
     name: str  # "trial 6", "the SeparableConv2d baseline"
@@ -33,14 +33,19 @@ class Choice:
 
     @classmethod
     def of(cls, r: Row) -> "Choice":
-        name = f"the {baseline_label(r.family)} baseline" if r.role == "baseline" else f"trial {r.number}"
+        if r.role == "parent":
+            name = f"the parent ({r.lineage})" if r.lineage else "the parent"
+        else:
+            name = f"the {baseline_label(r.family)} baseline" if r.role == "baseline" else f"trial {r.number}"
         return cls(r.role, r.number, r.family, name, layers_label(r.spec), r.trainable_params, r.keras_params,
                    r.flops, r.val_accuracy, r.test_accuracy, r.seconds, r.latency_ms, r.latency_ms_batch)
 
     @property
     def key(self) -> str:
-        """``trial 6`` or ``baseline separable``: how the report's table names a row."""
-        return f"baseline {self.family}" if self.role == "baseline" else f"trial {self.number}"
+        """``trial 6``, ``baseline separable`` or ``parent``: how the report's table names a row."""
+        if self.role == "candidate":
+            return f"trial {self.number}"
+        return "parent" if self.role == "parent" else f"baseline {self.family}"
 
     def brief(self) -> str:
         """``trial 6 (11,776 parameters, val 0.8745, test 0.8720)``."""

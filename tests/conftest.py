@@ -152,7 +152,7 @@ def tucker2():
 def make_row(number, params, val, test=None, *, role="candidate", family="light", state="COMPLETE", curve=None,
              checks=None, seconds=1.0, spec=None, keras=None, flops=None, latency=None):
     """A study's record, made by hand: ``val`` is the last point of its curve (its final accuracy when complete)."""
-    from ranksearch.records import Record
+    from ranksearch.rows import Record
 
     measures = {"trainable_params": params, "keras_params": params if keras is None else keras,
                 "flops": params if flops is None else flops}

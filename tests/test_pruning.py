@@ -171,7 +171,7 @@ def test_pruners_by_name_with_settings():
     assert isinstance(make_pruner("moasha"), ParetoSuccessiveHalving)
     pruner = make_pruner("moasha:eta=2,epsilon=0.01,tie_break_from=none,margin=none")
     assert (pruner.eta, pruner.epsilon, pruner.tie_break_from, pruner.margin) == (2, 0.01, None, None)
-    assert pruner.rungs(10) == [0.3333, 0.6667, 1.3333, 2.6667, 5.3333]
+    assert pruner.rungs(10) == [0, 0.3333, 0.6667, 1.3333, 2.6667, 5.3333]
 
 
 @pytest.mark.parametrize("text,words", [
@@ -199,8 +199,11 @@ def baseline_study():
     return s
 
 
-def test_moasha_stops_a_first_candidate_that_a_baseline_dominates_at_a_rung(baseline_study):
-    assert ParetoSuccessiveHalving().prune(baseline_study, running(baseline_study, 5000, [0.40]))
+def test_moasha_never_stops_the_best_third_even_when_a_baseline_dominates_them(baseline_study):
+    # The first candidate at a rung is the best third of it: it goes on, so the front is never empty.
+    assert not ParetoSuccessiveHalving().prune(baseline_study, running(baseline_study, 5000, [0.40]))
+    # A second one, behind the first and dominated by the baseline, is stopped by the baseline.
+    assert ParetoSuccessiveHalving().prune(baseline_study, running(baseline_study, 6000, [0.30]))
 
 
 def test_moasha_lets_a_first_candidate_through_that_no_baseline_dominates(baseline_study):
@@ -210,8 +213,33 @@ def test_moasha_lets_a_first_candidate_through_that_no_baseline_dominates(baseli
 
 def test_moasha_compares_with_baselines_only_at_rungs(baseline_study):
     sha = ParetoSuccessiveHalving(margin=None)
+    baseline_study.add_trial(finished(4000, [0.55, 0.60, 0.65]))  # the best at epoch 3, ahead of the next
     assert not sha.prune(baseline_study, running(baseline_study, 5000, [0.55, 0.40]))  # epoch 2: no rung
     assert sha.prune(baseline_study, running(baseline_study, 5000, [0.55, 0.40, 0.50]))  # epoch 3: a rung
+
+
+def test_moasha_stops_a_network_at_chance_whatever_its_size():
+    s = optuna.create_study(directions=["maximize", "minimize"])
+    tiny = running(s, 10, [0.11])
+    tiny.set_user_attr("spec", {"num_classes": 10})
+    assert ParetoSuccessiveHalving().prune(s, tiny)  # 10 classes: 0.11 is within 2 points of chance
+    assert not ParetoSuccessiveHalving(chance_margin=None).prune(s, tiny)
+    alive = running(s, 10, [0.13])
+    alive.set_user_attr("spec", {"num_classes": 10})
+    assert not ParetoSuccessiveHalving().prune(s, alive)
+
+
+def test_moasha_judges_an_inherited_network_before_its_first_step():
+    s = optuna.create_study(directions=["maximize", "minimize"])
+    for i in range(5):  # five candidates judged right after their decomposition, accuracy growing with size
+        s.add_trial(create_trial(values=[0.5, 1000 * (i + 1)], state=TrialState.COMPLETE, user_attrs={
+            "trainable_params": 1000 * (i + 1), "val_curve": [0.5], "val_checks": {check_key(0): 0.3 + 0.1 * i}}))
+    late = s.ask()
+    for key, value in {"trainable_params": 4500, "val_curve": [], "val_checks": {check_key(0): 0.3}}.items():
+        late.set_user_attr(key, value)
+    assert ParetoSuccessiveHalving().prune(s, late)  # at 0, behind four smaller networks
+    assert not ParetoSuccessiveHalving(zero_rung=False).prune(s, late)
+    assert not ParetoSuccessiveHalving().prune(s, running(s, 4500, []))  # nothing measured yet: no judgement
 
 
 def test_moasha_without_baselines_lets_the_first_candidates_through(baseline_study):
@@ -228,12 +256,12 @@ def test_moasha_ignores_a_network_measured_as_given():
 from ranksearch.curves import accuracy_at, check_key, last_accuracy, progress  # noqa: E402
 
 
-def test_the_default_first_rung_is_a_third_of_an_epoch():
+def test_the_default_rungs_are_at_0_then_a_third_of_an_epoch():
     sha = ParetoSuccessiveHalving()
-    assert sha.rungs(10) == [0.3333, 1, 3, 9]
-    assert sha.checks(10) == (0.3333,)
-    assert ParetoSuccessiveHalving(grace=1).checks(10) == ()
-    assert ParetoSuccessiveHalving(grace=0.5).checks(10) == (0.5, 1.5, 4.5)
+    assert sha.rungs(10) == [0, 0.3333, 1, 3, 9]
+    assert sha.checks(10) == (0, 0.3333)
+    assert ParetoSuccessiveHalving(grace=1, zero_rung=False).checks(10) == ()
+    assert ParetoSuccessiveHalving(grace=0.5, zero_rung=False).checks(10) == (0.5, 1.5, 4.5)
     assert MarginPruner().checks(10) == () and make_pruner("none").checks(10) == ()
 
 
@@ -282,15 +310,16 @@ def test_moasha_lets_the_smallest_and_the_best_through_at_the_check(third_study)
 
 
 def test_a_baseline_dominating_a_candidate_at_the_check_stops_it():
-    def first_candidate(pruner, acc):
+    def second_candidate(pruner, acc):
         s = optuna.create_study(directions=["maximize", "minimize"])
         s.set_user_attr("baseline:separable", {"family": "separable", "trainable_params": 3000, "val_curve": [0.5, 0.6],
                                                "val_checks": {check_key(1 / 3): 0.4}})
+        s.add_trial(checked(3500, 0.45))  # the first candidate there: ahead of the second
         return pruner.prune(s, at_a_third(s, 4000, acc))
 
-    assert first_candidate(ParetoSuccessiveHalving(), 0.30)
-    assert not first_candidate(ParetoSuccessiveHalving(), 0.39)  # within epsilon
-    assert not first_candidate(ParetoSuccessiveHalving(baselines=False), 0.30)
+    assert second_candidate(ParetoSuccessiveHalving(), 0.30)
+    assert not second_candidate(ParetoSuccessiveHalving(), 0.39)  # within epsilon of the baseline
+    assert not second_candidate(ParetoSuccessiveHalving(baselines=False), 0.30)
 
 
 def test_candidates_without_checks_do_not_count_at_the_check():

@@ -32,11 +32,16 @@ class ParetoSuccessiveHalving:
     Between rungs a candidate is also stopped when a finished candidate with no more parameters
     was ``margin`` more accurate at the same epoch (``MarginPruner``).
 
-    A candidate with fewer parameters than every other network at its rung is never dominated
-    and comes first in its front, so it always continues; until ``eta`` candidates have reached
-    a rung, only a baseline can stop one there. With ``baselines``, the baselines (trained with
-    the same recipe) are known at every rung once recorded: a candidate that a baseline
-    dominates there by ``epsilon`` is stopped too. Baselines do not count among the ``n``.
+    Never an empty front: at every rung the best ``max(1, n // eta)`` always go on, whatever
+    dominates them. Beyond them, until ``eta`` candidates have reached a rung, only a baseline can
+    stop one there: with ``baselines``, the baselines trained exactly as the candidates are known
+    at every rung once recorded, and a candidate that one dominates there by ``epsilon`` stops.
+    Baselines do not count among the ``n``. Never a dead network: a candidate at chance (within
+    ``chance_margin`` of 1 / classes) at a rung after training began stops, whatever its size.
+
+    With ``zero_rung``, the first rung is 0: a candidate that inherits a trained parent is
+    validated right after its decomposition, before its first step (a check the trainer makes
+    only for such candidates).
 
     Args:
         eta: the reduction factor: a third go on at each rung with 3.
@@ -45,29 +50,36 @@ class ParetoSuccessiveHalving:
         margin: the between-rungs margin (none: no stop between rungs).
         baselines: whether a baseline that dominates a candidate at a rung stops it.
         tie_break_from: candidates at a rung from which ties within a front are broken (none: never).
+        zero_rung: a rung at 0, right after an inherited candidate's decomposition.
+        chance_margin: a candidate this close to chance accuracy at a rung stops (none: never).
     """
 
     def __init__(self, eta: int = 3, grace: float = 1 / 3, epsilon: float = 0.03, margin: float | None = 0.05,
-                 baselines: bool = True, tie_break_from: int | None = 12) -> None:
+                 baselines: bool = True, tie_break_from: int | None = 12, zero_rung: bool = True,
+                 chance_margin: float | None = 0.02) -> None:
         if eta < 2 or grace <= 0 or not 0 <= epsilon < 1:
             raise ValueError("eta must be >= 2, grace > 0 and epsilon between 0 and 1")
+        if chance_margin is not None and not 0 <= chance_margin < 1:
+            raise ValueError("chance_margin must be between 0 and 1")
         self.eta = eta
         self.grace = grace
         self.epsilon = epsilon
         self.margin = MarginPruner(margin=margin) if margin is not None else None
         self.baselines = baselines
         self.tie_break_from = tie_break_from
+        self.zero_rung = zero_rung
+        self.chance_margin = chance_margin
 
     def rungs(self, epochs: int) -> list[float]:
         """The rungs below the last epoch, each rounded as ``check_key`` names it."""
-        found, rung = [], self.grace
+        found, rung = [0.0] if self.zero_rung else [], self.grace
         while rung < epochs - 1e-9:
             found.append(float(check_key(rung)) if rung != round(rung) else float(round(rung)))
             rung *= self.eta
         return found
 
     def checks(self, epochs: int) -> tuple[float, ...]:
-        return tuple(r for r in self.rungs(epochs) if r != int(r))
+        return tuple(r for r in self.rungs(epochs) if r != int(r) or r == 0)
 
     def is_rung(self, at: float) -> bool:
         return any(abs(at - r) < 1e-6 for r in self.rungs(int(at) + 2))
@@ -77,22 +89,25 @@ class ParetoSuccessiveHalving:
         at = me.progress
         if self.margin is not None and self.margin.prune(study, trial):
             return True
-        if at <= 0 or not self.is_rung(at):
+        if not self.is_rung(at) or (at == 0 and not me.val_checks):
             return False
         mine = (me.trainable_params, me.accuracy_at(at))
+        if at > 0 and self.chance_margin is not None and me.num_classes and mine[1] <= 1 / me.num_classes + self.chance_margin:
+            return True  # a dead network: no size makes it worth training on
+        others = [t for t in records.trained(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
+                  if t.number != trial.number and t.accuracy_at(at) is not None]
+        points = [mine] + [(t.trainable_params, t.accuracy_at(at)) for t in others]
+        keep = max(1, len(points) // self.eta)
+        if self.tie_break_from is not None and len(points) >= self.tie_break_from:
+            ahead = rung_order(points, self.epsilon).index(0)
+        else:
+            fronts = nondominated_fronts(points, self.epsilon)
+            ahead = sum(1 for f in fronts[1:] if f < fronts[0])
+        if ahead < keep:
+            return False  # among the best 1/eta at this rung: never stopped, so the front is never empty
         if self.baselines and any(
             dominates((base.trainable_params, base.accuracy_at(at)), mine, self.epsilon)
             for base in records.trained_baselines(study) if base.accuracy_at(at) is not None
         ):
             return True
-        others = [t for t in records.trained(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
-                  if t.number != trial.number and t.accuracy_at(at) is not None]
-        if len(others) + 1 < self.eta:
-            return False
-        points = [mine] + [(t.trainable_params, t.accuracy_at(at)) for t in others]
-        keep = max(1, len(points) // self.eta)
-        if self.tie_break_from is not None and len(points) >= self.tie_break_from:
-            return rung_order(points, self.epsilon).index(0) >= keep
-        fronts = nondominated_fronts(points, self.epsilon)
-        better = sum(1 for f in fronts[1:] if f < fronts[0])
-        return better >= keep
+        return len(points) >= self.eta

@@ -24,7 +24,7 @@ from ranksearch.pruners import Pruner
 from ranksearch.pruners.margin import MarginPruner
 from ranksearch.pruners.moasha import ParetoSuccessiveHalving
 from ranksearch.pruners.none import NoPruner
-from ranksearch.records import Record as Row
+from ranksearch.rows import Record as Row
 from ranksearch.results import hypervolume, pareto_front
 
 SETTINGS: list[tuple[str, Pruner]] = [
