@@ -162,13 +162,13 @@ class SearchResult:
 
     def front_records(self) -> list[dict[str, Any]]:
         """front.json: each front member with the configuration that retrains it."""
-        return front_records(self.tables.front, self.config)
+        return front_records(self.tables.front, self.config, self.tables.parent_weights)
 
     def export(self, trial: int | None = None, *, max_params: int | None = None, max_flops: int | None = None,
                to: str | Path | None = None) -> dict[str, Any]:
         """The configuration of trial ``trial``, or of the most accurate front member within ``max_params``."""
         row = choose_point(self.tables, trial, max_params, max_flops)
-        config = point_config(row, self.config)
+        config = point_config(row, self.config, self.tables.parent_weights)
         if to is not None:
             Path(to).write_text(json.dumps(config, indent=2) + "\n")
         return config
@@ -249,7 +249,7 @@ def train_config(config: TrainConfig | dict | str | Path | None = None, **settin
         recipe = replace(recipe, epochs=given["epochs"])
     if "precision" in given:
         recipe = replace(recipe, precision=given["precision"])
-    return TrainConfig(cfg.model, data, recipe, given.get("seed", cfg.seed))
+    return TrainConfig(cfg.model, data, recipe, given.get("seed", cfg.seed), cfg.parent)
 
 
 def train(config: TrainConfig | dict | str | Path | None = None, *, family: str | None = None, rank: int | None = None,

@@ -30,7 +30,7 @@ RECIPE_NAMES = ("fast", "paper", "finetune")
 STARTS = ("parent", "scratch")
 DEFAULT_BASELINES = ("conv", "separable")
 BASELINE_FAMILIES = ("conv", "separable")
-FINETUNE_LR_FACTOR = 0.2  # the fine-tune's peak rate, as a share of the parent's (DECISIONS.md)
+FINETUNE_LR_FACTOR = 1.0  # the fine-tune's peak rate, as a share of the parent's (DECISIONS.md)
 GREY_REFERENCES = ("mnist", "fashion-mnist")
 
 
@@ -211,15 +211,21 @@ class TrainConfig:
     data: DataConfig
     recipe: Recipe
     seed: int = 0
+    parent: str | None = None  # the trained dense network's state_dict the model inherits from, factorised layer by layer
 
     def __post_init__(self) -> None:
         _check_seed(self.seed)
+        if self.parent is not None and not isinstance(self.parent, str):
+            raise ValueError(f"parent must be a path to a state_dict file, got {self.parent!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "model": self.model.to_dict() if self.model else None, "data": asdict(self.data),
             "recipe": asdict(self.recipe), "seed": self.seed,
         }
+        if self.parent is not None:
+            d["parent"] = self.parent
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "configuration") -> "TrainConfig":
@@ -229,14 +235,14 @@ class TrainConfig:
         missing = [k for k in ("model", "data") if k not in data]
         if missing:
             raise ValueError(f"{source}: missing {', '.join(missing)}; export one with `ranksearch export`")
-        unknown = sorted(set(data) - {"model", "data", "recipe", "seed"})
+        unknown = sorted(set(data) - {"model", "data", "recipe", "seed", "parent"})
         if unknown:
             raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}")
         try:
             model = spec_from_dict(data["model"])
             data_cfg = data_from_dict(data["data"])
             recipe = recipe_from_dict(data["recipe"]) if "recipe" in data else make_recipe("fast", data_cfg.dataset)
-            return cls(model, data_cfg, recipe, data.get("seed", 0))
+            return cls(model, data_cfg, recipe, data.get("seed", 0), data.get("parent"))
         except (ValueError, TypeError) as e:
             raise ValueError(f"{source}: {e}") from None
 

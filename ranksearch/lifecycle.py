@@ -77,12 +77,14 @@ def _finish(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, 
         if deadline is not None and time.time() > deadline:
             return "timeout"
         if done + len(running) < cfg.budget or any(t.state == optuna.trial.TrialState.WAITING for t in outstanding):
+            finished_before = len(study.get_trials(deepcopy=False, states=records.FINISHED))
             reasons = _train(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, folder)
             final = [r for r in reasons if r.startswith(("timeout", "search space exhausted"))]
             if final:
                 return final[0]
-            if records.finished_count(study) == done and not reasons:
-                raise RunFailure("the training jobs stopped without finishing a candidate; rerun to continue")
+            if len(study.get_trials(deepcopy=False, states=records.FINISHED)) == finished_before:
+                raise RunFailure("the training jobs stopped without finishing a network; the study is intact, "
+                                 "rerun the same command to continue")
             continue
         # The rest is being trained by processes on other machines: wait for them. Their
         # heartbeats bound the wait: a dead one's trial is failed and queued within the grace period.

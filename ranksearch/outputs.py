@@ -56,7 +56,7 @@ def write_tables(tables: Tables, cfg: SearchConfig, out_dir: str | Path) -> None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "trials.csv", trials_frame(tables).to_csv(index=False))
-    write_atomic(out / "front.json", json_text(front_records(tables.front, cfg)))
+    write_atomic(out / "front.json", json_text(front_records(tables.front, cfg, tables.parent_weights)))
     write_atomic(out / "config.json", json_text(cfg.to_dict()))
 
 

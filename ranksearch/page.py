@@ -172,11 +172,18 @@ def _paper_note(data: dict[str, Any]) -> str:
             "this study trained them.")
 
 
+def _lineage(data: dict[str, Any]) -> str:
+    if data.get("start") == "parent":
+        return (f"the parent (the dense network) trained once, {data['parent_epochs']} epochs with the {html.escape(data['recipe'])} "
+                f"recipe; every candidate inherits its weights, factorised layer by layer, and fine-tunes {data['epochs']} epochs")
+    return f"recipe {html.escape(data['recipe'])}, {data['epochs']} epochs per network from scratch"
+
+
 def _context(data: dict[str, Any]) -> str:
     n_pruned = sum(p["state"] == "PRUNED" for p in data["points"])
     subset = f", {data['train_subset']:,} training images" if data["train_subset"] else ""
     return (f"Dataset <b>{html.escape(data['dataset'])}</b>{subset}; search space <b>{html.escape(data['family'])}</b>; "
-            f"recipe {html.escape(data['recipe'])}, {data['epochs']} epochs per network. {len(data['points'])} of "
+            f"{_lineage(data)}. {len(data['points'])} of "
             f"{data['budget']} candidates finished ({n_pruned} pruned); front of {len(data['front'])}. The front is chosen "
             "on validation accuracy; test accuracy is shown, never used to choose.")
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from lightlayers import ModelSpec, NetworkSpec, build_model, count_model, reference_spec, reference_spec_for_shape
-from lightlayers.network import check_outputs
+from lightlayers.network import check_outputs, load_state
 
 from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
@@ -103,8 +103,18 @@ def train_point(
         else:
             progress.line(f"epoch {epoch}/{cfg.recipe.epochs}  val_accuracy {val_acc:.4f}")
 
+    parent = None
+    if cfg.parent is not None:
+        try:
+            parent = load_state(cfg.parent)
+        except ValueError as e:
+            raise UserError(f"{e} (the configuration's parent, which the model inherits from)") from None
+        progress.line(f"inheriting from the parent {cfg.parent}, factorised layer by layer")
     try:
-        result = train(cfg.model, splits, cfg.recipe, seed=cfg.seed, device=device, on_epoch=on_epoch, on_step=on_step)
+        result = train(cfg.model, splits, cfg.recipe, seed=cfg.seed, device=device, on_epoch=on_epoch, on_step=on_step,
+                       parent=parent)
+    except ValueError as e:  # the parent's weights do not fit this network
+        raise UserError(str(e)) from None
     finally:
         progress.close()
     summary = {

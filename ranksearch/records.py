@@ -336,9 +336,22 @@ def add_requeued(study: optuna.Study, numbers: list[int]) -> None:
     study.set_user_attr(REQUEUED, sorted(requeued(study) | set(numbers)))
 
 
-def queued_params(t: FrozenTrial) -> dict[str, Any]:
-    """A trial's parameters; interrupted before its first suggestion, an enqueued trial holds them only as fixed_params."""
-    return t.params or t.system_attrs.get("fixed_params") or {}
+def queued_params(t: FrozenTrial | optuna.Trial) -> dict[str, Any]:
+    """A trial's parameters; before its first suggestion, an enqueued trial holds them only as fixed_params."""
+    if isinstance(t, FrozenTrial):
+        return t.params or t.system_attrs.get("fixed_params") or {}
+    return t.params or t.study._storage.get_trial_system_attrs(t._trial_id).get("fixed_params") or {}
+
+
+def known_points(study: optuna.Study) -> list[FrozenTrial]:
+    """Complete trials with parameters and values that trained a network of their own: candidates, and the
+    baselines that are points of the space. What a sampler can model."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.params and t.values and "spec" in t.user_attrs and "duplicate_of" not in t.user_attrs]
+
+
+def spec_of(t: FrozenTrial) -> dict[str, Any]:
+    return t.user_attrs["spec"]
 
 
 def enqueue_retry(study: optuna.Study, params: dict[str, Any], of: int) -> None:

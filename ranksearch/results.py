@@ -98,6 +98,7 @@ class Tables:
     history: list[tuple[int, float]] = field(default_factory=list)
     wall_seconds: float = 0.0  # wall time of every `ranksearch run` of this study so far, data and baselines included
     parent: Row | None = None  # the dense network candidates inherit from (or a user's network as given)
+    parent_weights: str | None = None  # its state_dict file
 
     def baseline(self, family: str) -> Row | None:
         return next((b for b in self.baselines if b.family == family), None)
@@ -123,7 +124,7 @@ def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
     ref = conv.trainable_params if conv else 2 * max([r.trainable_params for r in candidates] or [1])
     history = hypervolume_history(candidates, ref)
     return Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history,
-                  records.wall_seconds(study), records.parent(study))
+                  records.wall_seconds(study), records.parent(study), records.parent_weights(study))
 
 
 def choose_point(tables: Tables, trial: int | None = None, max_params: int | None = None, max_flops: int | None = None) -> Row:
@@ -148,12 +149,15 @@ def choose_point(tables: Tables, trial: int | None = None, max_params: int | Non
     return max(fits, key=lambda r: (r.val_accuracy, -r.trainable_params))
 
 
-def point_config(row: Row, cfg: SearchConfig) -> dict[str, Any]:
-    """The configuration ``ranksearch train --config`` accepts for one row."""
-    return TrainConfig(spec_from_dict(row.spec), cfg.data, cfg.recipe, cfg.seed).to_dict()
+def point_config(row: Row, cfg: SearchConfig, parent_weights: str | None = None) -> dict[str, Any]:
+    """The configuration ``ranksearch train --config`` accepts for one row: a candidate's under
+    ``start="parent"`` names the parent it inherits from and the fine-tune recipe."""
+    inherits = cfg.start == "parent" and row.role == "candidate" and parent_weights is not None
+    recipe = cfg.candidate_recipe if inherits else cfg.recipe
+    return TrainConfig(spec_from_dict(row.spec), cfg.data, recipe, cfg.seed, parent_weights if inherits else None).to_dict()
 
 
-def front_records(front: list[Row], cfg: SearchConfig) -> list[dict[str, Any]]:
+def front_records(front: list[Row], cfg: SearchConfig, parent_weights: str | None = None) -> list[dict[str, Any]]:
     return [
         {
             "number": r.number,
@@ -163,7 +167,7 @@ def front_records(front: list[Row], cfg: SearchConfig) -> list[dict[str, Any]]:
             "val_accuracy": r.val_accuracy,
             "test_accuracy": r.test_accuracy,
             "ranks": r.ranks,
-            "config": point_config(r, cfg),
+            "config": point_config(r, cfg, parent_weights),
         }
         for r in front
     ]

@@ -101,6 +101,38 @@ def uniform_params(template: ModelSpec, space: str, rank: int) -> dict[str, obje
     return params_for(template, space, layers)
 
 
+def slot_options(slot: Slot, space: str) -> list[LayerChoice]:
+    """Every layer a slot may take in ``space``, fewest parameters first (DeCEF at rank 1 is the separable one)."""
+    options = slot_families(slot, space)
+    found = []
+    for family in options:
+        fam = get_family(slot.kind, family)
+        if not fam.takes_rank:
+            found.append((fam.params(slot.shape, ()), LayerChoice(family)))
+            continue
+        lo, hi = rank_range(slot, family)
+        for rank in range(lo, hi + 1):
+            if not (family == "decef" and rank == 1 and "separable" in options):
+                found.append((fam.params(slot.shape, (rank,)), LayerChoice(family, rank)))
+    return [choice for _, choice in sorted(found, key=lambda pc: (pc[0], pc[1].family, pc[1].rank or 0))]
+
+
+def neighbour(spec: ModelSpec, space: str, rng, slots: int = 2, reach: int = 2) -> dict[str, LayerChoice]:
+    """A network near ``spec``: one to ``slots`` of its layers moved by one to ``reach`` places along
+    the slot's options ordered by parameters (a cheaper layer, or a larger rank)."""
+    layers = dict(spec.layers)
+    chosen = rng.sample(spec.slots(), k=min(len(spec.slots()), rng.randint(1, slots)))
+    for slot in chosen:
+        options = slot_options(slot, space)
+        current = layers.get(slot.name) or LayerChoice("linear" if slot.kind == "dense" else "conv")
+        if current.family == "decef" and current.rank == 1:
+            current = LayerChoice("separable")
+        at = next((i for i, o in enumerate(options) if o == current), len(options) // 2)
+        step = rng.randint(1, reach) * rng.choice((-1, 1))
+        layers[slot.name] = options[min(max(at + step, 0), len(options) - 1)]
+    return layers
+
+
 def config_key(spec: ModelSpec) -> str:
     """A canonical string of a candidate's layers: equal keys mean the same network."""
     return json.dumps(spec.to_dict()["layers"], sort_keys=True, separators=(",", ":"))

@@ -117,6 +117,10 @@ class TrialLoop:
         name = live.required.name
         spec = baseline_spec(self.cfg, self.splits, name)
         lineage = lineage_of(self.cfg, live.required)
+        if records.queued_params(live.trial):  # a point of the space: its parameters recorded, so the sampler models it
+            suggest_spec(live.trial, self.template, self.cfg.family)
+            if live.required.comparable:
+                live.set_key(config_key(spec))  # trained as candidates are: never trained twice
         measures = self._describe(live, name, spec, lineage)
         if lineage.inherits:
             recipe, parent = self.cfg.candidate_recipe, self.parent_state()
@@ -181,6 +185,8 @@ class TrialLoop:
         with signals.allowed():
             result = train(spec, self.splits, recipe, seed=self.cfg.seed, device=self.cfg.device, parent=parent, **callbacks)
         live.record_result(curve, checked, result.test_accuracy, result.seconds)
+        if not pruned:  # a candidate's curve is written once it completes (a pruned one's would confuse TPE)
+            write_curve(self.study, live.trial, result.val_curve)
         return result
 
     # -- the loop -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -49,7 +50,9 @@ def is_orphan(t: FrozenTrial, now: float | None = None) -> bool:
 
 def reap_orphans(study: optuna.Study) -> list[int]:
     """Fail the RUNNING trials no live process owns (this machine's at once, others' by heartbeat)."""
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():  # marked experimental; we rely on it knowingly
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if is_orphan(t) and fail_trial(study, t)]
 

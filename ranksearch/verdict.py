@@ -85,7 +85,7 @@ def cost(tables: Tables, cfg: SearchConfig) -> Cost:
     cands = tables.candidates
     complete = [r for r in cands if r.state == "COMPLETE"]
     pruned = [r for r in cands if r.state == "PRUNED"]
-    epochs = cfg.recipe.epochs
+    epochs = cfg.candidate_recipe.epochs
     trained = round(sum(r.epochs_trained for r in cands), 1)
     saved = round(sum(max(0.0, epochs - r.epochs_trained) for r in pruned), 1)
     per_candidate = sum(r.seconds for r in complete) / len(complete) if complete else None

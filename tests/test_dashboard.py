@@ -56,18 +56,24 @@ def test_the_dashboard_lists_the_study_with_its_objective_names(dashboard):
     assert [d for d in detail["directions"]] in (["maximize", "minimize"], [2, 1])
 
 
-def test_the_dashboard_has_every_candidates_learning_curve(dashboard):
+def test_the_dashboard_has_every_networks_learning_curve(dashboard):
     study_id = _get(f"{dashboard}/api/studies")["study_summaries"][0]["study_id"]
     trials = [t for t in _get(f"{dashboard}/api/studies/{study_id}")["trials"] if t["state"] == "Complete"]
     curves = [[v["value"] for v in sorted(t["intermediate_values"], key=lambda v: v["step"])] for t in trials]
-    assert len(trials) == 4 and all(len(c) == 3 for c in curves)
+    assert len(trials) == 1 + 2 + 4  # the parent, two baselines, four candidates
+    assert sorted(len(c) for c in curves) == [1] * 6 + [3]  # fine-tuned one epoch; the parent trained three
     for t, curve in zip(trials, curves):
         attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
         assert json.loads(attrs["val_curve"]) == pytest.approx(curve)
 
 
-def test_the_dashboard_shows_the_baselines_in_plain_words(dashboard):
-    study = _get(f"{dashboard}/api/studies")["study_summaries"][0]
-    attrs = {a["key"]: a["value"] for a in study["user_attrs"]}
-    assert "trainable parameters, val" in attrs["baseline:conv summary"]
-    assert "trainable parameters, val" in attrs["baseline:separable summary"]
+def test_the_dashboard_shows_the_parent_and_baselines_in_plain_words(dashboard):
+    study_id = _get(f"{dashboard}/api/studies")["study_summaries"][0]["study_id"]
+    named = {}
+    for t in _get(f"{dashboard}/api/studies/{study_id}")["trials"]:
+        attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
+        if "name" in attrs:
+            named[attrs["name"]] = attrs["lineage"]
+    assert named == {"parent": "the dense network trained 3 epochs",
+                     "conv": "inherits from the parent, 1 fine-tune epochs",
+                     "separable": "inherits from the parent, 1 fine-tune epochs"}

@@ -220,6 +220,7 @@ def test_moasha_compares_with_baselines_only_at_rungs(baseline_study):
 
 def test_moasha_stops_a_network_at_chance_whatever_its_size():
     s = optuna.create_study(directions=["maximize", "minimize"])
+    s.add_trial(finished(5000, [0.6]))
     tiny = running(s, 10, [0.11])
     tiny.set_user_attr("spec", {"num_classes": 10})
     assert ParetoSuccessiveHalving().prune(s, tiny)  # 10 classes: 0.11 is within 2 points of chance
@@ -227,6 +228,10 @@ def test_moasha_stops_a_network_at_chance_whatever_its_size():
     alive = running(s, 10, [0.13])
     alive.set_user_attr("spec", {"num_classes": 10})
     assert not ParetoSuccessiveHalving().prune(s, alive)
+    alone = optuna.create_study(directions=["maximize", "minimize"])
+    first = running(alone, 10, [0.11])
+    first.set_user_attr("spec", {"num_classes": 10})
+    assert not ParetoSuccessiveHalving().prune(alone, first)  # nothing did better at its rung: the front keeps it
 
 
 def test_moasha_judges_an_inherited_network_before_its_first_step():

@@ -29,8 +29,10 @@ def load(out: Path, name: str = "mnist-all") -> optuna.Study:
 
 
 def candidates(study):
+    from ranksearch.records import is_candidate
+
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return [t for t in study.trials if "spec" in t.user_attrs and t.state in done]
+    return [t for t in study.trials if is_candidate(t) and t.state in done]
 
 
 def test_tiny_study_end_to_end(mnist_like, tmp_path):
@@ -42,30 +44,37 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
         "number", "state", "role", "family", "trainable_params", "keras_params", "flops",
         "val_accuracy", "test_accuracy", "epochs_run", "pruned_at_epoch", "seconds", "on_front",
     ]
-    assert {"rank.block1.conv1", "rank.head", "family.block3.conv2"} <= set(trials.columns)
+    assert {"rank.block1.conv1", "rank.head", "family.block3.conv2", "lineage"} <= set(trials.columns)
+    # The parent first: the dense network trained once (2 epochs), saved in the run folder.
+    parent = trials[trials.role == "parent"]
+    assert len(parent) == 1 and parent.number.iloc[0] == 0 and parent.trainable_params.iloc[0] == 18594
+    assert parent.epochs_run.iloc[0] == 2 and parent.lineage.iloc[0] == "the dense network trained 2 epochs"
+    assert (out / "parent.pt").is_file()
+    # Baselines that are points of the space inherit like the candidates: a third of 2 epochs is 1 fine-tune epoch.
     base = trials[trials.role == "baseline"]
-    assert sorted(base.family) == ["conv", "separable"]
-    assert base.trainable_params.tolist() == [18594, 3387] or sorted(base.trainable_params) == [3387, 18594]
+    assert sorted(base.family) == ["conv", "separable"] and sorted(base.trainable_params) == [3387, 18594]
+    assert (base.lineage == "inherits from the parent, 1 fine-tune epochs").all() and (base.epochs_run == 1).all()
     cand = trials[trials.role == "candidate"]
     assert len(cand) == 6 and set(cand.state) <= {"COMPLETE", "PRUNED"}
-    # The paper's uniform Light models come first.
+    assert cand.number.min() > base.number.max()  # the required networks are queued before any candidate
+    # The paper's uniform Light models come first among the candidates.
     first = cand.sort_values("number").head(5)
     assert first["rank.block2.conv2"].tolist() == [1, 2, 3, 4, 5]
     assert first.keras_params.tolist()[:3] == [2649, 4392, 6135]
     done = cand[cand.state == "COMPLETE"]
-    assert done.test_accuracy.notna().all() and done.val_accuracy.between(0, 1).all()
-    # The default pruner's first rung is a third of an epoch: every network was validated there too.
-    assert all(set(json.loads(c)) == {"0.3333"} for c in trials.val_checks)
-    assert (trials.epochs_trained[trials.state == "COMPLETE"] == 2).all()
-    study = load(out)
-    assert all(set(t.user_attrs["val_checks"]) == {"0.3333"} for t in candidates(study))
+    assert len(done) >= 1 and done.test_accuracy.notna().all() and done.val_accuracy.between(0, 1).all()
+    # Inherited networks are judged right after their decomposition (0) and a third into the fine-tune.
+    inherited = pd.concat([base, cand])
+    assert all("0.0000" in json.loads(c) and set(json.loads(c)) <= {"0.0000", "0.3333"} for c in inherited.val_checks)
+    assert (trials.epochs_trained[(trials.state == "COMPLETE") & (trials.role != "parent")] == 1).all()
     front = json.loads((out / "front.json").read_text())
     assert front and [p["trainable_params"] for p in front] == sorted(p["trainable_params"] for p in front)
     assert set(p["number"] for p in front) == set(cand[cand.on_front].number)
     for point in front:
         assert {"trainable_params", "flops", "val_accuracy", "test_accuracy", "config"} <= set(point)
     config = json.loads((out / "config.json").read_text())
-    assert config["budget"] == 6 and config["family"] == "all"
+    assert config["budget"] == 6 and config["family"] == "all" and config["start"] == "parent"
+    assert config["finetune"]["epochs"] == 1 and config["finetune"]["lr"] == pytest.approx(config["recipe"]["lr"] / 5)
     # A front point's configuration is what `ranksearch train --config` accepts.
     (tmp_path / "point.json").write_text(json.dumps(front[0]["config"]))
     proc = ranksearch("train", "--config", str(tmp_path / "point.json"), "--epochs", "1", "--json")
@@ -73,19 +82,35 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
     assert json.loads(proc.stdout.splitlines()[-1])["trainable_params"] == front[0]["trainable_params"]
 
 
+def test_from_scratch_every_network_trains_the_recipe_as_before(mnist_like, tmp_path):
+    out = tmp_path / "run"
+    proc = run(mnist_like, out, "--start", "scratch", budget=4)
+    assert proc.returncode == 0, proc.stderr
+    trials = pd.read_csv(out / "trials.csv")
+    assert "parent" not in set(trials.role) and not (out / "parent.pt").exists()
+    base = trials[trials.role == "baseline"]
+    assert (base.lineage == "from scratch, 2 epochs").all() and (base.epochs_run == 2).all()
+    # No check at 0 (a network trained from scratch is at chance there), the first rung a third of an epoch.
+    assert all(set(json.loads(c)) <= {"0.3333"} for c in trials.val_checks)
+    assert (trials.epochs_trained[trials.state == "COMPLETE"] == 2).all()
+    config = json.loads((out / "config.json").read_text())
+    assert config["start"] == "scratch" and config["finetune"] is None
+
+
 def test_resume_continues_to_the_new_budget_without_retraining_baselines(mnist_like, tmp_path):
     out = tmp_path / "run"
     assert run(mnist_like, out, budget=3).returncode == 0
-    first = load(out)
-    baseline_seconds = first.user_attrs["baseline:conv"]["seconds"]
-    assert len(candidates(first)) == 3
+    before = pd.read_csv(out / "trials.csv")
+    assert len(candidates(load(out))) == 3
     proc = run(mnist_like, out, budget=5)
     assert proc.returncode == 0, proc.stderr
-    assert "baseline conv:" not in proc.stderr  # the training line; the final summary still lists it
-    again = load(out)
-    assert len(candidates(again)) == 5
-    assert again.user_attrs["baseline:conv"]["seconds"] == baseline_seconds
-    assert (pd.read_csv(out / "trials.csv").role == "candidate").sum() == 5
+    assert "baseline conv:" not in proc.stderr and "baseline parent:" not in proc.stderr  # nothing trained again
+    assert len(candidates(load(out))) == 5
+    after = pd.read_csv(out / "trials.csv")
+    kept = ["number", "role", "family", "seconds", "val_curve"]
+    pd.testing.assert_frame_equal(before[before.role != "candidate"][kept].reset_index(drop=True),
+                                  after[after.role != "candidate"][kept].reset_index(drop=True))
+    assert (after.role == "candidate").sum() == 5
     # Same budget again: nothing to do.
     assert run(mnist_like, out, budget=5).returncode == 0
     assert len(candidates(load(out))) == 5
@@ -99,7 +124,7 @@ def in_process_search(data: Path, tmp_path: Path, name: str, epochs: int, budget
     from ranksearch.storage import open_study
 
     cfg = SearchConfig(DataConfig("mnist", str(data), train_subset=200), make_recipe("fast", "mnist", epochs),
-                       budget=budget, study_name=name)
+                       budget=budget, study_name=name, start="scratch", baselines=())
     url = f"sqlite:///{tmp_path / (name + '.db')}"
     _, splits = load_splits(cfg.data)
     study = open_study(cfg, url, 0, create=True)
@@ -250,7 +275,11 @@ def test_ctrl_c_then_rerun_finishes_the_study(mnist_like, tmp_path):
     assert proc.returncode == 0, proc.stderr
     study = load(out)
     assert len(candidates(study)) == 6
-    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL and "kind" not in t.user_attrs]
+    for t in study.trials:  # an interrupted parent or baseline is trained again on the rerun
+        if t.state == optuna.trial.TrialState.FAIL and "kind" in t.user_attrs:
+            again = [o for o in study.trials if o.user_attrs.get("name") == t.user_attrs["name"] and o.number > t.number]
+            assert any(o.state == optuna.trial.TrialState.COMPLETE for o in again), t.user_attrs["name"]
     finished_params = [t.params for t in candidates(study)]
     interrupted_params = [t.params or t.system_attrs.get("fixed_params") for t in failed]
     missing = [(t.number, t.params, t.system_attrs, t.user_attrs) for t, p in zip(failed, interrupted_params) if p not in finished_params]

@@ -2,7 +2,6 @@
 
 import json
 
-import optuna
 import pandas as pd
 import pytest
 
@@ -64,9 +63,10 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     out = tmp_path / "run"
     proc = _run(mnist_like_module, out, "--weights", str(trained_weights))
     assert proc.returncode == 0, proc.stderr
-    study = optuna.load_study(study_name="mnist-all", storage=f"sqlite:///{out / 'study.db'}")
-    given = study.user_attrs["baseline:given"]
-    assert given["seconds"] == 0.0 and len(given["val_curve"]) == 1  # measured, not trained
-    assert 0 <= given["test_accuracy"] <= 1
     trials = pd.read_csv(out / "trials.csv")
-    assert "given" in set(trials[trials.role == "baseline"].family)
+    parent = trials[trials.role == "parent"].iloc[0]
+    assert parent.seconds == 0.0 and json.loads(parent.val_curve) == [parent.val_accuracy]  # measured, not trained
+    assert parent.lineage == "your network as given, not retrained" and 0 <= parent.test_accuracy <= 1
+    assert not (out / "parent.pt").exists()  # the candidates inherit the user's own file
+    base = trials[trials.role == "baseline"].set_index("family")
+    assert (base.lineage == "inherits from the parent, 1 fine-tune epochs").all()

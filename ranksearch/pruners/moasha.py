@@ -37,7 +37,8 @@ class ParetoSuccessiveHalving:
     stop one there: with ``baselines``, the baselines trained exactly as the candidates are known
     at every rung once recorded, and a candidate that one dominates there by ``epsilon`` stops.
     Baselines do not count among the ``n``. Never a dead network: a candidate at chance (within
-    ``chance_margin`` of 1 / classes) at a rung after training began stops, whatever its size.
+    ``chance_margin`` of 1 / classes) at a rung after training began stops, whatever its size,
+    unless no candidate at that rung did better (so the front is never empty).
 
     With ``zero_rung``, the first rung is 0: a candidate that inherits a trained parent is
     validated right after its decomposition, before its first step (a check the trainer makes
@@ -92,11 +93,12 @@ class ParetoSuccessiveHalving:
         if not self.is_rung(at) or (at == 0 and not me.val_checks):
             return False
         mine = (me.trainable_params, me.accuracy_at(at))
-        if at > 0 and self.chance_margin is not None and me.num_classes and mine[1] <= 1 / me.num_classes + self.chance_margin:
-            return True  # a dead network: no size makes it worth training on
         others = [t for t in records.trained(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
                   if t.number != trial.number and t.accuracy_at(at) is not None]
         points = [mine] + [(t.trainable_params, t.accuracy_at(at)) for t in others]
+        if at > 0 and self.chance_margin is not None and me.num_classes and mine[1] <= 1 / me.num_classes + self.chance_margin \
+                and any(p[1] > mine[1] for p in points[1:]):
+            return True  # a dead network, whatever its size (unless nothing at this rung did better)
         keep = max(1, len(points) // self.eta)
         if self.tie_break_from is not None and len(points) >= self.tie_break_from:
             ahead = rung_order(points, self.epsilon).index(0)

@@ -24,6 +24,7 @@ import torch
 from lightlayers import LayerChoice, build_model, count_model, reference_spec
 from ranksearch.config import DataConfig, make_recipe
 from ranksearch.data import load_splits
+from ranksearch.space import rank_range
 from ranksearch.starts import warm_layers
 from ranksearch.trainer import train
 
@@ -31,8 +32,8 @@ from ranksearch.trainer import train
 def candidates(dataset: str, parent: torch.nn.Module) -> dict[str, object]:
     conv = reference_spec(dataset, "conv")
     warm = conv.with_layers(warm_layers(conv, "all", parent, 0.9))
-    decef2 = conv.with_layers({s.name: LayerChoice("light", 8) if s.kind == "dense" else LayerChoice("decef", 2)
-                               for s in conv.slots()})
+    decef2 = conv.with_layers({s.name: LayerChoice("light", 8) if s.kind == "dense"
+                               else LayerChoice("decef", min(2, rank_range(s, "decef")[1])) for s in conv.slots()})
     return {
         "separable": reference_spec(dataset, "separable"),
         "light k=3 (paper)": reference_spec(dataset, "light", 3),
