@@ -180,15 +180,19 @@ def factorize(
     if init not in INITS:
         raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
     plan = [(path, *_resolve(model, path, choice)) for path, choice in choices.items()]
-    result = copy.deepcopy(model)
+    return replace_planned(copy.deepcopy(model), plan, init)
+
+
+def replace_planned(model: nn.Module, plan: list[tuple[str, Family, LayerShape, Ranks]], init: str) -> nn.Module:
+    """Replace, in place, each (path, family, shape, ranks) of a checked plan; the model (or its replacement)."""
     for path, family, shape, ranks in plan:
-        new = _replacement(result.get_submodule(path), family, shape, ranks, init, path)
+        new = _replacement(model.get_submodule(path), family, shape, ranks, init, path)
         if path == "":
-            result = new
+            model = new
             continue
         parent, _, name = path.rpartition(".")
-        setattr(result.get_submodule(parent), name, new)
-    return result
+        setattr(model.get_submodule(parent), name, new)
+    return model
 
 
 def _resolve(model: nn.Module, path: str, choice: object) -> tuple[Family, LayerShape, Ranks]:

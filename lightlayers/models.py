@@ -105,7 +105,7 @@ def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Ten
     (``factorize(init="svd")``). At full rank a family that can be exact computes the dense
     network's function. A state that does not fit, or holds NaN or infinities, is a ValueError.
     """
-    from lightlayers.factorize import factorize
+    from lightlayers.factorize import replace_planned
     from lightlayers.network import NetworkSpec
 
     dense_spec = spec.with_layers({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in spec.slots()})
@@ -116,7 +116,14 @@ def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Ten
         dense.load_state_dict(dense_state)
     except RuntimeError as e:
         raise ValueError(f"the parent's weights do not fit this network: {str(e).splitlines()[0]}") from None
-    changes = {name: (c.family, c.rank) for name, c in spec.layers.items() if c.family not in ("conv", "linear")}
-    model = factorize(dense, changes, init="svd") if changes else dense
+    slots = {s.name: s for s in spec.slots()}
+    plan = []
+    for name, choice in spec.layers.items():
+        if choice.family not in ("conv", "linear"):
+            slot = slots[name]  # a spec's slot may be a 1x1 convolution (a shortcut), which factorize would not list
+            family, ranks = choice.family_for(slot), choice.ranks(slot)
+            family.check(slot.shape, ranks, f"layer {name}")
+            plan.append((name, family, slot.shape, ranks))
+    model = replace_planned(dense, plan, "svd")
     model.spec = spec
     return model

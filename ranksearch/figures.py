@@ -154,6 +154,20 @@ def _front_traces(data: dict[str, Any], x: str, front_ids: list[int], rng: tuple
         marker=dict(color=FRONT_COLOUR, size=10), hovertext=[_hover(p) for p in front], hoverinfo="text",
         visible=visible, legendgroup=group + "f",
     ))
+    widths: dict[str, list[dict[str, Any]]] = {}
+    for b in data["baselines"]:
+        if b["role"] == "baseline" and b[x] is not None:
+            widths.setdefault(b["family"].partition("@")[0], []).append(b)
+    for family, members in widths.items():  # a family at several widths: what thinning the network buys
+        if len(members) < 2:
+            continue
+        members = sorted(members, key=lambda b: b[x])
+        traces.append(go.Scatter(
+            x=[b[x] for b in members], y=[b["val_accuracy"] for b in members], mode="lines",
+            line=dict(color=_colour(members[0]), dash="dot", width=2), hoverinfo="skip", visible=visible,
+            name=f"{members[-1]['label'].removesuffix(' baseline').split(' x')[0]} at other widths (thinner networks)",
+            legendgroup=group + family + "-curve",
+        ))
     for b in data["baselines"]:
         if b[x] is None:
             continue

@@ -89,8 +89,25 @@ def sentences(v: Verdict, conv_present: bool = True) -> list[str]:
         elif v.saving is not None:
             out.append(f"No candidate comes within {CLOSE_POINTS:g} point of the Conv2d baseline's validation accuracy "
                        f"({acc(v.saving.conv.val_accuracy)}).")
+    if v.curve_savings and len(v.baseline_curve) > 1:
+        out.append(_curve_sentence(v))
     if v.test_gap is not None:
         out.append(f"Test accuracy (reported, never used to choose) is within {v.test_gap:.2f} points of validation on "
                    f"every front member (largest gap: trial {v.test_gap_number}).")
     out.append(_cost_sentence(v.cost))
     return out
+
+
+def _curve_sentence(v: Verdict) -> str:
+    """What the search bought against what a user has without it, at equal validation accuracy."""
+    names = ", ".join(b.name.removeprefix("the ") for b in v.baseline_curve)
+    best = v.best_curve_saving
+    if best is None:
+        return (f"Against the curve of what you have without the search ({names}), no candidate on the front is more "
+                f"accurate than that curve at its size: at equal validation accuracy the search saved no parameters.")
+    c = best.candidate
+    around = " and ".join(n.removeprefix("the ") for n in best.between)
+    return (f"What the search bought: at the validation accuracy of {c.name} ({c.trainable_params:,} parameters, val "
+            f"{acc(c.val_accuracy)}), the curve of what you have without the search ({names}) needs about "
+            f"{best.baseline_params:,} parameters (read between {around}, log-interpolated): {best.times_fewer:.2f}x "
+            f"more, {best.percent_fewer:.0f} % saved.")

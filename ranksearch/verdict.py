@@ -41,7 +41,7 @@ from ranksearch.config import SearchConfig
 from ranksearch.labels import baseline_label
 from ranksearch.results import Row, Tables, pareto_front
 from ranksearch.sentences import sentences
-from ranksearch.verdict_parts import CLOSE_POINTS, Budget, Choice, Cost, Dominance, Saving, Verdict
+from ranksearch.verdict_parts import CLOSE_POINTS, Budget, Choice, Cost, CurveSaving, Dominance, Saving, Verdict
 
 BUDGET_FRACTIONS = (0.10, 0.25, 0.50)
 
@@ -79,6 +79,33 @@ def dominance(b: Row, front: list[Row]) -> Dominance | None:
     whole = bool(front) and b.trainable_params <= front[0].trainable_params and b.val_accuracy >= max(m.val_accuracy for m in front)
     return Dominance(b.family, baseline_label(b.family), b.trainable_params, b.val_accuracy, b.test_accuracy,
                      [m.number for m in members], b.trainable_params, high, whole)
+
+
+def curve_params(curve: list[Row], accuracy: float) -> tuple[float | None, list[Row]]:
+    """The parameters the baselines' curve needs for ``accuracy``: log10 parameters interpolated
+    linearly in validation accuracy between the two curve points around it (the same point when
+    one matches). (None, []) where the curve's smallest point is already more accurate (no
+    saving at equal accuracy can be read) or no point reaches it."""
+    if not curve or accuracy <= curve[0].val_accuracy or accuracy > curve[-1].val_accuracy:
+        if curve and accuracy == curve[0].val_accuracy:
+            return float(curve[0].trainable_params), [curve[0]]
+        return None, []
+    for lo, hi in zip(curve, curve[1:]):
+        if lo.val_accuracy < accuracy <= hi.val_accuracy:
+            if accuracy == hi.val_accuracy:
+                return float(hi.trainable_params), [hi]
+            t = (accuracy - lo.val_accuracy) / (hi.val_accuracy - lo.val_accuracy)
+            log = math.log10(lo.trainable_params) + t * (math.log10(hi.trainable_params) - math.log10(lo.trainable_params))
+            return 10 ** log, [lo, hi]
+    return None, []
+
+
+def curve_saving(r: Row, curve: list[Row]) -> CurveSaving:
+    params, around = curve_params(curve, r.val_accuracy)
+    if params is None:
+        return CurveSaving(Choice.of(r), None, [], None, None)
+    return CurveSaving(Choice.of(r), int(round(params)), [Choice.of(b).name for b in around],
+                       params / r.trainable_params, 100.0 * (1 - r.trainable_params / params))
 
 
 def cost(tables: Tables, cfg: SearchConfig) -> Cost:
@@ -140,12 +167,17 @@ def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
     gaps = [(abs(r.val_accuracy - r.test_accuracy) * 100, r.number) for r in front if r.test_accuracy is not None]
     gap, gap_number = max(gaps) if gaps else (None, None)
 
+    curve = pareto_front(baselines)
+    savings = [curve_saving(r, curve) for r in front]
+    gains = [c for c in savings if c.times_fewer is not None and c.times_fewer > 1]
     v = Verdict(
         study=cfg.study_name, dataset=cfg.data.dataset, space=cfg.family,
         take=Choice.of(take) if take else None, take_reason=reason, knee=Choice.of(k) if k else None,
         most_accurate=Choice.of(best_option) if best_option else None, options=[Choice.of(r) for r in options],
         budgets=budgets, dominance=doms, saving=saving, close_to_conv=Choice.of(close) if close else None,
         test_gap=gap, test_gap_number=gap_number, cost=cost(tables, cfg),
+        baseline_curve=[Choice.of(b) for b in curve], curve_savings=savings,
+        best_curve_saving=max(gains, key=lambda c: c.times_fewer) if gains else None,
     )
     v.sentences = sentences(v, conv_present=conv is not None)
     return v

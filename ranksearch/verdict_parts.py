@@ -86,6 +86,17 @@ class Saving:
 
 
 @dataclass
+class CurveSaving:
+    """A candidate against the baselines' curve: the parameters a baseline of its validation accuracy would need."""
+
+    candidate: Choice
+    baseline_params: int | None  # log-interpolated along the curve; None where no baseline reaches the accuracy
+    between: list[str]  # the baselines on either side (one when the candidate matches one)
+    times_fewer: float | None  # baseline_params / the candidate's
+    percent_fewer: float | None
+
+
+@dataclass
 class Cost:
     wall_seconds: float | None  # every `ranksearch run` of the study; None: not recorded
     training_seconds: float  # summed over finished candidates and baselines
@@ -120,6 +131,9 @@ class Verdict:
     test_gap: float | None  # largest |val - test| over the candidate front, in points
     test_gap_number: int | None
     cost: Cost
+    baseline_curve: list[Choice] = field(default_factory=list)  # the parent and baselines not dominated by another
+    curve_savings: list[CurveSaving] = field(default_factory=list)  # each candidate-front member against that curve
+    best_curve_saving: CurveSaving | None = None  # the largest saving at equal accuracy, if any candidate beats the curve
     sentences: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ STUDY = ROOT / "studies" / "fashion-mnist-light"
 
 def cfg(budget=10, epochs=5, space="light"):
     return SearchConfig(data=DataConfig("fashion-mnist"), recipe=make_recipe("fast", "fashion-mnist", epochs), family=space,
-                        budget=budget, study_name="hand-made")
+                        budget=budget, study_name="hand-made", start="scratch")
 
 
 def cand(number, params, val, test=None, state="COMPLETE", epochs=5, seconds=10.0, rank=2):
@@ -32,7 +32,7 @@ def cand(number, params, val, test=None, state="COMPLETE", epochs=5, seconds=10.
 def base(family, params, val, test=None, seconds=8.0):
     return make_row(None, params, val, val - 0.002 if test is None else test, role="baseline", family=family,
                     curve=[0.5] * 4 + [val], seconds=seconds, keras=params + 224, flops=10 * params,
-                    spec=reference_spec("fashion-mnist", family).to_dict())
+                    spec=reference_spec("fashion-mnist", family.partition("@")[0]).to_dict())
 
 
 def tables(cands, bases, wall=0.0):
@@ -204,3 +204,19 @@ def test_the_committed_studys_verdict_matches_its_trials_csv():
     assert v.cost.wall_seconds is None
     summary = json.loads((STUDY / "summary.json").read_text())
     assert summary["sentences"] == v.sentences  # the committed summary.json is this verdict
+
+
+def test_what_the_search_bought_against_the_baselines_curve_at_equal_accuracy():
+    # A thinner Conv2d at 4,000 parameters reaches 0.80, at 10,000 0.86: a candidate with 4,000
+    # parameters at 0.83 would need 10 ** ((log10 4000 + log10 10000) / 2) = 6,325 along that curve.
+    bases = [base("conv", 18594, 0.8873), base("conv@0.5", 4000, 0.80), base("conv@0.75", 10000, 0.86)]
+    v = verdict(tables([cand(1, 4000, 0.83), cand(2, 3000, 0.70)], bases), cfg())
+    assert [c.name for c in v.baseline_curve] == ["the Conv2d x0.5 baseline", "the Conv2d x0.75 baseline", "the Conv2d baseline"]
+    best = v.best_curve_saving
+    assert best.candidate.number == 1 and best.baseline_params == 6325 and best.times_fewer == pytest.approx(1.581, abs=1e-3)
+    assert best.between == ["the Conv2d x0.5 baseline", "the Conv2d x0.75 baseline"]
+    assert next(c for c in v.curve_savings if c.candidate.number == 2).baseline_params is None  # below the curve's start
+    assert any("about 6,325 parameters" in s and "1.58x more" in s for s in v.sentences)
+    # A front the curve beats everywhere buys nothing, and the verdict says so.
+    lost = verdict(tables([cand(1, 9000, 0.81)], bases), cfg())
+    assert lost.best_curve_saving is None and any("saved no parameters" in s for s in lost.sentences)

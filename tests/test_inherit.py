@@ -1,0 +1,64 @@
+"""A network inherited from a trained dense parent: at full rank it computes the parent's function before any step."""
+
+import pytest
+import torch
+
+from lightlayers import LayerChoice, build_model, inherit, reference_spec
+from lightlayers.families import families
+
+
+def full_rank(slot, family) -> int:
+    """The rank at which a family reproduces any dense layer of the slot's shape."""
+    s = slot.shape
+    if family.name == "decef":
+        return s.kernel_size**2
+    if slot.kind == "dense":
+        return min(s.in_channels, s.out_channels)
+    return 2 * min(s.out_channels, s.in_channels * s.kernel_size**2)  # LightConv2d: sign pairs through its ReLU
+
+
+EXACT = [f for kind in ("conv", "dense") for f in families(kind) if f.name != "separable"]
+
+
+@pytest.fixture(scope="module")
+def parent():
+    torch.manual_seed(0)
+    model = build_model(reference_spec("cifar10", "conv"))
+    model.train()
+    with torch.no_grad():  # running statistics that are not the defaults, as a trained parent has
+        for _ in range(3):
+            model(torch.randn(16, 3, 32, 32))
+    return model.eval()
+
+
+@pytest.mark.parametrize("family", EXACT, ids=[f"{f.kind}-{f.name}" for f in EXACT])
+def test_at_full_rank_every_family_computes_the_parents_function(parent, family):
+    spec = reference_spec("cifar10", "conv")
+    layers = dict(spec.layers)
+    for slot in spec.slots():  # every slot of the family's kind, the 1x1 shortcuts included
+        if slot.kind == family.kind:
+            rank = full_rank(slot, family) if family.takes_rank else None
+            if rank is not None:
+                rank = min(rank, family.hard_limits(slot.shape)[0])
+            layers[slot.name] = LayerChoice(family.name, rank)
+    child = inherit(spec.with_layers(layers), parent.state_dict()).eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(child(x), parent(x), atol=2e-4, rtol=2e-4)
+
+
+def test_below_full_rank_the_child_keeps_the_parents_shape_and_fewer_parameters(parent):
+    spec = reference_spec("cifar10", "light", 2)
+    child = inherit(spec, parent.state_dict())
+    assert sum(p.numel() for p in child.parameters()) < sum(p.numel() for p in parent.parameters())
+    assert child(torch.randn(2, 3, 32, 32)).shape == (2, 10) and child.spec is spec
+
+
+def test_a_parent_that_does_not_fit_or_holds_nan_is_refused(parent):
+    other = build_model(reference_spec("mnist", "conv")).state_dict()
+    with pytest.raises(ValueError, match="the parent's weights do not fit this network"):
+        inherit(reference_spec("cifar10", "separable"), other)
+    broken = {k: v.clone() for k, v in parent.state_dict().items()}
+    broken["block2.conv1.weight"][0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        inherit(reference_spec("cifar10", "separable"), broken)
