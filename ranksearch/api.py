@@ -129,7 +129,8 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
         top["finetune"] = finetune_recipe(recipe, epochs)
     cfg = SearchConfig(data=data, recipe=recipe, **top) if base is None else replace(base, data=data, recipe=recipe, **top)
     if not cfg.study_name:
-        cfg = replace(cfg, study_name=f"{Path(cfg.data.dataset).name}-{cfg.family}")
+        network = f"-{cfg.model['source'].rpartition(':')[2]}" if cfg.model else ""
+        cfg = replace(cfg, study_name=f"{Path(cfg.data.dataset).name}{network}-{cfg.family}")
     return cfg
 
 

@@ -291,6 +291,7 @@ class SearchConfig:
     start: str = "parent"
     finetune: Recipe | None = None  # None: finetune_recipe(recipe) under start="parent"
     baselines: tuple[str, ...] | None = None  # None: DEFAULT_BASELINES (the reference network) or conv, separable
+    confirm_seeds: int = 2  # after the search, the networks the verdict names trained again with this many more seeds
     # The network searched: None for the paper's reference network of the data; else a user's or a
     # library's network, {"source": "torchvision.models:resnet18", "kwargs": {...}, "weights": file or null}.
     model: dict[str, Any] | None = None
@@ -310,6 +311,7 @@ class SearchConfig:
                 raise ValueError(f"baselines: {name} scales the widths of the paper's reference network; a network "
                                  "of your own has only conv and separable baselines")
         _check_int("budget", self.budget)
+        _check_int("confirm_seeds", self.confirm_seeds, 0)
         _check_seed(self.seed)
         check_objectives(self.objectives)
         if self.timeout is not None:
@@ -349,6 +351,7 @@ class SearchConfig:
         d.pop("out", None)  # a run folder is where its config.json is
         d.setdefault("start", "scratch")  # written before candidates inherited: they trained from scratch
         d.setdefault("baselines", ["conv", "separable"])
+        d.setdefault("confirm_seeds", 0)  # written before confirmations existed
         try:
             d["data"] = data_from_dict(d.get("data"), f"{where}: data")
             d["recipe"] = recipe_from_dict(d.get("recipe"), f"{where}: recipe")

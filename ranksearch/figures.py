@@ -178,6 +178,19 @@ def _front_traces(data: dict[str, Any], x: str, front_ids: list[int], rng: tuple
                                                        line=dict(color="white", width=1)),
             hovertext=[_hover(b)], hoverinfo="text", visible=visible, legendgroup=group + b["family"], cliponaxis=False,
         ))
+    confirmed = [p for p in data["points"] + data["baselines"] if len(p.get("val_accuracy_seeds") or []) > 1 and p[x] is not None]
+    if confirmed:
+        means = [sum(p["val_accuracy_seeds"]) / len(p["val_accuracy_seeds"]) for p in confirmed]
+        traces.append(go.Scatter(
+            x=[p[x] for p in confirmed], y=means, mode="markers", name="trained again with more seeds: mean, bars the range",
+            marker=dict(color="black", symbol="line-ew-open", size=14, line=dict(width=2)),
+            error_y=dict(type="data", symmetric=False, color="black", thickness=1.5, width=6,
+                         array=[max(p["val_accuracy_seeds"]) - m for p, m in zip(confirmed, means)],
+                         arrayminus=[m - min(p["val_accuracy_seeds"]) for p, m in zip(confirmed, means)]),
+            hovertext=[f"{p.get('label') or 'trial ' + str(p['number'])}: validation over {len(p['val_accuracy_seeds'])} seeds "
+                       + ", ".join(f"{v:.4f}" for v in p["val_accuracy_seeds"]) for p in confirmed],
+            hoverinfo="text", visible=visible, legendgroup=group + "seeds",
+        ))
     if paper and data["paper_trained"]:
         trained = [(t, by_number[t["number"]]) for t in data["paper_trained"] if by_number[t["number"]][x] is not None]
         ys = [_clip(p["val_accuracy"] if p["val_accuracy"] is not None else p["last_val_accuracy"], rng)[0] for _, p in trained]

@@ -18,6 +18,21 @@ def baseline_label(name: str) -> str:
     return f"{label} x{float(multiplier):g}" if multiplier else label
 
 
+def reference_name(name: str, network: str | None = None) -> str:
+    """How the verdict names a baseline: ``the SeparableConv2d baseline``; for a ``--model`` study the
+    network unmodified is ``your network (SmallVGG)``."""
+    if network is not None and name == "conv":
+        return f"your network ({network})"
+    if network is not None and name == "separable":
+        return f"your network with every convolution separable ({network})"
+    return f"the {baseline_label(name)} baseline"
+
+
+def network_name(model: dict | None) -> str | None:
+    """``SmallVGG`` for ``path/small_vgg.py:SmallVGG``; None for the paper's reference network."""
+    return model["source"].rpartition(":")[2] if model else None
+
+
 def slot_choices(spec: dict[str, Any]) -> list[tuple[str, str, Any, tuple[int, ...]]]:
     """(slot name, kind, family, ranks) of every slot the spec sets, in forward order."""
     model = spec_from_dict(spec)

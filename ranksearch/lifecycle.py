@@ -18,6 +18,7 @@ import optuna
 
 from ranksearch import records, signals
 from ranksearch.baselines import baseline_spec, required_networks
+from ranksearch.confirm import confirmations
 from ranksearch.config import SearchConfig
 from ranksearch.data import Splits
 from ranksearch.errors import RunFailure, UserError
@@ -31,8 +32,10 @@ from ranksearch.starts import queue_paper_models
 from ranksearch.storage import embedded_url, load_study, open_storage, open_study
 from ranksearch.trial_loop import TrialLoop
 from ranksearch.trial_queue import reap_orphans, requeue_failed
+from ranksearch.verdict import verdict
 
 WAIT_LINE_SECONDS = 30.0
+CONFIRM_ROUNDS = 3
 
 
 @dataclass
@@ -59,8 +62,10 @@ def _train(study, cfg, url, monitor, splits: Splits | None, jobs: int, device: s
     return run_jobs(study, monitor, specs)
 
 
-def _finish(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, folder: Path | None) -> str:
-    """Train until the budget and the required networks are finished, waiting (with a bound) for trials of other machines."""
+def _finish(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, folder: Path | None,
+            extra: list[records.Required] = ()) -> str:
+    """Train until the budget and the required networks (and ``extra``) are finished, waiting (with a bound)
+    for trials of other machines."""
     last_wait_line = 0.0
     template = baseline_spec(cfg, splits, "conv") if splits is not None else None
     while True:
@@ -68,7 +73,7 @@ def _finish(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, 
         reap_orphans(study)
         requeue_failed(study)
         if template is not None:
-            records.queue_required(study, required_networks(cfg, template))
+            records.queue_required(study, required_networks(cfg, template) + list(extra))
         done = records.finished_count(study)
         running = records.running_trials(study)
         outstanding = records.required_outstanding(study)
@@ -150,6 +155,17 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
     )
     try:
         reason = _finish(study, cfg, url, monitor, splits, n_jobs, cfg.device, cfg.data.data_dir, deadline, out)
+        confirm: list[records.Required] = []
+        for _ in range(CONFIRM_ROUNDS):  # a take that changes on its mean over seeds is confirmed too
+            if reason != "budget reached" or not cfg.confirm_seeds:
+                break
+            tables = study_tables(study, cfg)
+            new = [c for c in confirmations(verdict(tables, cfg), tables, cfg, template) if c not in confirm]
+            if not new:
+                break
+            confirm += new
+            progress.line(f"training again with {cfg.confirm_seeds} more seeds: {', '.join(dict.fromkeys(c.of for c in new))}")
+            reason = _finish(study, cfg, url, monitor, splits, n_jobs, cfg.device, cfg.data.data_dir, deadline, out, confirm)
     finally:
         # Wall time adds up over the invocations that made the study (a rerun after Ctrl-C continues it).
         records.add_wall_seconds(study, time.monotonic() - started)

@@ -75,6 +75,15 @@ def _badges(key: str, v: dict[str, Any]) -> list[str]:
     return out
 
 
+def _seeds(p: dict[str, Any], which: str) -> str:
+    """An accuracy, or, for a network trained again with more seeds, its mean and range over them."""
+    values = [v for v in p.get(f"{which}_accuracy_seeds") or [] if v is not None]
+    if len(values) < 2:
+        return _acc(p[f"{which}_accuracy"])
+    mean = sum(values) / len(values)
+    return f"{mean:.4f} &plusmn; {(max(values) - min(values)) / 2:.4f}<br><span class=\"note\">{len(values)} seeds</span>"
+
+
 def _table(data: dict[str, Any]) -> str:
     """The baselines and the candidates' front, by parameters, with costs and what the verdict says of each."""
     v = data["verdict"]
@@ -109,8 +118,8 @@ def _table(data: dict[str, Any]) -> str:
         latency_b = (f"{p['latency_ms_batch']:.4f}" if p["latency_ms_batch"] is not None else "—")
         body.append(
             f'<tr class="{cls}"><td class="l">{name}</td><td class="l">{notes}</td><td class="l layers">{html.escape(p["layers"])}</td>'
-            f"<td>{p['trainable_params']:,}</td><td>{fewer}</td><td>{p['flops']:,}</td><td>{_acc(p['val_accuracy'])}</td>"
-            f"<td>{_acc(p['test_accuracy'])}</td><td>{p['seconds']:.1f}</td><td>{latency}</td><td>{latency_b}</td>"
+            f"<td>{p['trainable_params']:,}</td><td>{fewer}</td><td>{p['flops']:,}</td><td>{_seeds(p, 'val')}</td>"
+            f"<td>{_seeds(p, 'test')}</td><td>{p['seconds']:.1f}</td><td>{latency}</td><td>{latency_b}</td>"
             f'<td class="l"><details><summary>command</summary><code>{html.escape(cmd)}</code></details></td></tr>'
         )
     slots = ", ".join(next(iter(by_number.values()))["ranks"]) if by_number else ""

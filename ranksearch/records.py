@@ -82,6 +82,11 @@ def candidate(t: FrozenTrial | optuna.Trial) -> Record:
     return _record("candidate", t.number, state, t.user_attrs)
 
 
+def candidate_numbered(study: optuna.Study, number: int) -> Record | None:
+    t = study.get_trials(deepcopy=False)[number] if number < len(study.get_trials(deepcopy=False)) else None
+    return candidate(t) if t is not None and t.number == number and is_candidate(t) else None
+
+
 def candidates(study: optuna.Study, states: tuple[TrialState, ...] = FINISHED) -> list[Record]:
     """Candidates in ``states`` (finished ones by default), in trial order."""
     return [candidate(t) for t in study.get_trials(deepcopy=False, states=states) if is_candidate(t)]
@@ -127,18 +132,21 @@ def timings(t: FrozenTrial) -> dict[str, float]:
 class Required:
     """A network every search of its configuration trains besides the candidates."""
 
-    kind: str  # parent | baseline
-    name: str  # "parent"; conv, separable, conv@0.5
+    kind: str  # parent | baseline | confirm
+    name: str  # "parent"; conv, separable, conv@0.5; "trial 9 seed 1"
     params: dict[str, Any]  # its trial parameters where it is a point of the search space, else {}
     inherits: bool  # starts from the trained parent, so waits for it
     comparable: bool  # trained exactly as the candidates: pruners compare with it at every rung
+    of: str = ""  # a confirmation: the key of the network it trains again ("trial 9", "baseline conv")
+    seed: int | None = None  # a confirmation: its seed
 
 
 def required_of(t: FrozenTrial | optuna.Trial) -> Required | None:
     a = t.user_attrs
     if "kind" not in a:
         return None
-    return Required(a["kind"], a["name"], {}, bool(a.get("inherits")), bool(a.get("comparable")))
+    return Required(a["kind"], a["name"], {}, bool(a.get("inherits")), bool(a.get("comparable")), a.get("of", ""),
+                    a.get("seed"))
 
 
 def _required_trials(study: optuna.Study, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
@@ -152,8 +160,10 @@ def queue_required(study: optuna.Study, required: list[Required]) -> list[str]:
     queued = []
     for r in required:
         if (r.kind, r.name) not in have:
-            study.enqueue_trial(r.params, user_attrs={"kind": r.kind, "name": r.name, "inherits": r.inherits,
-                                                      "comparable": r.comparable})
+            attrs = {"kind": r.kind, "name": r.name, "inherits": r.inherits, "comparable": r.comparable}
+            if r.kind == "confirm":
+                attrs.update(of=r.of, seed=r.seed)
+            study.enqueue_trial(r.params, user_attrs=attrs)
             queued.append(r.name)
     return queued
 
@@ -185,6 +195,27 @@ def parent_weights(study: optuna.Study) -> str | None:
     """Where the trained parent's state_dict is (absolute path), once it is trained."""
     t = parent_trial(study)
     return t.user_attrs.get("weights") if t is not None else None
+
+
+def seed_runs(study: optuna.Study) -> dict[str, list[tuple[int, float, float | None]]]:
+    """Each confirmed network's runs with other seeds: key ("trial 9", "baseline conv") -> [(seed, val, test)]."""
+    runs: dict[str, list[tuple[int, float, float | None]]] = {}
+    for t in _required_trials(study, (TrialState.COMPLETE,)):
+        a = t.user_attrs
+        if a["kind"] == "confirm" and a.get("val_curve"):
+            runs.setdefault(a["of"], []).append((a["seed"], a["val_curve"][-1], a.get("test_accuracy")))
+    return {k: sorted(v) for k, v in runs.items()}
+
+
+def confirmation_seconds(study: optuna.Study) -> float:
+    return sum(t.user_attrs.get("seconds", 0.0) for t in _required_trials(study, (TrialState.COMPLETE,))
+               if t.user_attrs["kind"] == "confirm")
+
+
+def training_seconds(study: optuna.Study) -> float:
+    """Job-seconds the search trained, confirmations left out: what their cost is measured against."""
+    return sum(t.user_attrs.get("seconds", 0.0) for t in study.get_trials(deepcopy=False, states=FINISHED)
+               if t.user_attrs.get("kind") != "confirm" and "duplicate_of" not in t.user_attrs)
 
 
 def baselines(study: optuna.Study) -> list[Record]:

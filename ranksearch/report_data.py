@@ -45,6 +45,7 @@ def _point(r: Row) -> dict[str, Any]:
         "seconds": r.seconds, "epochs_run": r.epochs_run, "epochs_trained": r.epochs_trained,
         "ranks": r.ranks, "families": r.families, "slots": _slot_text(r.spec), "layers": layers_label(r.spec),
         "val_curve": r.val_curve, "on_front": r.on_front, "lineage": r.lineage,
+        "val_accuracy_seeds": r.val_accuracy_seeds, "test_accuracy_seeds": r.test_accuracy_seeds,
     }
 
 

@@ -44,6 +44,8 @@ def csv_record(r: Row) -> dict[str, Any]:
         record[f"family.{name}"] = layer["family"]
         rank = layer.get("rank")
         record[f"rank.{name}"] = json.dumps(rank) if isinstance(rank, list) else rank
+    record["val_accuracy_seeds"] = json.dumps(r.val_accuracy_seeds) if r.seeds else None
+    record["test_accuracy_seeds"] = json.dumps(r.test_accuracy_seeds) if r.seeds else None
     record["val_checks"] = json.dumps({k: round(v, 5) for k, v in r.val_checks.items()})
     record["val_curve"] = json.dumps([round(v, 5) for v in r.val_curve])
     return record
@@ -99,6 +101,8 @@ class Tables:
     wall_seconds: float = 0.0  # wall time of every `ranksearch run` of this study so far, data and baselines included
     parent: Row | None = None  # the dense network candidates inherit from (or a user's network as given)
     parent_weights: str | None = None  # its state_dict file
+    confirmation_seconds: float = 0.0  # training the named networks again with other seeds
+    search_seconds: float = 0.0  # job-seconds of everything else trained
 
     def baseline(self, family: str) -> Row | None:
         return next((b for b in self.baselines if b.family == family), None)
@@ -123,8 +127,14 @@ def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
     conv = next((b for b in baselines if b.family == "conv"), None)
     ref = conv.trainable_params if conv else 2 * max([r.trainable_params for r in candidates] or [1])
     history = hypervolume_history(candidates, ref)
-    return Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history,
-                  records.wall_seconds(study), records.parent(study), records.parent_weights(study))
+    tables = Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history,
+                    records.wall_seconds(study), records.parent(study), records.parent_weights(study),
+                    records.confirmation_seconds(study), records.training_seconds(study))
+    runs = records.seed_runs(study)
+    for r in tables.references + candidates:
+        if r.key in runs and r.val_accuracy is not None:
+            r.seeds = [(cfg.seed, r.val_accuracy, r.test_accuracy)] + runs[r.key]
+    return tables
 
 
 def choose_point(tables: Tables, trial: int | None = None, max_params: int | None = None, max_flops: int | None = None) -> Row:
@@ -179,8 +189,9 @@ def trials_frame(tables: Tables) -> pd.DataFrame:
     frame = pd.DataFrame([csv_record(r) for r in tables.references + tables.candidates])
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    extra = sorted(c for c in frame.columns if c not in columns and c not in ("val_checks", "val_curve"))
-    frame = frame.reindex(columns=columns + extra + ["val_checks", "val_curve"])
+    tail = ["val_accuracy_seeds", "test_accuracy_seeds", "val_checks", "val_curve"]
+    extra = sorted(c for c in frame.columns if c not in columns and c not in tail)
+    frame = frame.reindex(columns=columns + extra + tail)
     frame["number"] = frame["number"].astype("Int64")
     for column in ("pruned_at_epoch", "epochs_trained"):  # whole epochs as integers while no stop fell within one
         if frame[column].dropna().map(float.is_integer).all():

@@ -29,6 +29,16 @@ class Record:
     seconds: float = 0.0  # training wall time
     on_front: bool = False  # set by ranksearch.results
     lineage: str = ""  # how a parent or baseline was made: "trained", "as given", "inherits", "scratch N epochs"
+    seeds: list[tuple[int, float, float | None]] = field(default_factory=list)  # (seed, val, test), when trained again
+
+    @property
+    def val_accuracy_seeds(self) -> list[float]:
+        """Validation accuracy of every seed trained (this one first); empty when not confirmed."""
+        return [v for _, v, _ in self.seeds]
+
+    @property
+    def test_accuracy_seeds(self) -> list[float | None]:
+        return [t for _, _, t in self.seeds]
 
     @property
     def family(self) -> str:

@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 from ranksearch.labels import acc, duration, points
-from ranksearch.verdict_parts import CLOSE_POINTS, Cost, Dominance, Verdict
+from ranksearch.verdict_parts import CLOSE_POINTS, Cost, Dominance, Noise, Verdict
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
 
 def _dominance_sentence(d: Dominance) -> str:
-    head = f"The {d.label} baseline ({d.trainable_params:,} parameters, val {acc(d.val_accuracy)})"
+    head = f"{_capital(d.label)} ({d.trainable_params:,} parameters, val {acc(d.val_accuracy)})"
     if d.whole_front:
         return (f"{head} is no larger than the smallest candidate on the front and at least as accurate as every "
-                f"candidate: take the {d.baseline} network; the search found nothing better.")
+                f"candidate: take {d.label}; the search found nothing better.")
     n = len(d.members)
     members = f"{n} front member{'s' if n != 1 else ''}"
     if d.high is None:
         return (f"{head} is at least as accurate as every candidate with {d.low:,} parameters or more ({members}): "
-                f"no candidate that size is worth taking over the {d.baseline} network.")
+                f"no candidate that size is worth taking over {d.label}.")
     return (f"{head} is at least as accurate as every candidate between {d.low:,} and {d.high:,} parameters "
-            f"({members}): below {d.high + 1:,} parameters, take the {d.baseline} network unless you need fewer "
-            f"than {d.low:,}.")
+            f"({members}): below {d.high + 1:,} parameters, take {d.label} unless you need fewer than {d.low:,}.")
+
+
+def _noise_sentence(n: Noise) -> str:
+    (a_lo, a_hi), (b_lo, b_hi) = n.first.val_range, n.second.val_range
+    seeds = f"over {len(n.first.val_accuracy_seeds)} and {len(n.second.val_accuracy_seeds)} seeds"
+    if n.level:
+        return (f"{_capital(n.first.name)} and {n.second.name} are level within seed noise: their validation "
+                f"accuracies {seeds} range {acc(a_lo)}-{acc(a_hi)} and {acc(b_lo)}-{acc(b_hi)}, which overlap.")
+    ahead, behind = (n.first, n.second) if n.first.val_accuracy > n.second.val_accuracy else (n.second, n.first)
+    return (f"{_capital(ahead.name)} is ahead of {behind.name} beyond seed noise: validation {acc(ahead.val_range[0])}-"
+            f"{acc(ahead.val_range[1])} against {acc(behind.val_range[0])}-{acc(behind.val_range[1])} ({seeds}).")
 
 
 def _cost_sentence(c: Cost) -> str:
@@ -35,6 +50,9 @@ def _cost_sentence(c: Cost) -> str:
         parts.append("nothing was pruned")
     if c.seconds_per_candidate is not None:
         parts.append(f"{c.seconds_per_candidate:.1f} s per complete candidate ({c.seconds_per_epoch:.2f} s per epoch)")
+    if c.confirmation_seconds:
+        parts.append(f"training the named networks again with more seeds: {duration(c.confirmation_seconds)}, "
+                     f"{100 * c.confirmation_share:.0f} % of the search's training time")
     return "; ".join(parts) + "."
 
 
@@ -52,8 +70,9 @@ def sentences(v: Verdict, conv_present: bool = True) -> list[str]:
         out.append(f"Take {v.take.brief()}: the most accurate network (the front of candidates and baselines has no knee).")
     if v.most_accurate is not None and v.most_accurate.key != v.take.key:
         out.append(f"For the most accuracy, take {v.most_accurate.brief()}.")
+    out += [_noise_sentence(n) for n in v.noise]
     for b in v.budgets:
-        lead = f"Within {b.fraction * 100:.0f} % of the Conv2d baseline's parameters ({b.max_params:,})"
+        lead = f"Within {b.fraction * 100:.0f} % of {v.conv_name}'s parameters ({b.max_params:,})"
         if b.best is None:
             out.append(f"{lead}: nothing was trained; the smallest option is {v.options[0].brief()}.")
         elif b.best.role == "candidate" or b.best_candidate is None:
@@ -67,10 +86,10 @@ def sentences(v: Verdict, conv_present: bool = True) -> list[str]:
     if s is not None:
         cand, conv = s.candidate, s.conv
         if s.times_fewer > 1:
-            size = (f"has {s.times_fewer:.2f}x fewer parameters than the Conv2d baseline ({conv.trainable_params:,}, "
+            size = (f"has {s.times_fewer:.2f}x fewer parameters than {v.conv_name} ({conv.trainable_params:,}, "
                     f"val {acc(conv.val_accuracy)}, test {acc(conv.test_accuracy)}), {s.percent_fewer:.1f} % fewer")
         else:
-            size = (f"is no smaller than the Conv2d baseline ({conv.trainable_params:,}, val {acc(conv.val_accuracy)}, "
+            size = (f"is no smaller than {v.conv_name} ({conv.trainable_params:,}, val {acc(conv.val_accuracy)}, "
                     f"test {acc(conv.test_accuracy)})")
 
         def diff(p: float | None, what: str) -> str:
@@ -84,10 +103,10 @@ def sentences(v: Verdict, conv_present: bool = True) -> list[str]:
             c = v.close_to_conv
             ratio = v.saving.conv.trainable_params / c.trainable_params if v.saving else None
             more = f": {ratio:.2f}x fewer parameters" if ratio and ratio > 1 else ""
-            out.append(f"The smallest candidate within {CLOSE_POINTS:g} point of the Conv2d baseline's validation accuracy "
+            out.append(f"The smallest candidate within {CLOSE_POINTS:g} point of {v.conv_name}'s validation accuracy "
                        f"is {c.brief()}{more}.")
         elif v.saving is not None:
-            out.append(f"No candidate comes within {CLOSE_POINTS:g} point of the Conv2d baseline's validation accuracy "
+            out.append(f"No candidate comes within {CLOSE_POINTS:g} point of {v.conv_name}'s validation accuracy "
                        f"({acc(v.saving.conv.val_accuracy)}).")
     if v.curve_savings and len(v.baseline_curve) > 1:
         out.append(_curve_sentence(v))

@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from lightlayers import build_model
+from lightlayers import build_model, spec_from_dict
 
 from ranksearch import records, signals
 from ranksearch.baselines import Lineage, baseline_spec, lineage_of, load_parent, required_networks, save_parent
@@ -134,6 +134,27 @@ class TrialLoop:
                    "val": result.val_accuracy, "test": result.test_accuracy, "seconds": result.seconds})
         return [result.val_accuracy] + self._objectives(measures)
 
+    def train_confirmation(self, live: records.LiveTrial) -> list[float]:
+        """A network the verdict names, trained again with another seed from the same start."""
+        required = live.required
+        if required.of.startswith("baseline "):
+            name = required.of.removeprefix("baseline ")
+            spec = baseline_spec(self.cfg, self.splits, name)
+            base = next(r for r in required_networks(self.cfg, self.template) if r.kind == "baseline" and r.name == name)
+            lineage = lineage_of(self.cfg, base)
+            recipe = self.cfg.candidate_recipe if lineage.inherits else lineage.recipe(self.cfg)
+        else:
+            row = records.candidate_numbered(self.study, int(required.of.removeprefix("trial ")))
+            spec, lineage = spec_from_dict(row.spec), None
+            recipe = self.cfg.candidate_recipe
+        measures = self._describe(live, required.of, spec, lineage)
+        parent = self.parent_state() if required.inherits else None
+        result = self._train(live, spec, recipe, parent, f"{required.of}, seed {required.seed}",
+                             int(measures["trainable_params"]), (), seed=required.seed)
+        self.emit({"kind": "line", "text": f"{required.of} again with seed {required.seed}: val {result.val_accuracy:.4f}  "
+                                           f"test {result.test_accuracy:.4f}  ({result.seconds:.0f}s)"})
+        return [result.val_accuracy] + self._objectives(measures)
+
     def train_candidate(self, live: records.LiveTrial) -> list[float]:
         trial = live.trial
         if records.finished_count(self.study) + len(records.running_trials(self.study, before=trial.number)) >= self.cfg.budget:
@@ -171,7 +192,8 @@ class TrialLoop:
         live.describe(name, spec.to_dict(), measures, time.perf_counter() - measuring, lineage.words if lineage else "")
         return measures
 
-    def _train(self, live: records.LiveTrial, spec, recipe, parent, who: str, params: int, checks, pruned: bool = False):
+    def _train(self, live: records.LiveTrial, spec, recipe, parent, who: str, params: int, checks, pruned: bool = False,
+               seed: int | None = None):
         curve: list[float] = []
         checked: dict[str, float] = {}
         started = time.perf_counter()
@@ -183,7 +205,8 @@ class TrialLoop:
 
         callbacks = trainer_callbacks(self.emit, self.job, who, params, recipe.epochs, checks, curve, checked, after_point)
         with signals.allowed():
-            result = train(spec, self.splits, recipe, seed=self.cfg.seed, device=self.cfg.device, parent=parent, **callbacks)
+            result = train(spec, self.splits, recipe, seed=self.cfg.seed if seed is None else seed, device=self.cfg.device,
+                           parent=parent, **callbacks)
         live.record_result(curve, checked, result.test_accuracy, result.seconds)
         if not pruned:  # a candidate's curve is written once it completes (a pruned one's would confuse TPE)
             write_curve(self.study, live.trial, result.val_curve)
@@ -209,7 +232,8 @@ class TrialLoop:
             if twin is not None:  # two processes queued the same required network: the earlier trial counts
                 live.mark_duplicate(twin.number)
                 raise optuna.TrialPruned(f"the same network as trial {twin.number}")
-            train_it = {"parent": self.train_parent, "baseline": self.train_baseline}.get(live.kind, self.train_candidate)
+            train_it = {"parent": self.train_parent, "baseline": self.train_baseline,
+                        "confirm": self.train_confirmation}.get(live.kind, self.train_candidate)
             with heartbeat(self.study, trial):
                 values = train_it(live)
             state = TrialState.COMPLETE

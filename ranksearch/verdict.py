@@ -36,14 +36,16 @@ The rules:
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ranksearch.config import SearchConfig
-from ranksearch.labels import baseline_label
+from ranksearch.labels import network_name
 from ranksearch.results import Row, Tables, pareto_front
 from ranksearch.sentences import sentences
-from ranksearch.verdict_parts import CLOSE_POINTS, Budget, Choice, Cost, CurveSaving, Dominance, Saving, Verdict
+from ranksearch.verdict_parts import CLOSE_POINTS, Budget, Choice, Cost, CurveSaving, Dominance, Noise, Saving, Verdict
 
 BUDGET_FRACTIONS = (0.10, 0.25, 0.50)
+CHANCE_POINTS = 2.0  # a network this close to 1 / classes has learned nothing
 
 
 # -- the rules --------------------------------------------------------------------------------
@@ -69,7 +71,7 @@ def knee(front: list[Row]) -> Row | None:
     return front[best] if heights[best] > 1e-12 else None
 
 
-def dominance(b: Row, front: list[Row]) -> Dominance | None:
+def dominance(b: Row, front: list[Row], network: str | None = None) -> Dominance | None:
     """What ``b`` dominates of the candidate front; None when nothing."""
     members = [m for m in front if m.trainable_params >= b.trainable_params and m.val_accuracy <= b.val_accuracy]
     if not members:
@@ -77,7 +79,7 @@ def dominance(b: Row, front: list[Row]) -> Dominance | None:
     better = [m for m in front if m.trainable_params > b.trainable_params and m.val_accuracy > b.val_accuracy]
     high = min(m.trainable_params for m in better) - 1 if better else None
     whole = bool(front) and b.trainable_params <= front[0].trainable_params and b.val_accuracy >= max(m.val_accuracy for m in front)
-    return Dominance(b.family, baseline_label(b.family), b.trainable_params, b.val_accuracy, b.test_accuracy,
+    return Dominance(b.family, Choice.of(b, network).name, b.trainable_params, b.val_accuracy, b.test_accuracy,
                      [m.number for m in members], b.trainable_params, high, whole)
 
 
@@ -100,12 +102,37 @@ def curve_params(curve: list[Row], accuracy: float) -> tuple[float | None, list[
     return None, []
 
 
-def curve_saving(r: Row, curve: list[Row]) -> CurveSaving:
+def curve_saving(r: Row, curve: list[Row], network: str | None = None) -> CurveSaving:
     params, around = curve_params(curve, r.val_accuracy)
-    if params is None:
-        return CurveSaving(Choice.of(r), None, [], None, None)
-    return CurveSaving(Choice.of(r), int(round(params)), [Choice.of(b).name for b in around],
+    classes = r.spec.get("num_classes") or 0
+    if params is None or (classes and r.val_accuracy <= 1 / classes + CHANCE_POINTS / 100):  # at chance buys nothing
+        return CurveSaving(Choice.of(r, network), None, [], None, None)
+    return CurveSaving(Choice.of(r, network), int(round(params)), [Choice.of(b, network).name for b in around],
                        params / r.trainable_params, 100.0 * (1 - r.trainable_params / params))
+
+
+def on_mean(r: Row) -> Row:
+    """A row confirmed with more seeds, judged on its mean validation (and test) accuracy."""
+    if not r.seeds:
+        return r
+    vals = r.val_accuracy_seeds
+    tests = [t for t in r.test_accuracy_seeds if t is not None]
+    return replace(r, val_curve=r.val_curve[:-1] + [sum(vals) / len(vals)],
+                   test_accuracy=sum(tests) / len(tests) if tests else r.test_accuracy)
+
+
+def noise(v_take: Choice | None, named: list[Choice]) -> list[Noise]:
+    """The take against each other confirmed network named: level when their validation ranges overlap."""
+    if v_take is None or v_take.val_range is None:
+        return []
+    out, seen = [], {v_take.key}
+    for c in named:
+        if c is None or c.key in seen or c.val_range is None:
+            continue
+        seen.add(c.key)
+        (a_lo, a_hi), (b_lo, b_hi) = v_take.val_range, c.val_range
+        out.append(Noise(v_take, c, a_lo <= b_hi and b_lo <= a_hi))
+    return out
 
 
 def cost(tables: Tables, cfg: SearchConfig) -> Cost:
@@ -126,14 +153,17 @@ def cost(tables: Tables, cfg: SearchConfig) -> Cost:
         epochs_per_candidate=epochs, epochs_trained=trained, epochs_budget=cfg.budget * epochs, epochs_saved=saved,
         seconds_saved=saved * per_epoch if per_epoch is not None else None,
         seconds_per_candidate=per_candidate, seconds_per_epoch=per_epoch,
+        confirmation_seconds=tables.confirmation_seconds,
+        confirmation_share=tables.confirmation_seconds / tables.search_seconds if tables.confirmation_seconds and tables.search_seconds else None,
     )
 
 
 def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
     """Which model to take, and the plain sentences a person needs to take it."""
-    complete = [r for r in tables.candidates if r.state == "COMPLETE" and r.val_accuracy is not None]
-    baselines = [b for b in tables.references if b.val_accuracy is not None]
-    front = [r for r in tables.front if r.val_accuracy is not None]
+    network = network_name(cfg.model)
+    complete = [on_mean(r) for r in tables.candidates if r.state == "COMPLETE" and r.val_accuracy is not None]
+    baselines = [on_mean(b) for b in tables.references if b.val_accuracy is not None]
+    front = [on_mean(r) for r in tables.front if r.val_accuracy is not None]
     options = pareto_front(complete + baselines)
     k = knee(options)
     best_option = _most_accurate(options)
@@ -147,14 +177,14 @@ def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
             fits = [r for r in options if r.trainable_params <= limit]
             fit_cands = [r for r in complete if r.trainable_params <= limit]
             best, best_cand = _most_accurate(fits), _most_accurate(fit_cands)
-            budgets.append(Budget(f, limit, Choice.of(best) if best else None, Choice.of(best_cand) if best_cand else None))
+            budgets.append(Budget(f, limit, Choice.of(best, network) if best else None, Choice.of(best_cand, network) if best_cand else None))
 
-    doms = [d for d in (dominance(b, front) for b in baselines) if d is not None]
+    doms = [d for d in (dominance(b, front, network) for b in baselines) if d is not None]
     best_cand = _most_accurate(complete)
     saving = None
     if conv is not None and best_cand is not None:
         saving = Saving(
-            Choice.of(best_cand), Choice.of(conv), conv.trainable_params / best_cand.trainable_params,
+            Choice.of(best_cand, network), Choice.of(conv, network), conv.trainable_params / best_cand.trainable_params,
             100.0 * (1 - best_cand.trainable_params / conv.trainable_params),
             100.0 * (best_cand.val_accuracy - conv.val_accuracy),
             100.0 * (best_cand.test_accuracy - conv.test_accuracy)
@@ -168,16 +198,19 @@ def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
     gap, gap_number = max(gaps) if gaps else (None, None)
 
     curve = pareto_front(baselines)
-    savings = [curve_saving(r, curve) for r in front]
+    savings = [curve_saving(r, curve, network) for r in front]
     gains = [c for c in savings if c.times_fewer is not None and c.times_fewer > 1]
     v = Verdict(
         study=cfg.study_name, dataset=cfg.data.dataset, space=cfg.family,
-        take=Choice.of(take) if take else None, take_reason=reason, knee=Choice.of(k) if k else None,
-        most_accurate=Choice.of(best_option) if best_option else None, options=[Choice.of(r) for r in options],
-        budgets=budgets, dominance=doms, saving=saving, close_to_conv=Choice.of(close) if close else None,
+        take=Choice.of(take, network) if take else None, take_reason=reason, knee=Choice.of(k, network) if k else None,
+        most_accurate=Choice.of(best_option, network) if best_option else None, options=[Choice.of(r, network) for r in options],
+        budgets=budgets, dominance=doms, saving=saving, close_to_conv=Choice.of(close, network) if close else None,
         test_gap=gap, test_gap_number=gap_number, cost=cost(tables, cfg),
-        baseline_curve=[Choice.of(b) for b in curve], curve_savings=savings,
+        baseline_curve=[Choice.of(b, network) for b in curve], curve_savings=savings,
         best_curve_saving=max(gains, key=lambda c: c.times_fewer) if gains else None,
     )
+    named = [v.most_accurate] + [c for b in v.budgets for c in (b.best, b.best_candidate)] + v.options
+    v.noise = noise(v.take, named)
+    v.conv_name = Choice.of(conv, network).name if conv is not None else v.conv_name
     v.sentences = sentences(v, conv_present=conv is not None)
     return v

@@ -7,7 +7,7 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ranksearch.labels import acc, baseline_label, layers_label
+from ranksearch.labels import acc, baseline_label, layers_label, reference_name
 from ranksearch.rows import Record as Row
 
 CLOSE_POINTS = 1.0  # "within 1 point" of the Conv2d baseline's validation accuracy
@@ -30,15 +30,25 @@ class Choice:
     seconds: float
     latency_ms: float | None
     latency_ms_batch: float | None
+    val_accuracy_seeds: list[float] = field(default_factory=list)  # every seed trained, when confirmed (the mean is val_accuracy)
+    test_accuracy_seeds: list[float | None] = field(default_factory=list)
 
     @classmethod
-    def of(cls, r: Row) -> "Choice":
+    def of(cls, r: Row, network: str | None = None) -> "Choice":
+        """``network``: a user's network's name, for the baselines of a ``--model`` study."""
         if r.role == "parent":
             name = f"the parent ({r.lineage})" if r.lineage else "the parent"
+        elif r.role == "baseline":
+            name = reference_name(r.family, network)
         else:
-            name = f"the {baseline_label(r.family)} baseline" if r.role == "baseline" else f"trial {r.number}"
+            name = f"trial {r.number}"
         return cls(r.role, r.number, r.family, name, layers_label(r.spec), r.trainable_params, r.keras_params,
-                   r.flops, r.val_accuracy, r.test_accuracy, r.seconds, r.latency_ms, r.latency_ms_batch)
+                   r.flops, r.val_accuracy, r.test_accuracy, r.seconds, r.latency_ms, r.latency_ms_batch,
+                   r.val_accuracy_seeds, r.test_accuracy_seeds)
+
+    @property
+    def val_range(self) -> tuple[float, float] | None:
+        return (min(self.val_accuracy_seeds), max(self.val_accuracy_seeds)) if self.val_accuracy_seeds else None
 
     @property
     def key(self) -> str:
@@ -48,8 +58,12 @@ class Choice:
         return "parent" if self.role == "parent" else f"baseline {self.family}"
 
     def brief(self) -> str:
-        """``trial 6 (11,776 parameters, val 0.8745, test 0.8720)``."""
-        return f"{self.name} ({self.trainable_params:,} parameters, val {acc(self.val_accuracy)}, test {acc(self.test_accuracy)})"
+        """``trial 6 (11,776 parameters, val 0.8745, test 0.8720)``; a mean and its range when confirmed with more seeds."""
+        if self.val_range is None:
+            return f"{self.name} ({self.trainable_params:,} parameters, val {acc(self.val_accuracy)}, test {acc(self.test_accuracy)})"
+        lo, hi = self.val_range
+        return (f"{self.name} ({self.trainable_params:,} parameters, val {acc(self.val_accuracy)} ({acc(lo)}-{acc(hi)} over "
+                f"{len(self.val_accuracy_seeds)} seeds), test {acc(self.test_accuracy)})")
 
 
 @dataclass
@@ -63,7 +77,7 @@ class Budget:
 @dataclass
 class Dominance:
     baseline: str  # family
-    label: str  # Conv2d, SeparableConv2d
+    label: str  # how the verdict names it: the SeparableConv2d baseline, your network (SmallVGG)
     trainable_params: int
     val_accuracy: float
     test_accuracy: float | None
@@ -83,6 +97,15 @@ class Saving:
     percent_fewer: float
     val_points: float  # 100 x (candidate - conv) validation accuracy: negative = the candidate is less accurate
     test_points: float | None
+
+
+@dataclass
+class Noise:
+    """Two confirmed networks compared: level within seed noise when their validation ranges over seeds overlap."""
+
+    first: Choice
+    second: Choice
+    level: bool
 
 
 @dataclass
@@ -112,6 +135,8 @@ class Cost:
     seconds_saved: float | None  # epochs_saved x the complete candidates' mean seconds per epoch
     seconds_per_candidate: float | None  # mean over complete candidates
     seconds_per_epoch: float | None
+    confirmation_seconds: float = 0.0  # the named networks trained again with more seeds (job-seconds)
+    confirmation_share: float | None = None  # of the search's own training seconds
 
 
 @dataclass
@@ -134,6 +159,8 @@ class Verdict:
     baseline_curve: list[Choice] = field(default_factory=list)  # the parent and baselines not dominated by another
     curve_savings: list[CurveSaving] = field(default_factory=list)  # each candidate-front member against that curve
     best_curve_saving: CurveSaving | None = None  # the largest saving at equal accuracy, if any candidate beats the curve
+    noise: list[Noise] = field(default_factory=list)  # the take against the other confirmed networks the verdict names
+    conv_name: str = "the Conv2d baseline"  # the dense network, as the sentences name it
     sentences: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def test_a_baseline_above_part_of_the_front_is_said_with_its_range():
     assert (sep.low, sep.high, sorted(sep.members), sep.whole_front) == (3387, 11775, [3, 29], False)
     text = " ".join(v.sentences)
     assert ("The SeparableConv2d baseline (3,387 parameters, val 0.8595) is at least as accurate as every candidate "
-            "between 3,387 and 11,775 parameters (2 front members): below 11,776 parameters, take the separable network") in text
+            "between 3,387 and 11,775 parameters (2 front members): below 11,776 parameters, take the SeparableConv2d baseline") in text
     assert not any(d.baseline == "conv" for d in v.dominance)  # nothing on the front is larger than Conv2d
 
 
@@ -94,7 +94,7 @@ def test_a_baseline_above_every_larger_candidate():
     sep = verdict(t, cfg()).dominance[0]
     assert (sorted(sep.members), sep.low, sep.high, sep.whole_front) == ([2, 3], 3387, None, False)
     assert ("is at least as accurate as every candidate with 3,387 parameters or more (2 front members): no candidate "
-            "that size is worth taking over the separable network.") in " ".join(verdict(t, cfg()).sentences)
+            "that size is worth taking over the SeparableConv2d baseline.") in " ".join(verdict(t, cfg()).sentences)
 
 
 def test_budgets_name_the_best_option_and_the_best_candidate():
@@ -220,3 +220,23 @@ def test_what_the_search_bought_against_the_baselines_curve_at_equal_accuracy():
     # A front the curve beats everywhere buys nothing, and the verdict says so.
     lost = verdict(tables([cand(1, 9000, 0.81)], bases), cfg())
     assert lost.best_curve_saving is None and any("saved no parameters" in s for s in lost.sentences)
+
+
+def test_confirmed_networks_are_judged_on_their_mean_and_level_within_seed_noise_is_said():
+    # The separable baseline and trial 6, each trained with three seeds: their validation ranges overlap.
+    sep = base("separable", 3387, 0.8595)
+    sep.seeds = [(0, 0.8595, 0.8549), (1, 0.8530, 0.8500), (2, 0.8610, 0.8560)]
+    six = cand(6, 11776, 0.8745, test=0.8720)
+    six.seeds = [(0, 0.8745, 0.8720), (1, 0.8560, 0.8570), (2, 0.8600, 0.8610)]
+    v = verdict(tables([cand(3, 7654, 0.8592), six], [sep]), cfg())
+    chosen = {c.key: c for c in v.options}
+    assert chosen["trial 6"].val_accuracy == pytest.approx((0.8745 + 0.8560 + 0.8600) / 3)  # the mean, not seed 0's
+    assert chosen["trial 6"].val_accuracy_seeds == [0.8745, 0.8560, 0.8600]
+    assert v.take.key == "trial 6" and [(n.second.key, n.level) for n in v.noise] == [("baseline separable", True)]
+    assert ("Trial 6 and the SeparableConv2d baseline are level within seed noise: their validation accuracies over 3 "
+            "and 3 seeds range 0.8560-0.8745 and 0.8530-0.8610, which overlap.") in v.sentences
+    # Apart: one range above the other.
+    six.seeds = [(0, 0.8745, 0.8720), (1, 0.8700, 0.8650), (2, 0.8720, 0.8700)]
+    v = verdict(tables([cand(3, 7654, 0.8592), six], [sep]), cfg())
+    assert any(n.level is False for n in v.noise)
+    assert any("is ahead of" in s and "beyond seed noise" in s for s in v.sentences)
