@@ -18,6 +18,7 @@ _EXPORTS = {
     "DataConfig": "ranksearch.config", "Recipe": "ranksearch.config", "SearchConfig": "ranksearch.config",
     "TrainConfig": "ranksearch.config", "make_recipe": "ranksearch.config",
     "RunFailure": "ranksearch.errors", "UserError": "ranksearch.errors",
+    "Model": "ranksearch.inference", "load_model": "ranksearch.inference",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

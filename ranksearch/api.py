@@ -76,7 +76,21 @@ def network_source(source: str, model_args: str | dict | None = None, weights: s
         raise ValueError(f"model_args must be a JSON object, got {model_args!r}")
     if weights is not None and not Path(weights).is_file():
         raise ValueError(f"weights {weights}: no such file")
-    return {"source": source, "kwargs": model_args or {}, "weights": str(Path(weights).resolve()) if weights else None}
+    return {"source": portable_source(source), "kwargs": model_args or {},
+            "weights": str(Path(weights).resolve()) if weights else None}
+
+
+def portable_source(source: str) -> str:
+    """A model source that builds from any folder: a file path made absolute (``mynet.py:Net`` -> ``/home/me/mynet.py:Net``)."""
+    where, colon, name = source.rpartition(":")
+    if colon and where.endswith(".py") and Path(where).is_file():
+        return f"{Path(where).resolve()}:{name}"
+    return source
+
+
+def _portable(data: DataConfig) -> DataConfig:
+    """Data whose folder is absolute, so a configuration written now reads the same data from any folder."""
+    return replace(data, data_dir=str(Path(data.data_dir).resolve())) if data.data_dir else data
 
 
 def _names(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -127,6 +141,7 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"finetune_epochs must be an integer >= 1, got {epochs!r}")
         top["finetune"] = finetune_recipe(recipe, epochs)
+    data = _portable(data)
     cfg = SearchConfig(data=data, recipe=recipe, **top) if base is None else replace(base, data=data, recipe=recipe, **top)
     if not cfg.study_name:
         network = f"-{cfg.model['source'].rpartition(':')[2]}" if cfg.model else ""
@@ -242,7 +257,7 @@ def train_config(config: TrainConfig | dict | str | Path | None = None, **settin
                           make_recipe(given.get("recipe", "fast"), given["dataset"], device=resolve_device(device).type))
     else:
         raise ValueError("give a config (an exported point), or dataset with family (and rank)")
-    data = replace(cfg.data, **{k: given[k] for k in _DATA_KEYS if k in given})
+    data = _portable(replace(cfg.data, **{k: given[k] for k in _DATA_KEYS if k in given}))
     recipe = cfg.recipe
     if given.get("recipe") and (config is None or given["recipe"] != recipe.name):
         recipe = make_recipe(given["recipe"], data.dataset, device=resolve_device(device).type)
@@ -250,7 +265,7 @@ def train_config(config: TrainConfig | dict | str | Path | None = None, **settin
         recipe = replace(recipe, epochs=given["epochs"])
     if "precision" in given:
         recipe = replace(recipe, precision=given["precision"])
-    return TrainConfig(cfg.model, data, recipe, given.get("seed", cfg.seed), cfg.parent)
+    return TrainConfig(cfg.model, data, recipe, given.get("seed", cfg.seed), cfg.parent, given.get("threads", cfg.threads))
 
 
 def train(config: TrainConfig | dict | str | Path | None = None, *, family: str | None = None, rank: int | None = None,

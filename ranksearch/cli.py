@@ -141,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _check_rank_flag(args.family, args.rank)
     elif args.config is None and args.model is None:
         raise UserError("give --config FILE, or --dataset D with --family F (and --rank K) or --model SOURCE")
-    settings = {k: getattr(args, k) for k in ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed")}
+    settings = {k: getattr(args, k) for k in ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "threads")}
     cfg = _config(api.train_config, args.config, device=args.device, **settings)
     result = _config(api.train, cfg, family=args.family, rank=args.rank, model=args.model, model_args=args.model_args,
                      weights=args.weights, save=args.save, device=args.device)
@@ -268,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", choices=conv_families, help="train the paper's network of this family instead of --config's model")
     p.add_argument("--rank", type=int, help="rank for --family light or decef")
     _model_args(p, "train this network unmodified (e.g. to get weights for `run --weights`)")
-    p.add_argument("--save", help="write weights and configuration here (loads with torch.load(weights_only=True))")
+    p.add_argument("--threads", type=int, help="CPU threads to train with (default: the configuration's, else every core); "
+                                               "a search point's figures reproduce with the thread count it trained with")
+    p.add_argument("--save", help="write weights, configuration and preprocessing here (ranksearch.load_model reads it)")
     p.add_argument("--json", action="store_true", help="print one JSON object (accuracies, parameters, seconds) on stdout")
     p.set_defaults(func=cmd_train)
 

@@ -212,9 +212,12 @@ class TrainConfig:
     recipe: Recipe
     seed: int = 0
     parent: str | None = None  # the trained dense network's state_dict the model inherits from, factorised layer by layer
+    threads: int | None = None  # CPU threads it trains with (numbers round differently with another count); None: all
 
     def __post_init__(self) -> None:
         _check_seed(self.seed)
+        if self.threads is not None:
+            _check_int("threads", self.threads)
         if self.parent is not None and not isinstance(self.parent, str):
             raise ValueError(f"parent must be a path to a state_dict file, got {self.parent!r}")
 
@@ -225,6 +228,8 @@ class TrainConfig:
         }
         if self.parent is not None:
             d["parent"] = self.parent
+        if self.threads is not None:
+            d["threads"] = self.threads
         return d
 
     @classmethod
@@ -235,14 +240,14 @@ class TrainConfig:
         missing = [k for k in ("model", "data") if k not in data]
         if missing:
             raise ValueError(f"{source}: missing {', '.join(missing)}; export one with `ranksearch export`")
-        unknown = sorted(set(data) - {"model", "data", "recipe", "seed", "parent"})
+        unknown = sorted(set(data) - {"model", "data", "recipe", "seed", "parent", "threads"})
         if unknown:
             raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}")
         try:
             model = spec_from_dict(data["model"])
             data_cfg = data_from_dict(data["data"])
             recipe = recipe_from_dict(data["recipe"]) if "recipe" in data else make_recipe("fast", data_cfg.dataset)
-            return cls(model, data_cfg, recipe, data.get("seed", 0), data.get("parent"))
+            return cls(model, data_cfg, recipe, data.get("seed", 0), data.get("parent"), data.get("threads"))
         except (ValueError, TypeError) as e:
             raise ValueError(f"{source}: {e}") from None
 

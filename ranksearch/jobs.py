@@ -14,10 +14,12 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Iterator
 
 import optuna
 
@@ -81,6 +83,27 @@ class JobSpec:
     threads: int
     deadline: float | None  # time.time() after which no new candidate starts
     folder: str | None  # the run folder (where a parent trained here is saved); None for a worker
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a process without it importing the caller's main module again.
+
+    A spawned process runs ``__main__`` again (as ``__mp_main__``) to find what it was started
+    with; a user's script that calls ``ranksearch.run`` at its top level, not under ``if __name__
+    == "__main__"``, would then start the search again inside every job. A job needs nothing of
+    the main module (its target lives in this module), so the main module's name and file are
+    hidden from multiprocessing while it starts.
+    """
+    main = sys.modules["__main__"]
+    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__}
+    main.__dict__["__spec__"] = None
+    main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def _die_with_parent() -> None:
@@ -182,7 +205,7 @@ def run_jobs(study: optuna.Study, monitor: Monitor, specs: list[JobSpec]) -> lis
     def start(spec: JobSpec) -> None:
         receive, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_job_main, args=(spec, send), name=f"ranksearch-job-{spec.job}")
-        with signals.mask_kept():
+        with signals.mask_kept(), _main_module_hidden():
             proc.start()
         send.close()
         running[spec.job] = _Job(spec, proc, receive)

@@ -148,6 +148,12 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
     if cfg.model is None:
         queue_paper_models(study, template, cfg.family)
     done = len(monitor.refresh().candidates)
+    threads = threads_per_job(n_jobs) if n_jobs > 1 else cores()
+    earlier = records.thread_counts(study) - {threads}
+    if earlier and cfg.device != "cuda":
+        progress.line(f"note: this run trains with {threads} thread{'s' if threads > 1 else ''} per job; networks of this "
+                      f"study trained with {', '.join(map(str, sorted(earlier)))}: their figures round differently and "
+                      "compare only roughly (keep --jobs as it was to compare exactly)")
     progress.line(
         f"study {cfg.study_name} in {url}: {done}/{cfg.budget} candidates finished; space {cfg.family}, "
         f"{_lineage(cfg)}, {cfg.recipe.precision}, sampler {cfg.sampler}, pruner {cfg.pruner}, "

@@ -16,6 +16,7 @@ from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
 from ranksearch.errors import UserError
 from ranksearch.progress import Progress
+from ranksearch.inference import save_checkpoint
 from ranksearch.trainer import train
 
 
@@ -110,6 +111,8 @@ def train_point(
         except ValueError as e:
             raise UserError(f"{e} (the configuration's parent, which the model inherits from)") from None
         progress.line(f"inheriting from the parent {cfg.parent}, factorised layer by layer")
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)  # the figures of a search point reproduce only with its thread count
     try:
         result = train(cfg.model, splits, cfg.recipe, seed=cfg.seed, device=device, on_epoch=on_epoch, on_step=on_step,
                        parent=parent)
@@ -127,13 +130,13 @@ def train_point(
         "epochs": result.epochs_run,
         "seconds": round(result.seconds, 2),
         "images_per_second": round(result.images_per_second, 1),
+        "threads": torch.get_num_threads(),
     }
     progress.line(
         f"done in {result.seconds:.1f}s ({result.images_per_second:,.0f} images/s): "
         f"val_accuracy {result.val_accuracy:.4f}, test_accuracy {result.test_accuracy:.4f}"
     )
     if save is not None:
-        state = {k: v.cpu() for k, v in result.model.state_dict().items()}
-        torch.save({"config": cfg.to_dict(), "state_dict": state, "result": summary}, save)
-        progress.line(f"saved weights and configuration to {save}")
+        save_checkpoint(save, cfg, result.model, summary, splits, data.classes)
+        progress.line(f"saved weights, configuration and preprocessing to {save}")
     return PointResult(cfg, summary, result.model)

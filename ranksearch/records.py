@@ -57,6 +57,7 @@ def _record(role: str, number: int | None, state: str, attrs: dict[str, Any]) ->
         role=role, name=attrs["family"], number=number, state=state, spec=attrs["spec"], measures=_measures(attrs),
         val_curve=list(attrs.get("val_curve") or []), val_checks=dict(attrs.get("val_checks") or {}),
         test_accuracy=attrs.get("test_accuracy"), seconds=attrs.get("seconds", 0.0), lineage=attrs.get("lineage", ""),
+        threads=attrs.get("threads"),
     )
 
 
@@ -284,9 +285,12 @@ class LiveTrial:
     def mark_duplicate(self, of: int) -> None:
         self.trial.set_user_attr("duplicate_of", of)
 
-    def describe(self, name: str, spec: dict[str, Any], measures: dict[str, float], seconds: float, lineage: str = "") -> None:
+    def describe(self, name: str, spec: dict[str, Any], measures: dict[str, float], seconds: float, lineage: str = "",
+                 threads: int | None = None) -> None:
         """What the network is and costs, known before training (``name``: a candidate's space or a baseline's name)."""
         self.trial.set_user_attr("describe_seconds", seconds)
+        if threads is not None:
+            self.trial.set_user_attr("threads", threads)
         for key, value in {"family": name, **measures, "spec": spec}.items():
             self.trial.set_user_attr(key, value)
         if lineage:
@@ -333,6 +337,11 @@ def saved_config(study: optuna.Study) -> dict[str, Any] | None:
 
 def save_config(study: optuna.Study, config: dict[str, Any]) -> None:
     study.set_user_attr(CONFIG, config)
+
+
+def thread_counts(study: optuna.Study) -> set[int]:
+    """The CPU thread counts the study's networks trained with so far."""
+    return {t.user_attrs["threads"] for t in study.get_trials(deepcopy=False) if "threads" in t.user_attrs}
 
 
 def wall_seconds(study: optuna.Study) -> float:

@@ -164,7 +164,8 @@ def point_config(row: Row, cfg: SearchConfig, parent_weights: str | None = None)
     ``start="parent"`` names the parent it inherits from and the fine-tune recipe."""
     inherits = cfg.start == "parent" and row.role == "candidate" and parent_weights is not None
     recipe = cfg.candidate_recipe if inherits else cfg.recipe
-    return TrainConfig(spec_from_dict(row.spec), cfg.data, recipe, cfg.seed, parent_weights if inherits else None).to_dict()
+    return TrainConfig(spec_from_dict(row.spec), cfg.data, recipe, cfg.seed, parent_weights if inherits else None,
+                       row.threads).to_dict()
 
 
 def front_records(front: list[Row], cfg: SearchConfig, parent_weights: str | None = None) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ class Record:
     on_front: bool = False  # set by ranksearch.results
     lineage: str = ""  # how a parent or baseline was made: "trained", "as given", "inherits", "scratch N epochs"
     seeds: list[tuple[int, float, float | None]] = field(default_factory=list)  # (seed, val, test), when trained again
+    threads: int | None = None  # CPU threads it trained with (its figures reproduce with the same count)
 
     @property
     def val_accuracy_seeds(self) -> list[float]:

@@ -132,13 +132,19 @@ def batch_size_for(recipe: Recipe, n_train: int) -> int:
     return max(32, min(recipe.batch_size, n_train // MIN_STEPS_PER_EPOCH))
 
 
+def input_statistics(data: Splits, recipe: Recipe) -> tuple[list[float], list[float]]:
+    """Per-channel (mean, std) in pixel units (0-255) that the recipe normalises images by:
+    the training split's for ``standardize``, (0, 255) for ``unit`` (pixels / 255)."""
+    if recipe.normalize == "unit":
+        return [0.0] * data.in_channels, [255.0] * data.in_channels
+    mean, std = channel_stats(data.train_x)
+    return (mean * 255).tolist(), (std * 255).tolist()
+
+
 def normalizer(data: Splits, recipe: Recipe, dev: torch.device):
     """uint8 batch -> the float channels_last input the recipe trains on (standardised or pixels / 255)."""
-    if recipe.normalize == "unit":
-        mean, std = torch.zeros(1, 1, 1, 1, device=dev), torch.full((1, 1, 1, 1), 255.0, device=dev)
-    else:
-        mean, std = channel_stats(data.train_x)
-        mean, std = (mean * 255).view(1, -1, 1, 1).to(dev), (std * 255).view(1, -1, 1, 1).to(dev)
+    mean, std = input_statistics(data, recipe)
+    mean, std = torch.tensor(mean, device=dev).view(1, -1, 1, 1), torch.tensor(std, device=dev).view(1, -1, 1, 1)
 
     def normalize(xb: torch.Tensor) -> torch.Tensor:
         return ((xb.float() - mean) / std).contiguous(memory_format=torch.channels_last)

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
 from lightlayers import build_model, spec_from_dict
@@ -189,7 +190,8 @@ class TrialLoop:
     def _describe(self, live: records.LiveTrial, name: str, spec, lineage: Lineage | None) -> dict[str, float]:
         measuring = time.perf_counter()
         measures = measure_network(spec, self.device)
-        live.describe(name, spec.to_dict(), measures, time.perf_counter() - measuring, lineage.words if lineage else "")
+        live.describe(name, spec.to_dict(), measures, time.perf_counter() - measuring, lineage.words if lineage else "",
+                      torch.get_num_threads() if self.device.type == "cpu" else None)
         return measures
 
     def _train(self, live: records.LiveTrial, spec, recipe, parent, who: str, params: int, checks, pruned: bool = False,
