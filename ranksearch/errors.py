@@ -13,6 +13,15 @@ class RunFailure(UserError):
     exit_code = 1
 
 
+class Diverged(RunFailure):
+    """Training diverged: the loss or the weights are no longer finite numbers (exit code 1)."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__(f"the training diverged at epoch {at:g} (the loss or the weights are NaN or infinite): "
+                         "lower the learning rate (the recipe's lr) and train again; nothing was saved")
+        self.at = at
+
+
 def storage_failure(error: BaseException) -> RunFailure | None:
     """The one line for a storage that failed under us (a damaged study.db, a server gone), else None."""
     kind = type(error)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import optuna
 
-from ranksearch import records, signals
+from ranksearch import records, signals, storage
 from ranksearch.baselines import baseline_spec, required_networks
 from ranksearch.confirm import confirmations
 from ranksearch.config import SearchConfig
@@ -124,7 +124,7 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: Progress, jobs: int
 
 def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | str) -> SearchOutcome:
     quiet_optuna()
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     deadline = time.time() + cfg.timeout if cfg.timeout is not None else None
     n_jobs = resolve_jobs(jobs, cfg.device, cfg.budget)
     existed = prepare_folder(out)
@@ -173,8 +173,9 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
             progress.line(f"training again with {cfg.confirm_seeds} more seeds: {', '.join(dict.fromkeys(c.of for c in new))}")
             reason = _finish(study, cfg, url, monitor, splits, n_jobs, cfg.device, cfg.data.data_dir, deadline, out, confirm)
     finally:
-        # Wall time adds up over the invocations that made the study (a rerun after Ctrl-C continues it).
-        records.add_wall_seconds(study, time.monotonic() - started)
+        # Wall time: the union of the invocations that made the study (a rerun after Ctrl-C continues it;
+        # runs sharing the study at the same time count once).
+        storage.add_wall_interval(study, started_at, time.time())
         tables = monitor.refresh()
         progress.close()
     return SearchOutcome(reason, tables, study, cfg, out, time.monotonic() - started)

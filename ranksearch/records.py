@@ -18,9 +18,8 @@ running trial is written through ``LiveTrial``. Everything else in ranksearch re
 these records, never the attribute names below. Studies written before the parent and baselines
 were trials hold baselines as study attributes (``baseline:<name>``); they read the same way.
 
-A trial is a *candidate* once it has been measured (it holds ``spec``), has no ``kind`` and is
-not a duplicate of another; a trial marked a duplicate or surplus to the budget never trains.
-Private storage calls (claiming a queued trial, failing an orphan, heartbeats) live in
+A trial is a *candidate* once measured (it holds ``spec``), with no ``kind``, not a duplicate;
+a duplicate or a trial surplus to the budget never trains. Private storage calls live in
 ``ranksearch.storage``.
 """
 
@@ -40,11 +39,7 @@ LIVE = (TrialState.WAITING, TrialState.RUNNING)
 
 # Study attributes.
 CONFIG = "ranksearch_config"
-WALL = "wall_seconds"
 BASELINE_PREFIX = "baseline:"  # studies written before baselines were trials
-WARM_STARTS = "warm_starts"
-PAPER_QUEUED = "paper_models_enqueued"
-REQUEUED = "requeued"
 BASELINE_ORDER = {"conv": 0, "separable": 1}
 
 
@@ -57,7 +52,7 @@ def _record(role: str, number: int | None, state: str, attrs: dict[str, Any]) ->
         role=role, name=attrs["family"], number=number, state=state, spec=attrs["spec"], measures=_measures(attrs),
         val_curve=list(attrs.get("val_curve") or []), val_checks=dict(attrs.get("val_checks") or {}),
         test_accuracy=attrs.get("test_accuracy"), seconds=attrs.get("seconds", 0.0), lineage=attrs.get("lineage", ""),
-        threads=attrs.get("threads"),
+        threads=attrs.get("threads"), diverged_at=attrs.get("diverged_at"),
     )
 
 
@@ -84,8 +79,8 @@ def candidate(t: FrozenTrial | optuna.Trial) -> Record:
 
 
 def candidate_numbered(study: optuna.Study, number: int) -> Record | None:
-    t = study.get_trials(deepcopy=False)[number] if number < len(study.get_trials(deepcopy=False)) else None
-    return candidate(t) if t is not None and t.number == number and is_candidate(t) else None
+    t = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    return candidate(t) if t is not None and is_candidate(t) else None
 
 
 def candidates(study: optuna.Study, states: tuple[TrialState, ...] = FINISHED) -> list[Record]:
@@ -120,12 +115,6 @@ def twin_of(study: optuna.Study, key: str, number: int) -> FrozenTrial | None:
     twins = [t for t in study.get_trials(deepcopy=False, states=FINISHED + (TrialState.RUNNING,))
              if t.number != number and t.user_attrs.get("config_key") == key and "duplicate_of" not in t.user_attrs]
     return min(twins, key=lambda t: t.number) if twins else None
-
-
-def timings(t: FrozenTrial) -> dict[str, float]:
-    """A finished trial's seconds: training, measuring before it, and the rest (sampler, storage)."""
-    a = t.user_attrs
-    return {k: a.get(k, 0.0) for k in ("seconds", "describe_seconds", "overhead_seconds")}
 
 
 # -- required trials: the parent and the baselines --------------------------------------------
@@ -312,6 +301,9 @@ class LiveTrial:
         self.trial.set_user_attr("test_accuracy", test_accuracy)
         self.trial.set_user_attr("seconds", seconds)
 
+    def mark_diverged(self, at: float) -> None:
+        self.trial.set_user_attr("diverged_at", at)
+
     def record_weights(self, path: str) -> None:
         """Where the trained network's state_dict was saved (the parent's, which candidates inherit)."""
         self.trial.set_user_attr("weights", path)
@@ -342,38 +334,6 @@ def save_config(study: optuna.Study, config: dict[str, Any]) -> None:
 def thread_counts(study: optuna.Study) -> set[int]:
     """The CPU thread counts the study's networks trained with so far."""
     return {t.user_attrs["threads"] for t in study.get_trials(deepcopy=False) if "threads" in t.user_attrs}
-
-
-def wall_seconds(study: optuna.Study) -> float:
-    return float(study.user_attrs.get(WALL, 0.0))
-
-
-def add_wall_seconds(study: optuna.Study, seconds: float) -> None:
-    study.set_user_attr(WALL, wall_seconds(study) + seconds)
-
-
-def warm_starts(study: optuna.Study) -> list[dict[str, Any]]:
-    return list(study.user_attrs.get(WARM_STARTS, []))
-
-
-def set_warm_starts(study: optuna.Study, params: list[dict[str, Any]]) -> None:
-    study.set_user_attr(WARM_STARTS, params)
-
-
-def paper_models_queued(study: optuna.Study) -> bool:
-    return bool(study.user_attrs.get(PAPER_QUEUED))
-
-
-def set_paper_models_queued(study: optuna.Study) -> None:
-    study.set_user_attr(PAPER_QUEUED, True)
-
-
-def requeued(study: optuna.Study) -> set[int]:
-    return set(study.user_attrs.get(REQUEUED, []))
-
-
-def add_requeued(study: optuna.Study, numbers: list[int]) -> None:
-    study.set_user_attr(REQUEUED, sorted(requeued(study) | set(numbers)))
 
 
 def queued_params(t: FrozenTrial | optuna.Trial) -> dict[str, Any]:

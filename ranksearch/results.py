@@ -19,7 +19,7 @@ from optuna._hypervolume import compute_hypervolume
 
 from lightlayers import spec_from_dict
 
-from ranksearch import records
+from ranksearch import records, storage
 from ranksearch.config import SearchConfig, TrainConfig
 from ranksearch.errors import UserError
 from ranksearch.objectives import get_objective, measured_columns
@@ -34,7 +34,7 @@ CSV_COLUMNS = [
 
 def csv_columns() -> list[str]:
     """trials.csv's fixed columns: the ones above, then any other registered objective's columns."""
-    return CSV_COLUMNS + [c for c in measured_columns() if c not in CSV_COLUMNS] + ["lineage"]
+    return CSV_COLUMNS + [c for c in measured_columns() if c not in CSV_COLUMNS] + ["lineage", "diverged_at"]
 
 
 def csv_record(r: Row) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
     ref = conv.trainable_params if conv else 2 * max([r.trainable_params for r in candidates] or [1])
     history = hypervolume_history(candidates, ref)
     tables = Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history,
-                    records.wall_seconds(study), records.parent(study), records.parent_weights(study),
+                    storage.wall_seconds(study), records.parent(study), records.parent_weights(study),
                     records.confirmation_seconds(study), records.training_seconds(study))
     runs = records.seed_runs(study)
     for r in tables.references + candidates:

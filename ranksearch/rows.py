@@ -31,6 +31,7 @@ class Record:
     lineage: str = ""  # how a parent or baseline was made: "trained", "as given", "inherits", "scratch N epochs"
     seeds: list[tuple[int, float, float | None]] = field(default_factory=list)  # (seed, val, test), when trained again
     threads: int | None = None  # CPU threads it trained with (its figures reproduce with the same count)
+    diverged_at: float | None = None  # where its training stopped because the loss or weights were no longer finite
 
     @property
     def val_accuracy_seeds(self) -> list[float]:

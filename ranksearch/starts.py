@@ -17,7 +17,7 @@ from torch import nn
 
 from lightlayers import LayerChoice, ModelSpec, effective_rank, energy_rank, get_family
 
-from ranksearch import records
+from ranksearch import records, storage
 from ranksearch.space import PAPER_RANKS, params_for, rank_range, slot_families, uniform_params
 
 ENERGIES = (0.8, 0.9, 0.95, 0.99)
@@ -67,11 +67,11 @@ def warm_params(template: ModelSpec, space: str, trained: nn.Module) -> list[dic
 
 def queue_paper_models(study: optuna.Study, template: ModelSpec, space: str) -> None:
     """Queue the paper's uniform-rank models first, once per study."""
-    if records.paper_models_queued(study):
+    if storage.paper_models_queued(study):
         return
     for rank in PAPER_RANKS:
         study.enqueue_trial(uniform_params(template, space, rank), skip_if_exists=True)
-    records.set_paper_models_queued(study)
+    storage.set_paper_models_queued(study)
 
 
 def queue_warm_starts(study: optuna.Study, template: ModelSpec, space: str, trained: nn.Module) -> None:
@@ -79,4 +79,4 @@ def queue_warm_starts(study: optuna.Study, template: ModelSpec, space: str, trai
     warm = warm_params(template, space, trained)
     for params in warm:
         study.enqueue_trial(params, skip_if_exists=True)
-    records.set_warm_starts(study, warm)
+    storage.set_warm_starts(study, warm)

@@ -26,6 +26,12 @@ from ranksearch.objectives import get_objective
 from ranksearch.samplers import make_sampler
 
 EMBEDDED_FILE = "study.db"
+# The study's own bookkeeping, as study attributes.
+WALL = "wall_seconds"  # studies written before intervals: the sum of the invocations' wall times
+WALL_INTERVALS = "wall_intervals"
+WARM_STARTS = "warm_starts"
+PAPER_QUEUED = "paper_models_enqueued"
+REQUEUED = "requeued"
 HEARTBEAT_SECONDS = 30
 # What makes two runs the same study: changing any of these would mix incomparable trials.
 SIGNATURE_FIELDS = ("family", "objectives", "model", "start", "finetune")
@@ -288,3 +294,41 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
         yield
     finally:
         stop.set()
+
+
+# -- the study's own bookkeeping --------------------------------------------------------------
+def wall_seconds(study: optuna.Study) -> float:
+    """Wall time of the invocations that made the study: the union of their intervals, so runs that
+    shared the study at the same time count once (plus the total of studies written before intervals)."""
+    merged: list[list[float]] = []
+    for start, end in sorted(study.user_attrs.get(WALL_INTERVALS, [])):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return float(study.user_attrs.get(WALL, 0.0)) + sum(end - start for start, end in merged)
+
+
+def add_wall_interval(study: optuna.Study, start: float, end: float) -> None:
+    """Record one invocation's interval (``time.time()`` at its start and end)."""
+    study.set_user_attr(WALL_INTERVALS, list(study.user_attrs.get(WALL_INTERVALS, [])) + [[start, end]])
+
+
+def set_warm_starts(study: optuna.Study, params: list[dict[str, Any]]) -> None:
+    study.set_user_attr(WARM_STARTS, params)
+
+
+def paper_models_queued(study: optuna.Study) -> bool:
+    return bool(study.user_attrs.get(PAPER_QUEUED))
+
+
+def set_paper_models_queued(study: optuna.Study) -> None:
+    study.set_user_attr(PAPER_QUEUED, True)
+
+
+def requeued(study: optuna.Study) -> set[int]:
+    return set(study.user_attrs.get(REQUEUED, []))
+
+
+def add_requeued(study: optuna.Study, numbers: list[int]) -> None:
+    study.set_user_attr(REQUEUED, sorted(requeued(study) | set(numbers)))

@@ -21,7 +21,7 @@ from lightlayers import LightConv2d, LightLinear, ModelSpec, build_model, inheri
 
 from ranksearch.config import Recipe
 from ranksearch.data import Splits
-from ranksearch.errors import UserError
+from ranksearch.errors import Diverged, UserError
 
 EpochCallback = Callable[[int, float], None]
 """Called after every epoch with (epoch number from 1, validation accuracy); may raise to stop."""
@@ -204,6 +204,12 @@ def evaluate_as_given(spec: ModelSpec, data: Splits, recipe: Recipe, device: str
     return val, test
 
 
+def _check_finite(model: nn.Module, finite: torch.Tensor, at: float) -> None:
+    """Raise ``Diverged`` when a loss since the start, or a weight now, is not a finite number."""
+    if not bool(finite) or not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise Diverged(at)
+
+
 def train(
     spec: ModelSpec,
     data: Splits,
@@ -271,6 +277,7 @@ def train(
     check_steps = check_schedule(checks, recipe.epochs, steps_per_epoch)
     train_seconds = 0.0
     images = 0
+    finite = torch.tensor(True, device=dev)
     if parent is not None:
         sample = torch.randperm(len(train_y), device=dev, generator=gen)[: batch * RECALIBRATION_BATCHES]
         recalibrate_batchnorm(model, train_x[sample], normalize, batch)
@@ -291,6 +298,7 @@ def train(
             if penalised:
                 loss = loss + recipe.light_conv_l2 * sum(w.square().sum() for w in penalised)
             opt.zero_grad(set_to_none=True)
+            finite &= torch.isfinite(loss.detach())  # checked at the next validation, without a sync per step
             loss.backward()
             opt.step()
             if sched is not None:
@@ -299,6 +307,7 @@ def train(
                 on_step(epoch, step + 1, steps_per_epoch)
             at = check_steps.get((epoch, step + 1))
             if at is not None:
+                _check_finite(model, finite, at)
                 checking = time.perf_counter()
                 checked[at] = evaluate(model, val_x, val_y, normalize, dev, bf16)[0]
                 t0 += time.perf_counter() - checking  # images/s counts training steps only
@@ -308,6 +317,7 @@ def train(
             torch.cuda.synchronize()
         train_seconds += time.perf_counter() - t0
         images += steps_per_epoch * batch
+        _check_finite(model, finite, epoch)
         val_acc, val_loss = evaluate(model, val_x, val_y, normalize, dev, bf16)
         curve.append(val_acc)
         if plateau is not None:

@@ -25,6 +25,7 @@ from ranksearch import records, signals
 from ranksearch.baselines import Lineage, baseline_spec, lineage_of, load_parent, required_networks, save_parent
 from ranksearch.config import SearchConfig
 from ranksearch.data import Splits
+from ranksearch.errors import Diverged
 from ranksearch.events import Emit, trainer_callbacks
 from ranksearch.objectives import get_objective, measure_network
 from ranksearch.pruners import make_pruner
@@ -241,6 +242,14 @@ class TrialLoop:
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
             state = TrialState.PRUNED
+        except Diverged as e:
+            if live.kind == "parent":
+                raise  # nothing inherits from a diverged parent: the run stops with the one line
+            with signals.deferred():
+                live.mark_diverged(e.at)
+            state = TrialState.PRUNED  # never complete, never on the front or in the verdict
+            self.emit({"kind": "line", "text": f"job {self.job}: {live.kind} {live.number} diverged at epoch {e.at:g}; "
+                                               "recorded as stopped there"})
         except optuna.exceptions.UpdateFinishedTrialError:
             # Another process finished this trial meanwhile (a reaper that judged it orphaned, which
             # also queues it again): this job lets it go.

@@ -17,7 +17,7 @@ import warnings
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ranksearch import records
+from ranksearch import records, storage
 from ranksearch.storage import claim_waiting, fail_trial
 
 HOST = socket.gethostname()
@@ -62,7 +62,7 @@ def requeue_failed(study: optuna.Study) -> list[int]:
     trials = study.get_trials(deepcopy=False)
     done = {records.config_key_of(t) for t in trials if t.state in records.FINISHED}
     queued = [records.queued_params(t) for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
-    already = records.requeued(study)
+    already = storage.requeued(study)
     new = []
     for t in trials:
         params = records.queued_params(t)
@@ -74,7 +74,7 @@ def requeue_failed(study: optuna.Study) -> list[int]:
         queued.append(params)
         new.append(t.number)
     if new:
-        records.add_requeued(study, new)
+        storage.add_requeued(study, new)
     return new
 
 
