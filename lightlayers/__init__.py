@@ -16,7 +16,7 @@ from lightlayers.factorize import (
 from lightlayers.families import Family, LayerShape, family_names, get_family, register
 from lightlayers.light_conv import LightConv2d
 from lightlayers.light_linear import LightLinear
-from lightlayers.models import ReferenceCNN, build_model, inherit, make_layer, spec_from_dict
+from lightlayers.models import ReferenceCNN, build_model, energy_kept, inherit, make_layer, spec_from_dict
 from lightlayers.network import NetworkSpec
 from lightlayers.separable_conv import SeparableConv2d
 from lightlayers.spec import (
@@ -50,6 +50,7 @@ __all__ = [
     "decef_from_conv",
     "effective_rank",
     "effective_ranks",
+    "energy_kept",
     "energy_rank",
     "factorize",
     "family_names",

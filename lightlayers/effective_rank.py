@@ -51,3 +51,22 @@ def energy_rank(matrix: torch.Tensor, energy: float = 0.9) -> int:
     if kept[-1] == 0:
         return 0
     return int(torch.searchsorted(kept / kept[-1], torch.tensor(energy, dtype=kept.dtype) - 1e-12).item()) + 1
+
+
+def _share(sigma2: torch.Tensor, kept: int) -> float:
+    total = float(sigma2.sum())
+    return float(sigma2[..., :kept].sum()) / total if total > 0 else 1.0
+
+
+def per_channel_energy(weight: torch.Tensor, rank: int) -> float:
+    """The share of a Conv2d weight's spectral energy that ``rank`` eigen-filters per input channel keep
+    (DeCEFConv2d at ``rank``; SeparableConv2d at 1)."""
+    f, c, kh, kw = weight.shape
+    sigma2 = torch.linalg.svdvals(weight.detach().double().permute(1, 0, 2, 3).reshape(c, f, kh * kw)) ** 2
+    return _share(sigma2, rank)
+
+
+def matrix_energy(weight: torch.Tensor, components: int) -> float:
+    """The share of a weight's spectral energy (unfolded to (out, -1)) that ``components`` singular values keep."""
+    sigma2 = torch.linalg.svdvals(weight.detach().double().reshape(weight.shape[0], -1)) ** 2
+    return _share(sigma2, components)

@@ -18,9 +18,11 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
 from torch import nn
 
 from lightlayers.decef_conv import DeCEFConv2d
+from lightlayers.effective_rank import matrix_energy, per_channel_energy
 from lightlayers.light_conv import LightConv2d
 from lightlayers.light_linear import LightLinear
 from lightlayers.separable_conv import SeparableConv2d
@@ -64,6 +66,9 @@ class Family:
     # Start a built layer from the trained dense layer it replaces (``factorize(init="svd")``);
     # None: no decomposition is known, the layer keeps its default initialisation.
     init_from_dense: Callable[[nn.Module, nn.Module], None] | None = None
+    # The share of a trained dense layer's spectral energy this family keeps at these ranks, read off
+    # the dense weight alone (no training): how much of the layer an initialisation from it keeps.
+    energy_kept: Callable[["torch.Tensor", Ranks], float] = field(default=lambda weight, ranks: 1.0)
 
     @property
     def takes_rank(self) -> bool:
@@ -205,6 +210,7 @@ register(Family(
     build=lambda s, r: SeparableConv2d(s.in_channels, s.out_channels, s.kernel_size, s.stride, s.pad, s.bias),
     params=lambda s, r: s.kernel_size**2 * s.in_channels + s.in_channels * s.out_channels + _bias(s),
     init_from_dense=_own_init,  # DeCEF's first eigen-filter per input channel
+    energy_kept=lambda w, r: per_channel_energy(w, 1),
 ))
 register(Family(
     "light", "conv", "LightConv2d", "L",
@@ -216,6 +222,7 @@ register(Family(
     # Wider in the middle than both the input and the output patch is no longer a factorisation.
     hard_limits=lambda s: (max(s.in_channels, s.out_channels) * s.kernel_size**2,),
     init_from_dense=_own_init,
+    energy_kept=lambda w, r: matrix_energy(w, (r[0] + 1) // 2),  # k // 2 sign pairs, and a half for an odd k
 ))
 register(Family(
     "decef", "conv", "DeCEFConv2d", "D",
@@ -224,6 +231,7 @@ register(Family(
     rank_names=("r",),
     hard_limits=lambda s: (s.kernel_size**2,),  # s*s eigen-filters span every s x s filter
     init_from_dense=_own_init,
+    energy_kept=lambda w, r: per_channel_energy(w, r[0]),
 ))
 register(Family(
     "linear", "dense", "nn.Linear", "F",
@@ -238,4 +246,5 @@ register(Family(
     rank_names=("k",),
     hard_limits=lambda s: (min(s.in_channels, s.out_channels),),  # the product's rank cannot exceed it
     init_from_dense=_own_init,
+    energy_kept=lambda w, r: matrix_energy(w, r[0]),
 ))

@@ -127,3 +127,13 @@ def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Ten
     model = replace_planned(dense, plan, "svd")
     model.spec = spec
     return model
+
+
+def energy_kept(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Each slot's share of the trained dense network's spectral energy that ``spec``'s layer there keeps
+    (``Family.energy_kept``; 1 for a dense layer): read off the weights alone, before any training."""
+    kept = {}
+    for slot in spec.slots():
+        choice = spec.layers.get(slot.name) or LayerChoice("linear" if slot.kind == "dense" else "conv")
+        kept[slot.name] = choice.family_for(slot).energy_kept(dense_state[f"{slot.name}.weight"], choice.ranks(slot))
+    return kept

@@ -39,10 +39,11 @@ from ranksearch.trainer import resolve_device
 SEARCH_SETTINGS = (
     "dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "device", "budget",
     "family", "objectives", "sampler", "pruner", "storage", "study", "timeout", "warm_start", "model", "model_args",
-    "weights", "start", "finetune_epochs", "baselines",
+    "weights", "start", "finetune_epochs", "baselines", "confirm_seeds",
 )
 _DATA_KEYS = ("dataset", "data_dir", "train_subset", "val_fraction")
-_TOP_KEYS = ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start", "device", "start")
+_TOP_KEYS = ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start", "device", "start",
+             "confirm_seeds")
 
 
 def setting_defaults() -> dict[str, Any]:

@@ -296,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", help=f"networks a user could take without the search, trained the fair way: conv, "
                                        f"separable, or either at a width multiplier (conv@0.5) (default {D['baselines']}; "
                                        "conv,separable for --model)")
+    p.add_argument("--confirm-seeds", type=int, help=f"after the search, train the networks the verdict names again with "
+                                                        f"this many more seeds; 0 turns it off (default {D['confirm_seeds']})")
     p.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,
                    help="queue candidates read off the trained dense network's effective ranks (default: on)")
     p.add_argument("--jobs", default="auto", help="training processes on this machine, each with its share of the cores (default auto: one per core)")

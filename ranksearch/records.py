@@ -52,7 +52,7 @@ def _record(role: str, number: int | None, state: str, attrs: dict[str, Any]) ->
         role=role, name=attrs["family"], number=number, state=state, spec=attrs["spec"], measures=_measures(attrs),
         val_curve=list(attrs.get("val_curve") or []), val_checks=dict(attrs.get("val_checks") or {}),
         test_accuracy=attrs.get("test_accuracy"), seconds=attrs.get("seconds", 0.0), lineage=attrs.get("lineage", ""),
-        threads=attrs.get("threads"), diverged_at=attrs.get("diverged_at"),
+        threads=attrs.get("threads"), diverged_at=attrs.get("diverged_at"), energy_kept=attrs.get("energy_kept"),
     )
 
 
@@ -222,7 +222,7 @@ def baselines(study: optuna.Study) -> list[Record]:
 def _trained(number: int | None, attrs: dict[str, Any]) -> Trained:
     classes = (attrs.get("spec") or {}).get("num_classes")
     return Trained(number, attrs["trainable_params"], list(attrs.get("val_curve") or []),
-                   dict(attrs.get("val_checks") or {}), classes)
+                   dict(attrs.get("val_checks") or {}), classes, attrs.get("energy_kept"))
 
 
 def trained_of(trial: optuna.Trial | FrozenTrial) -> Trained:
@@ -300,6 +300,12 @@ class LiveTrial:
         self.trial.set_user_attr("val_checks", checks)
         self.trial.set_user_attr("test_accuracy", test_accuracy)
         self.trial.set_user_attr("seconds", seconds)
+
+    def record_energy(self, kept: dict[str, float]) -> None:
+        """The share of the parent's spectral energy each replaced layer keeps: a signal before any training."""
+        values = list(kept.values())
+        self.trial.set_user_attr("energy_kept", sum(values) / len(values))
+        self.trial.set_user_attr("energy_min", min(values))
 
     def mark_diverged(self, at: float) -> None:
         self.trial.set_user_attr("diverged_at", at)

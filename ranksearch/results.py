@@ -34,7 +34,7 @@ CSV_COLUMNS = [
 
 def csv_columns() -> list[str]:
     """trials.csv's fixed columns: the ones above, then any other registered objective's columns."""
-    return CSV_COLUMNS + [c for c in measured_columns() if c not in CSV_COLUMNS] + ["lineage", "diverged_at"]
+    return CSV_COLUMNS + [c for c in measured_columns() if c not in CSV_COLUMNS] + ["lineage", "diverged_at", "energy_kept"]
 
 
 def csv_record(r: Row) -> dict[str, Any]:

@@ -32,6 +32,7 @@ class Record:
     seeds: list[tuple[int, float, float | None]] = field(default_factory=list)  # (seed, val, test), when trained again
     threads: int | None = None  # CPU threads it trained with (its figures reproduce with the same count)
     diverged_at: float | None = None  # where its training stopped because the loss or weights were no longer finite
+    energy_kept: float | None = None  # inherited: the mean share of the parent's spectral energy its layers keep
 
     @property
     def val_accuracy_seeds(self) -> list[float]:
@@ -123,6 +124,7 @@ class Trained:
     val_curve: list[float]
     val_checks: dict[str, float]
     num_classes: int | None = None
+    energy: float | None = None  # inherited: the mean share of the parent's spectral energy its layers keep
 
     @property
     def progress(self) -> float:

@@ -19,7 +19,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from lightlayers import build_model, spec_from_dict
+from lightlayers import build_model, energy_kept, spec_from_dict
 
 from ranksearch import records, signals
 from ranksearch.baselines import Lineage, baseline_spec, lineage_of, load_parent, required_networks, save_parent
@@ -119,6 +119,8 @@ class TrialLoop:
         name = live.required.name
         spec = baseline_spec(self.cfg, self.splits, name)
         lineage = lineage_of(self.cfg, live.required)
+        if lineage.inherits:
+            live.record_energy(energy_kept(spec, self.parent_state()))
         if records.queued_params(live.trial):  # a point of the space: its parameters recorded, so the sampler models it
             suggest_spec(live.trial, self.template, self.cfg.family)
             if live.required.comparable:
@@ -176,6 +178,8 @@ class TrialLoop:
         self.duplicates_in_a_row = 0
         measures = self._describe(live, self.cfg.family, spec, None)
         parent = self.parent_state() if self.cfg.start == "parent" else None
+        if parent is not None:
+            live.record_energy(energy_kept(spec, parent))
         result = self._train(live, spec, self.cfg.candidate_recipe, parent, f"trial {trial.number}",
                              int(measures["trainable_params"]), self.checks, pruned=True)
         write_curve(self.study, trial, result.val_curve)

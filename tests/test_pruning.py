@@ -236,14 +236,22 @@ def test_moasha_stops_a_network_at_chance_whatever_its_size():
 
 def test_moasha_judges_an_inherited_network_before_its_first_step():
     s = optuna.create_study(directions=["maximize", "minimize"])
-    for i in range(5):  # five candidates judged right after their decomposition, accuracy growing with size
+    for i in range(5):  # five candidates at 0: their kept energy and accuracy growing with size
         s.add_trial(create_trial(values=[0.5, 1000 * (i + 1)], state=TrialState.COMPLETE, user_attrs={
-            "trainable_params": 1000 * (i + 1), "val_curve": [0.5], "val_checks": {check_key(0): 0.3 + 0.1 * i}}))
-    late = s.ask()
-    for key, value in {"trainable_params": 4500, "val_curve": [], "val_checks": {check_key(0): 0.3}}.items():
-        late.set_user_attr(key, value)
-    assert ParetoSuccessiveHalving().prune(s, late)  # at 0, behind four smaller networks
-    assert not ParetoSuccessiveHalving(zero_rung=False).prune(s, late)
+            "trainable_params": 1000 * (i + 1), "val_curve": [0.5], "val_checks": {check_key(0): 0.3 + 0.1 * i},
+            "energy_kept": 0.5 + 0.1 * i}))
+
+    def late(energy, accuracy):
+        t = s.ask()
+        for key, value in {"trainable_params": 4500, "val_curve": [], "val_checks": {check_key(0): accuracy},
+                           "energy_kept": energy}.items():
+            t.set_user_attr(key, value)
+        return t
+
+    assert ParetoSuccessiveHalving().prune(s, late(0.5, 0.9))  # by energy (the default): behind four smaller networks
+    assert not ParetoSuccessiveHalving().prune(s, late(0.95, 0.3))  # keeps more of the parent than any smaller one
+    assert ParetoSuccessiveHalving(zero_signal="accuracy").prune(s, late(0.95, 0.3))
+    assert not ParetoSuccessiveHalving(zero_rung=False).prune(s, late(0.5, 0.3))
     assert not ParetoSuccessiveHalving().prune(s, running(s, 4500, []))  # nothing measured yet: no judgement
 
 

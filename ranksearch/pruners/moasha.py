@@ -40,9 +40,10 @@ class ParetoSuccessiveHalving:
     ``chance_margin`` of 1 / classes) at a rung after training began stops, whatever its size,
     unless no candidate at that rung did better (so the front is never empty).
 
-    With ``zero_rung``, the first rung is 0: a candidate that inherits a trained parent is
-    validated right after its decomposition, before its first step (a check the trainer makes
-    only for such candidates).
+    With ``zero_rung``, the first rung is 0, before a candidate that inherits a trained parent
+    takes its first step, judged by ``zero_signal``: ``energy``, the mean share of the parent's
+    spectral energy its layers keep (read off the weights, no training), or ``accuracy``, its
+    validation accuracy right after the decomposition.
 
     Args:
         eta: the reduction factor: a third go on at each rung with 3.
@@ -52,16 +53,20 @@ class ParetoSuccessiveHalving:
         baselines: whether a baseline that dominates a candidate at a rung stops it.
         tie_break_from: candidates at a rung from which ties within a front are broken (none: never).
         zero_rung: a rung at 0, right after an inherited candidate's decomposition.
+        zero_signal: what the rung at 0 compares: energy (kept of the parent's) or accuracy.
         chance_margin: a candidate this close to chance accuracy at a rung stops (none: never).
     """
 
     def __init__(self, eta: int = 3, grace: float = 1 / 3, epsilon: float = 0.03, margin: float | None = 0.05,
                  baselines: bool = True, tie_break_from: int | None = 12, zero_rung: bool = True,
-                 chance_margin: float | None = 0.02) -> None:
+                 zero_signal: str = "energy", chance_margin: float | None = 0.02) -> None:
         if eta < 2 or grace <= 0 or not 0 <= epsilon < 1:
             raise ValueError("eta must be >= 2, grace > 0 and epsilon between 0 and 1")
         if chance_margin is not None and not 0 <= chance_margin < 1:
             raise ValueError("chance_margin must be between 0 and 1")
+        if zero_signal not in ("energy", "accuracy"):
+            raise ValueError(f"zero_signal must be energy or accuracy, got {zero_signal!r}")
+        self.zero_signal = zero_signal
         self.eta = eta
         self.grace = grace
         self.epsilon = epsilon
@@ -82,6 +87,12 @@ class ParetoSuccessiveHalving:
     def checks(self, epochs: int) -> tuple[float, ...]:
         return tuple(r for r in self.rungs(epochs) if r != int(r) or r == 0)
 
+    def _signal(self, at: float):
+        """What a network is judged by at ``at``: its validation accuracy there; at 0, perhaps the energy it keeps."""
+        if at == 0 and self.zero_signal == "energy":
+            return lambda t: t.energy
+        return lambda t: t.accuracy_at(at)
+
     def is_rung(self, at: float) -> bool:
         return any(abs(at - r) < 1e-6 for r in self.rungs(int(at) + 2))
 
@@ -92,10 +103,13 @@ class ParetoSuccessiveHalving:
             return True
         if not self.is_rung(at) or (at == 0 and not me.val_checks):
             return False
-        mine = (me.trainable_params, me.accuracy_at(at))
+        signal = self._signal(at)
+        mine = (me.trainable_params, signal(me))
+        if mine[1] is None:
+            return False
         others = [t for t in records.trained(study, (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
-                  if t.number != trial.number and t.accuracy_at(at) is not None]
-        points = [mine] + [(t.trainable_params, t.accuracy_at(at)) for t in others]
+                  if t.number != trial.number and signal(t) is not None]
+        points = [mine] + [(t.trainable_params, signal(t)) for t in others]
         if at > 0 and self.chance_margin is not None and me.num_classes and mine[1] <= 1 / me.num_classes + self.chance_margin \
                 and any(p[1] > mine[1] for p in points[1:]):
             return True  # a dead network, whatever its size (unless nothing at this rung did better)
@@ -108,8 +122,8 @@ class ParetoSuccessiveHalving:
         if ahead < keep:
             return False  # among the best 1/eta at this rung: never stopped, so the front is never empty
         if self.baselines and any(
-            dominates((base.trainable_params, base.accuracy_at(at)), mine, self.epsilon)
-            for base in records.trained_baselines(study) if base.accuracy_at(at) is not None
+            dominates((base.trainable_params, signal(base)), mine, self.epsilon)
+            for base in records.trained_baselines(study) if signal(base) is not None
         ):
             return True
         return len(points) >= self.eta

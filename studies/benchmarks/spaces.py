@@ -1,12 +1,15 @@
-"""Which search space finds a front no baseline beats? light, decef, every family; with and without warm starts.
+"""Which setting finds a front no baseline beats? Spaces, warm starts, samplers, starts: real searches, 3 seeds.
 
-For each dataset, space and seed, one real search with the defaults otherwise (moasha pruner,
-TPE, the fast recipe, every core busy), then: the front's hypervolume against one reference
-point per dataset (the Conv2d baseline's parameters, accuracy 0), and which baselines sit
-above the front (a baseline no complete candidate matches with as few parameters and as much
-validation accuracy). Prints one line per search and a summary per dataset and space.
+For each dataset, setting and seed, one real search with the defaults otherwise (the default
+pruner, sampler and start, the fast recipe, every core busy), then: the front's hypervolume
+against one reference point per dataset (the Conv2d baseline's parameters, accuracy 0), and
+which baselines sit above the front: a baseline no complete candidate matches with as few
+parameters and as much validation accuracy, leaving out the most accurate network of all (the
+dense network, usually: nothing smaller can be expected to match it). Prints one line per search
+and a summary per dataset and setting.
 
-    python studies/benchmarks/spaces.py --data-dir ../shared/datasets --seeds 3
+    python studies/benchmarks/spaces.py --data-dir ../shared/datasets --seeds 3 --settings "all,all + warm"
+    python studies/benchmarks/spaces.py --seeds 3 --settings "tpe,nsga2,random,front-walk"
 """
 
 from __future__ import annotations
@@ -22,14 +25,19 @@ from ranksearch.progress import Progress
 from ranksearch.results import Tables
 from ranksearch.lifecycle import run_search
 
-SETTINGS = [  # (label, space, warm start)
-    ("light", "light", False),
-    ("light + warm", "light", True),
-    ("decef", "decef", False),
-    ("decef + warm", "decef", True),
-    ("all", "all", False),
-    ("all + warm", "all", True),
-]
+SETTINGS = {  # label -> settings that differ from the defaults
+    "light": {"family": "light", "warm_start": False},
+    "light + warm": {"family": "light"},
+    "decef": {"family": "decef", "warm_start": False},
+    "decef + warm": {"family": "decef"},
+    "all": {"warm_start": False},
+    "all + warm": {},
+    "tpe": {"sampler": "tpe"},
+    "nsga2": {"sampler": "nsga2"},
+    "random": {"sampler": "random"},
+    "front-walk": {"sampler": "front-walk"},
+    "scratch": {"start": "scratch"},
+}
 DATASETS = {  # name -> (dataset, training images, epochs, budget)
     "fashion-mnist": ("fashion-mnist", 5000, 3, 20),
     "cifar10": ("cifar10", 5000, 5, 20),
@@ -37,11 +45,14 @@ DATASETS = {  # name -> (dataset, training images, epochs, budget)
 
 
 def baselines_above(tables: Tables) -> list[str]:
-    """Baselines that no complete candidate matches with no more parameters and no less validation accuracy."""
+    """Baselines that no complete candidate matches with no more parameters and no less validation accuracy,
+    but the most accurate network of all."""
     complete = [r for r in tables.candidates if r.val_accuracy is not None]
+    best = max((r.val_accuracy for r in complete + tables.references if r.val_accuracy is not None), default=None)
     return [
         b.family for b in tables.baselines
-        if not any(r.trainable_params <= b.trainable_params and r.val_accuracy >= b.val_accuracy for r in complete)
+        if b.val_accuracy is not None and b.val_accuracy != best
+        and not any(r.trainable_params <= b.trainable_params and r.val_accuracy >= b.val_accuracy for r in complete)
     ]
 
 
@@ -50,22 +61,22 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/datasets")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--settings", default=",".join(label for label, _, _ in SETTINGS))
+    parser.add_argument("--settings", default="all,all + warm", help=f"comma-separated, of: {', '.join(SETTINGS)}")
     parser.add_argument("--out", help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()
-    chosen = [s for s in SETTINGS if s[0] in args.settings.split(",")]
+    chosen = [(label, SETTINGS[label]) for label in args.settings.split(",")]
     keep = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="rs-spaces-"))
     keep.mkdir(parents=True, exist_ok=True)
     summary: dict[tuple[str, str], list[tuple[float, list[str]]]] = {}
-    print(f"{'dataset':<14} {'space':<13} {'seed':>4} {'hypervolume':>11} {'front':>5} {'best val':>8} {'baselines above':<20} {'wall s':>6}")
+    print(f"{'dataset':<14} {'setting':<13} {'seed':>4} {'hypervolume':>11} {'front':>5} {'best val':>8} {'baselines above':<26} {'wall s':>6}")
     for name in args.datasets.split(","):
         dataset, subset, epochs, budget = DATASETS[name]
         for seed in range(args.seeds):
-            for label, space, warm in chosen:
+            for label, settings in chosen:
                 cfg = SearchConfig(
                     data=DataConfig(dataset=dataset, data_dir=args.data_dir, train_subset=subset),
-                    recipe=make_recipe("fast", dataset, epochs), family=space, budget=budget, seed=seed,
-                    study_name=f"{name}-{label}-{seed}".replace(" + ", "-"), warm_start=warm,
+                    recipe=make_recipe("fast", dataset, epochs), budget=budget, seed=seed,
+                    study_name=f"{name}-{label}-{seed}".replace(" + ", "-"), **settings,
                 )
                 folder = keep / cfg.study_name
                 t0 = time.perf_counter()
@@ -76,7 +87,7 @@ def main() -> None:
                 best = max((r.val_accuracy for r in t.front), default=float("nan"))
                 summary.setdefault((name, label), []).append((t.hypervolume, above))
                 print(f"{name:<14} {label:<13} {seed:>4} {t.hypervolume:>11.4f} {len(t.front):>5} {best:>8.4f} "
-                      f"{','.join(above) or '-':<20} {time.perf_counter() - t0:>6.0f}", flush=True)
+                      f"{','.join(above) or '-':<26} {time.perf_counter() - t0:>6.0f}", flush=True)
     print("\nsummary: mean hypervolume (min..max) and how many searches had a baseline above the front")
     for (name, label), results in summary.items():
         hvs = [hv for hv, _ in results]
