@@ -132,13 +132,19 @@ def batch_size_for(recipe: Recipe, n_train: int) -> int:
     return max(32, min(recipe.batch_size, n_train // MIN_STEPS_PER_EPOCH))
 
 
+def normalization(data: Splits, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel (mean, std), in 0-255 pixel units, the recipe's input is ``(pixels - mean) / std`` by:
+    the training split's statistics, or (0, 255) for every channel under ``normalize="unit"``."""
+    if recipe.normalize == "unit":
+        return torch.zeros(data.in_channels), torch.full((data.in_channels,), 255.0)
+    mean, std = channel_stats(data.train_x)
+    return mean * 255, std * 255
+
+
 def normalizer(data: Splits, recipe: Recipe, dev: torch.device):
     """uint8 batch -> the float channels_last input the recipe trains on (standardised or pixels / 255)."""
-    if recipe.normalize == "unit":
-        mean, std = torch.zeros(1, 1, 1, 1, device=dev), torch.full((1, 1, 1, 1), 255.0, device=dev)
-    else:
-        mean, std = channel_stats(data.train_x)
-        mean, std = (mean * 255).view(1, -1, 1, 1).to(dev), (std * 255).view(1, -1, 1, 1).to(dev)
+    mean, std = normalization(data, recipe)
+    mean, std = mean.view(1, -1, 1, 1).to(dev), std.view(1, -1, 1, 1).to(dev)
 
     def normalize(xb: torch.Tensor) -> torch.Tensor:
         return ((xb.float() - mean) / std).contiguous(memory_format=torch.channels_last)
