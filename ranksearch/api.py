@@ -239,8 +239,24 @@ def load(run_dir: str | Path | None = None, *, storage: str | None = None, study
 
 
 def export(run_dir: str | Path, trial: int | None = None, *, max_params: int | None = None,
-           max_flops: int | None = None, to: str | Path | None = None) -> dict[str, Any]:
-    """A chosen point's configuration from a run folder (see ``SearchResult.export``)."""
+           max_flops: int | None = None, to: str | Path | None = None, format: str | None = None,
+           input: str = "float", device: str = "auto", progress: bool | TextIO | Progress | None = None):
+    """A chosen point's configuration from a run folder (see ``SearchResult.export``), a dict.
+
+    With ``format`` "onnx", "torchscript" or "checkpoint" (or ``to`` ending in .onnx or .ts), the
+    trained network written to ``to`` and checked, trained first unless the run kept its weights
+    (``ranksearch.export_run``; ``input`` "uint8" bakes the normalisation in): an ``Exported``.
+    """
+    from ranksearch.export_run import export_format, export_point
+
+    chosen = export_format(to, format) if to is not None else format or "config"
+    if chosen != "config":
+        if to is None:
+            raise ValueError(f"format {format} writes a file: give to= its path")
+        return export_point(run_dir, trial, max_params=max_params, max_flops=max_flops, to=to, format=format,
+                            input=input, device=device, progress=_progress(progress))
+    if input != "float":
+        raise ValueError(f"input {input} is for a network file: write to a .onnx or .ts file, or give format onnx or torchscript")
     return load(run_dir).export(trial, max_params=max_params, max_flops=max_flops, to=to)
 
 
@@ -272,14 +288,16 @@ def train_config(config: TrainConfig | dict | str | Path | None = None, **settin
 def train(config: TrainConfig | dict | str | Path | None = None, *, family: str | None = None, rank: int | None = None,
           model: str | None = None, model_args: str | dict | None = None, weights: str | Path | None = None,
           save: str | Path | None = None, device: str = "auto", progress: bool | TextIO | Progress | None = None,
-          **settings: Any):
+          format: str | None = None, input: str = "float", **settings: Any):
     """Train one configuration and return a ``PointResult`` (summary: accuracies, parameters, seconds; the model).
 
     The network: the configuration's (an exported point), or the reference network of ``family``
     (and ``rank``), or ``model`` (a source such as ``torchvision.models:resnet18``) unmodified.
+    ``save``: a file to write it to, as ``format`` (default: its suffix's, ``ranksearch.deploy``).
     """
     from ranksearch.point import train_point
 
     cfg = train_config(config, device=device, **settings)
     network = network_source(model, model_args, weights) if model is not None else None
-    return train_point(cfg, _progress(progress), family=family, rank=rank, network=network, device=device, save=save)
+    return train_point(cfg, _progress(progress), family=family, rank=rank, network=network, device=device, save=save,
+                       format=format, input=input)

@@ -144,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = {k: getattr(args, k) for k in ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "threads")}
     cfg = _config(api.train_config, args.config, device=args.device, **settings)
     result = _config(api.train, cfg, family=args.family, rank=args.rank, model=args.model, model_args=args.model_args,
-                     weights=args.weights, save=args.save, device=args.device)
+                     weights=args.weights, save=args.save, device=args.device, input=args.input)
     if args.json:
         print(json.dumps(result.summary))
     return 0
@@ -190,13 +190,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", default="float", choices=("float", "uint8"),
+                   help="what a network written as .onnx or .ts takes: float images normalised by the mean/std in its "
+                        "metadata (default), or uint8 pixels 0-255, normalised inside the graph")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from ranksearch import api
+    from ranksearch.export_run import export_format
     from ranksearch.results import choose_point
 
     out = Path(args.output)
     if not out.resolve().parent.is_dir():
         raise UserError(f"-o {out}: folder {out.resolve().parent} does not exist; create it or choose another path")
+    if export_format(out, args.format) != "config" or args.input != "float":  # the trained network as a file
+        done = _config(api.export, args.run_dir, args.trial, max_params=args.max_params, max_flops=args.max_flops,
+                       to=out, format=args.format, input=args.input, device=args.device)
+        print("\n".join(done.lines()))
+        return 0
     result = api.load(args.run_dir)
     row = choose_point(result.tables, args.trial, args.max_params, args.max_flops)
     try:
@@ -270,7 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p, "train this network unmodified (e.g. to get weights for `run --weights`)")
     p.add_argument("--threads", type=int, help="CPU threads to train with (default: the configuration's, else every core); "
                                                "a search point's figures reproduce with the thread count it trained with")
-    p.add_argument("--save", help="write weights, configuration and preprocessing here (ranksearch.load_model reads it)")
+    p.add_argument("--save", help="write the trained network here, as its suffix says: .onnx ONNX, .ts TorchScript, "
+                                  ".json the configuration, else (.pt) weights, configuration and preprocessing "
+                                  "(ranksearch.load_model reads it)")
+    _input_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (accuracies, parameters, seconds) on stdout")
     p.set_defaults(func=cmd_train)
 
@@ -327,15 +342,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder to write the report (and, for a study read by URL, its CSV and JSON) to (default: RUN_DIR)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("export", help="write a chosen point's configuration JSON", formatter_class=_Help,
+    p = sub.add_parser("export", help="write a chosen point's configuration, or the trained network as ONNX or TorchScript",
+                       formatter_class=_Help,
                        epilog="examples:\n  ranksearch export runs/cifar10-light --max-params 20000 -o point.json\n"
                               "  ranksearch export runs/cifar10-light --trial 17 -o point.json\n"
-                              "then: ranksearch train --config point.json --epochs 30")
+                              "then: ranksearch train --config point.json --epochs 30\n"
+                              "the trained network as a file (trained first unless the run folder kept its weights):\n"
+                              "  ranksearch export runs/cifar10-light --max-params 20000 -o model.onnx\n"
+                              "  ranksearch export runs/cifar10-light --trial 17 --format torchscript -o model.ts")
     p.add_argument("run_dir", help="a run folder written by `ranksearch run`")
     p.add_argument("--trial", type=int, help="the candidate with this trial number (trials.csv's number column)")
     p.add_argument("--max-params", type=int, help="the most accurate front member with at most this many trainable parameters")
     p.add_argument("--max-flops", type=int, help="and at most this many FLOPs (with --max-params)")
-    p.add_argument("-o", "--output", required=True, help="the JSON file to write")
+    p.add_argument("-o", "--output", required=True, help="the file to write")
+    p.add_argument("--format", choices=("config", "onnx", "torchscript", "checkpoint"),
+                   help="config: the configuration JSON (nothing trains); onnx, torchscript, checkpoint: the trained network, "
+                        "trained first with its recorded configuration unless the run folder kept its weights "
+                        "(default: from -o's suffix, .onnx or .ts, else config)")
+    _input_arg(p)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train it (default auto)")
     p.set_defaults(func=cmd_export)
     return parser
 

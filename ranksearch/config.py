@@ -17,7 +17,7 @@ from typing import Any
 from lightlayers import ModelSpec, NetworkSpec, spec_from_dict
 
 from ranksearch.hardware import default_precision
-from ranksearch.objectives import check_objectives
+from ranksearch.objectives import canonical_objectives, check_objectives
 from ranksearch.pruners import check_pruner
 from ranksearch.samplers import check_sampler
 from ranksearch.space import check_space
@@ -302,7 +302,7 @@ class SearchConfig:
     model: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        self.objectives = tuple(self.objectives)
+        self.objectives = canonical_objectives(self.objectives)  # latency:onnx -> latency-onnx
         _check_choice("start", self.start, STARTS)
         if self.start == "parent" and self.finetune is None:
             self.finetune = finetune_recipe(self.recipe, finetune_epochs(self.recipe.epochs))

@@ -1,11 +1,9 @@
-"""A trained model in your code: the checkpoint ``ranksearch train --save`` writes, and loading it with one call.
+"""A trained model in your code: ``load_model`` reads a ``ranksearch train --save`` checkpoint with one call.
 
-The checkpoint (``torch.load(path, weights_only=True)`` reads it) holds everything inference
-needs: the configuration that builds the network (``config``), its weights (``state_dict``), the
-accuracies it was trained to (``result``), and ``preprocess``: the per-channel mean and std, in
-pixel units (0-255), the images are normalised by, the input shape and the class names.
-``load_model(path)`` returns a ``Model``: call it on uint8 images, (N, C, H, W) as the dataset
-holds them, for logits, or ``predict`` them for class indices.
+The checkpoint holds everything inference needs: the configuration that builds the network, its
+weights, the accuracies it was trained to, the per-channel mean and std (pixel units, 0-255) its
+input is normalised by, and the class names. ``load_model(path)`` returns a ``Model``: call it on
+uint8 images, (N, C, H, W) as a dataset holds them, for logits, or ``predict`` class indices.
 """
 
 from __future__ import annotations
@@ -17,33 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightlayers import build_model
-
-from ranksearch.config import TrainConfig
-from ranksearch.data import Splits
+from ranksearch.deploy import load_checkpoint
 from ranksearch.errors import UserError
-from ranksearch.outputs import write_atomic
-from ranksearch.trainer import input_statistics
-
-
-def save_checkpoint(path: str | Path, cfg: TrainConfig, model: nn.Module, result: dict[str, Any], splits: Splits,
-                    classes: list[str]) -> Path:
-    """Write the checkpoint atomically: configuration, weights, accuracies and preprocessing."""
-    import io
-
-    mean, std = input_statistics(splits, cfg.recipe)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
-        raise UserError("the trained weights hold NaN or infinite values: the training diverged, so nothing was saved; "
-                        "lower the learning rate (--config recipe lr) and train again")
-    preprocess = {"mean": mean, "std": std, "input_shape": [splits.in_channels, splits.image_size, splits.image_size],
-                  "classes": list(classes)}
-    buffer = io.BytesIO()
-    torch.save({"config": cfg.to_dict(), "state_dict": state, "result": result, "preprocess": preprocess}, buffer)
-    try:
-        return write_atomic(path, buffer.getvalue())
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror}; the previous file, if any, is as it was") from None
 
 
 @dataclass
@@ -78,19 +51,11 @@ def load_model(path: str | Path) -> Model:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: no such checkpoint; write one with `ranksearch train ... --save {p.name}`")
-    try:
-        saved = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserError(f"{p}: not a ranksearch checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(saved, dict) or not {"config", "state_dict", "preprocess"} <= set(saved):
-        raise UserError(f"{p}: not a ranksearch checkpoint with its preprocessing (written by an older version? "
-                        "train it again with --save)")
-    cfg = TrainConfig.from_dict(saved["config"], str(p))
-    network = build_model({**saved["config"]["model"], "weights": None} if "source" in saved["config"]["model"]
-                          else saved["config"]["model"])
-    network.load_state_dict(saved["state_dict"])
-    pre = saved["preprocess"]
-    channels = len(pre["mean"])
-    return Model(network.eval(), torch.tensor(pre["mean"]).view(1, channels, 1, 1),
-                 torch.tensor(pre["std"]).view(1, channels, 1, 1), tuple(pre["input_shape"]), list(pre["classes"]),
-                 cfg.to_dict(), saved.get("result", {}))
+    trained = load_checkpoint(p)
+    if trained.mean is None or trained.std is None:
+        raise UserError(f"{p}: the checkpoint does not record its input normalisation (written by an older version); "
+                        "train it again with --save")
+    channels = len(trained.mean)
+    return Model(trained.model.eval(), torch.tensor(trained.mean).view(1, channels, 1, 1),
+                 torch.tensor(trained.std).view(1, channels, 1, 1), trained.input_shape, list(trained.classes or []),
+                 trained.config, trained.result)

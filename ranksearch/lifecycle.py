@@ -25,6 +25,7 @@ from ranksearch.errors import RunFailure, UserError
 from ranksearch.hardware import cores
 from ranksearch.jobs import JobSpec, quiet_optuna, read_data, resolve_jobs, run_jobs, threads_per_job
 from ranksearch.monitor import Monitor
+from ranksearch.objectives import check_measurable
 from ranksearch.progress import Progress
 from ranksearch.results import Tables, study_tables
 from ranksearch.samplers import make_sampler
@@ -124,6 +125,7 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: Progress, jobs: int
 
 def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | str) -> SearchOutcome:
     quiet_optuna()
+    check_measurable(cfg.objectives)  # an objective whose package is missing, before anything is read or written
     started, started_at = time.monotonic(), time.time()
     deadline = time.time() + cfg.timeout if cfg.timeout is not None else None
     n_jobs = resolve_jobs(jobs, cfg.device, cfg.budget)
@@ -208,6 +210,7 @@ def run_worker(storage: str, study_name: str, progress: Progress, *, device: str
 def _run_worker(storage: str, study_name: str, progress: Progress, device: str, data_dir: str | None, jobs: int | str) -> str:
     quiet_optuna()
     study, cfg = load_study(storage, study_name)
+    check_measurable(cfg.objectives)
     study.sampler = make_sampler(cfg.sampler, None)
     cfg = replace(cfg, device=device)
     n_jobs = resolve_jobs(jobs, device, cfg.budget)

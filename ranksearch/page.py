@@ -126,7 +126,8 @@ def _table(data: dict[str, Any]) -> str:
     return (
         '<h2 id="table">The baselines and the front of candidates, by parameters</h2>'
         f'<p class="note">Ranks are listed in slot order ({html.escape(slots)}; head last). Seconds: training wall time of '
-        "that network alone. Latency: measured on this machine, batch 1 (median) and per image in a batch of 256; "
+        "that network alone. Latency: PyTorch eager, measured on this machine, batch 1 (median) and per image in a batch "
+        "of 256 (the menu of the other fronts also offers ONNX Runtime's where the search measured it); "
         "— where the study predates the measurement. Grey rows: a baseline is no larger and at least as accurate. "
         "<i>train it</i>: the command that trains that network again.</p>"
         '<table id="front-table"><thead><tr><th class="l">network</th><th class="l">verdict</th><th class="l">layers</th>'

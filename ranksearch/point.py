@@ -14,10 +14,10 @@ from lightlayers.network import check_outputs, load_state
 
 from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
+from ranksearch.deploy import Trained, Written, check_format, format_for_path, write
 from ranksearch.errors import UserError
 from ranksearch.progress import Progress
-from ranksearch.inference import save_checkpoint
-from ranksearch.trainer import train
+from ranksearch.trainer import normalization, train
 
 
 def reference_model(dataset: str, splits: Splits, family: str, rank: int | None) -> ModelSpec:
@@ -53,6 +53,7 @@ class PointResult:
     config: TrainConfig
     summary: dict[str, Any]
     model: torch.nn.Module
+    written: Written | None = None  # the file --save wrote and how it checked
 
 
 def train_point(
@@ -64,11 +65,18 @@ def train_point(
     network: dict | None = None,
     device: str = "auto",
     save: str | Path | None = None,
+    format: str | None = None,
+    input: str = "float",
 ) -> PointResult:
     """Train ``cfg``'s model; or, when ``family`` is given, the reference network of that family for
-    the data; or, when ``network`` is given ({source, kwargs, weights}), that network unmodified."""
+    the data; or, when ``network`` is given ({source, kwargs, weights}), that network unmodified.
+
+    ``save``: write the trained network there as ``format`` (default: the one its suffix names,
+    else a checkpoint), taking ``input`` (``ranksearch.deploy``: formats, metadata, the check)."""
     if save is not None:
         check_writable(save)
+        format = format or format_for_path(save, "checkpoint")
+        check_format(format, input)
     data, splits = load_splits(cfg.data)
     for note in data.notes:
         progress.line(f"data {cfg.data.dataset}: {note}")
@@ -136,7 +144,10 @@ def train_point(
         f"done in {result.seconds:.1f}s ({result.images_per_second:,.0f} images/s): "
         f"val_accuracy {result.val_accuracy:.4f}, test_accuracy {result.test_accuracy:.4f}"
     )
+    written = None
     if save is not None:
-        save_checkpoint(save, cfg, result.model, summary, splits, data.classes)
-        progress.line(f"saved weights, configuration and preprocessing to {save}")
-    return PointResult(cfg, summary, result.model)
+        mean, std = normalization(splits, cfg.recipe)
+        trained = Trained(result.model, cfg.to_dict(), summary, mean.tolist(), std.tolist(), list(data.classes))
+        written = write(trained, save, format, input, pixels=splits.test_x)
+        progress.line(written.line())
+    return PointResult(cfg, summary, result.model, written)

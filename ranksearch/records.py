@@ -31,7 +31,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ranksearch.objectives import measured_columns
+from ranksearch.objectives import recorded_columns
 from ranksearch.rows import Record, Trained
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -44,7 +44,7 @@ BASELINE_ORDER = {"conv": 0, "separable": 1}
 
 
 def _measures(attrs: dict[str, Any]) -> dict[str, float]:
-    return {c: attrs[c] for c in measured_columns() if attrs.get(c) is not None}
+    return {c: attrs[c] for c in recorded_columns() if attrs.get(c) is not None}
 
 
 def _record(role: str, number: int | None, state: str, attrs: dict[str, Any]) -> Record:

@@ -22,7 +22,7 @@ from lightlayers import spec_from_dict
 from ranksearch import records, storage
 from ranksearch.config import SearchConfig, TrainConfig
 from ranksearch.errors import UserError
-from ranksearch.objectives import get_objective, measured_columns
+from ranksearch.objectives import get_objective, recorded_columns
 from ranksearch.rows import Record as Row
 
 CSV_COLUMNS = [
@@ -33,8 +33,9 @@ CSV_COLUMNS = [
 
 
 def csv_columns() -> list[str]:
-    """trials.csv's fixed columns: the ones above, then any other registered objective's columns."""
-    return CSV_COLUMNS + [c for c in measured_columns() if c not in CSV_COLUMNS] + ["lineage", "diverged_at", "energy_kept"]
+    """trials.csv's fixed columns: the ones above, then any other registered objective's columns (its
+    costs, then what it records beside them, such as the threads a latency was measured with)."""
+    return CSV_COLUMNS + [c for c in recorded_columns() if c not in CSV_COLUMNS] + ["lineage", "diverged_at", "energy_kept"]
 
 
 def csv_record(r: Row) -> dict[str, Any]:

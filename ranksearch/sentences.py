@@ -130,3 +130,18 @@ def _curve_sentence(v: Verdict) -> str:
             f"{acc(c.val_accuracy)}), the curve of what you have without the search ({names}) needs about "
             f"{best.baseline_params:,} parameters (read between {around}, log-interpolated): {best.times_fewer:.2f}x "
             f"more, {best.percent_fewer:.0f} % saved.")
+
+
+def latency_sentence(take: str, runtime: str, threads: float | None, single: float, batched: float | None, batch: int,
+                     eager: tuple[float | None, float | None] | None = None) -> str:
+    """Which runtime the latency a search minimised was measured in, and the take's latency there
+    (``eager``: the same network's PyTorch eager figures, when the runtime is another)."""
+    with_threads = f" with {threads:g} thread{'s' if threads != 1 else ''}" if threads else ""
+    at_batch = f" and {batched:.4f} ms per image at batch {batch}" if batched is not None else ""
+    beside = ""
+    if eager is not None and eager[0] is not None:
+        eager_batch = f" and {eager[1]:.4f}" if eager[1] is not None else ""
+        beside = f" (PyTorch eager: {eager[0]:.3f}{eager_batch} ms)"
+    return (f"Latency, which this search minimised, was measured in {runtime}{with_threads} (medians of repeats): "
+            f"{take} runs in {single:.3f} ms at batch 1{at_batch}{beside}; the report draws the front by latency "
+            f"in each runtime measured.")

@@ -132,19 +132,25 @@ def batch_size_for(recipe: Recipe, n_train: int) -> int:
     return max(32, min(recipe.batch_size, n_train // MIN_STEPS_PER_EPOCH))
 
 
-def input_statistics(data: Splits, recipe: Recipe) -> tuple[list[float], list[float]]:
-    """Per-channel (mean, std) in pixel units (0-255) that the recipe normalises images by:
-    the training split's for ``standardize``, (0, 255) for ``unit`` (pixels / 255)."""
+def normalization(data: Splits, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel (mean, std), in 0-255 pixel units, the recipe's input is ``(pixels - mean) / std`` by:
+    the training split's statistics, or (0, 255) for every channel under ``normalize="unit"``."""
     if recipe.normalize == "unit":
-        return [0.0] * data.in_channels, [255.0] * data.in_channels
+        return torch.zeros(data.in_channels), torch.full((data.in_channels,), 255.0)
     mean, std = channel_stats(data.train_x)
-    return (mean * 255).tolist(), (std * 255).tolist()
+    return mean * 255, std * 255
+
+
+def input_statistics(data: Splits, recipe: Recipe) -> tuple[list[float], list[float]]:
+    """``normalization`` as lists of numbers, as a checkpoint stores them."""
+    mean, std = normalization(data, recipe)
+    return mean.tolist(), std.tolist()
 
 
 def normalizer(data: Splits, recipe: Recipe, dev: torch.device):
     """uint8 batch -> the float channels_last input the recipe trains on (standardised or pixels / 255)."""
-    mean, std = input_statistics(data, recipe)
-    mean, std = torch.tensor(mean, device=dev).view(1, -1, 1, 1), torch.tensor(std, device=dev).view(1, -1, 1, 1)
+    mean, std = normalization(data, recipe)
+    mean, std = mean.view(1, -1, 1, 1).to(dev), std.view(1, -1, 1, 1).to(dev)
 
     def normalize(xb: torch.Tensor) -> torch.Tensor:
         return ((xb.float() - mean) / std).contiguous(memory_format=torch.channels_last)

@@ -194,7 +194,7 @@ class TrialLoop:
 
     def _describe(self, live: records.LiveTrial, name: str, spec, lineage: Lineage | None) -> dict[str, float]:
         measuring = time.perf_counter()
-        measures = measure_network(spec, self.device)
+        measures = measure_network(spec, self.device, self.cfg.objectives)
         live.describe(name, spec.to_dict(), measures, time.perf_counter() - measuring, lineage.words if lineage else "",
                       torch.get_num_threads() if self.device.type == "cpu" else None)
         return measures

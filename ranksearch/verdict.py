@@ -26,6 +26,9 @@ The rules:
   and the smallest candidate within 1 point of the Conv2d baseline's validation accuracy.
 - *Test*: the largest |validation - test| over the candidate front (test is reported, never
   used to choose).
+- *Latency*: for each latency objective the search minimised (``latency``: PyTorch eager;
+  ``latency-onnx``: ONNX Runtime's CPU execution provider), the runtime and threads it was
+  measured with and the take's figures there, beside PyTorch eager's for another runtime.
 - *Cost*: wall time of the run's invocations (``not recorded`` for studies made before it
   was); training seconds summed over candidates and baselines; candidate-epochs trained of
   budget x epochs; epochs pruning saved (the epochs its pruned candidates did not train) and
@@ -40,8 +43,9 @@ from dataclasses import replace
 
 from ranksearch.config import SearchConfig
 from ranksearch.labels import network_name
+from ranksearch.objectives import get_objective
 from ranksearch.results import Row, Tables, pareto_front
-from ranksearch.sentences import sentences
+from ranksearch.sentences import latency_sentence, sentences
 from ranksearch.verdict_parts import CLOSE_POINTS, Budget, Choice, Cost, CurveSaving, Dominance, Noise, Saving, Verdict
 
 BUDGET_FRACTIONS = (0.10, 0.25, 0.50)
@@ -213,4 +217,22 @@ def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
     v.noise = noise(v.take, named)
     v.conv_name = Choice.of(conv, network).name if conv is not None else v.conv_name
     v.sentences = sentences(v, conv_present=conv is not None)
+    if take is not None:
+        v.sentences[-1:-1] = latency_sentences(take, cfg, v.take.name)  # before the cost, which stays last
     return v
+
+
+def latency_sentences(take: Row, cfg: SearchConfig, name: str) -> list[str]:
+    """For each latency objective the search minimised: its runtime, its threads and the take's figures there."""
+    from ranksearch.latency import LARGE_BATCH
+
+    out = []
+    for objective in (get_objective(o) for o in cfg.objectives):
+        if not objective.runtime or take.value(objective.column) is None:
+            continue
+        threads = take.value(objective.recorded[0]) if objective.recorded else None
+        eager = (take.value("latency_ms"), take.value("latency_ms_batch")) if objective.column != "latency_ms" else None
+        out.append(latency_sentence(f"the take, {name},", objective.runtime, threads, take.value(objective.column),
+                                    take.value(objective.columns[1][0]) if len(objective.columns) > 1 else None,
+                                    LARGE_BATCH, eager))
+    return out

@@ -195,4 +195,7 @@ CASES = [
     Case("config naming a layer the model does not have", lambda w: ["train", "--config", _network_config(w, {"nope": {"family": "light", "rank": 2}})], 2, "not a replaceable layer"),
     Case("config with a rank over the layer's limit", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 10000}})], 2, "must be <="),
     Case("export of a trial that does not exist", lambda w: ["export", str(w.run), "--trial", "9999", "-o", str(w.root / "y.json")], 2, "no finished candidate numbered 9999"),
+    Case("export --input uint8 of a configuration", lambda w: ["export", str(w.run), "--trial", "0", "--input", "uint8", "-o", str(w.root / "u.json")], 2, "input uint8 is for a network file"),
+    Case("train --save a checkpoint with --input uint8", lambda w: ["train", "--config", _config(w), "--save", str(w.root / "u.pt"), "--input", "uint8"], 2, "input uint8 is for ONNX and TorchScript files"),
+    Case("run --objectives latency:tflite", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--objectives", "params,latency:tflite"], 2, "latency:tflite"),
 ]

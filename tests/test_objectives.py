@@ -35,7 +35,7 @@ def test_a_registered_objective_is_measured_for_every_network(weighted_layers):
 
 
 def test_an_unknown_objective_is_refused_naming_the_known_ones(weighted_layers):
-    with pytest.raises(ValueError, match="objectives must be params, optionally with flops and latency and depth"):
+    with pytest.raises(ValueError, match="objectives must be params, optionally with flops and latency and latency-onnx and depth"):
         cfg("params", "size")
     assert cfg("params", "depth").objectives == ("params", "depth")
 

@@ -124,6 +124,16 @@ def test_metadata_requires_every_library_the_code_imports(metadata):
     assert required["numpy"] == "numpy>=1.24" and required["tqdm"] == "tqdm>=4.60"
 
 
+def test_the_deploy_extra_installs_onnx_and_onnxruntime_and_the_tests_have_them(metadata):
+    extras: dict[str, set[str]] = {}
+    for req in metadata.get_all("Requires-Dist", []):
+        extra = re.search(r'extra == "([a-z]+)"', req)
+        if extra:
+            extras.setdefault(extra.group(1), set()).add(re.match(r"[A-Za-z0-9._-]+", req).group(0).lower())
+    assert {"onnx", "onnxruntime"} <= extras["deploy"] <= extras["test"]
+    assert "deploy" in metadata.get_all("Provides-Extra", [])
+
+
 def test_wheel_installs_the_command(wheel):
     entry_points = wheel.read(f"{_dist_info(wheel)}/entry_points.txt").decode()
     assert re.search(r"^ranksearch\s*=\s*ranksearch\.cli:main$", entry_points, re.M), entry_points

@@ -256,7 +256,8 @@ def test_the_other_fronts_offer_flops_latency_and_training_time(run_dir):
     fig = cost_figure(data)
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == [
-        "FLOPs", "inference latency (batch 1)", "inference latency (batch 256)", "training wall time of the candidate"]
+        "FLOPs", "inference latency in PyTorch eager (batch 1)", "inference latency in PyTorch eager (batch 256)",
+        "training wall time of the candidate"]
     shown = [{t.name for t, on in zip(fig.data, b.args[0]["visible"]) if on} for b in buttons]
     assert all("Pareto front of the candidates" in names and "Conv2d baseline" in names for names in shown)
     assert "pruned (last validation accuracy; ▼ below the axis)" not in shown[3]  # a pruned run's seconds are of fewer epochs
