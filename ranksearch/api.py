@@ -29,6 +29,7 @@ import pandas as pd
 from ranksearch.config import (
     DEFAULT_BASELINES, RECIPE_NAMES, DataConfig, SearchConfig, TrainConfig, finetune_recipe, make_recipe, read_json,
 )
+from ranksearch.errors import UserError
 from ranksearch.progress import Progress
 from ranksearch.results import Tables, choose_point, front_records, point_config, study_tables, trials_frame
 from ranksearch.storage import open_run
@@ -182,13 +183,29 @@ class SearchResult:
         return front_records(self.tables.front, self.config, self.tables.parent_weights)
 
     def export(self, trial: int | None = None, *, max_params: int | None = None, max_flops: int | None = None,
-               to: str | Path | None = None) -> dict[str, Any]:
-        """The configuration of trial ``trial``, or of the most accurate front member within ``max_params``."""
-        row = choose_point(self.tables, trial, max_params, max_flops)
+               take: bool = False, baseline: str | None = None, to: str | Path | None = None) -> dict[str, Any]:
+        """The configuration that trains a row again as the search trained it: trial ``trial``; the most
+        accurate front member within ``max_params``; what the verdict takes (``take=True``); or a
+        baseline by name (``"separable"``, ``"conv@0.5"``, ``"parent"``)."""
+        row = self.row(trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline)
         config = point_config(row, self.config, self.tables.parent_weights)
         if to is not None:
-            Path(to).write_text(json.dumps(config, indent=2) + "\n")
+            from ranksearch.outputs import json_text, write_atomic
+
+            write_atomic(to, json_text(config))
         return config
+
+    def row(self, trial: int | None = None, *, max_params: int | None = None, max_flops: int | None = None,
+            take: bool = False, baseline: str | None = None):
+        """The row ``export`` picks (``ranksearch.rows.Record``)."""
+        chosen = None
+        if take:
+            v = self.verdict
+            if v.take is None:
+                raise UserError("the verdict takes nothing yet: no candidate or baseline has finished")
+            rows = {r.key: r for r in self.tables.references + self.tables.candidates}
+            chosen = rows[v.take.key]
+        return choose_point(self.tables, trial, max_params, max_flops, baseline, chosen)
 
     @property
     def verdict(self):
@@ -239,8 +256,9 @@ def load(run_dir: str | Path | None = None, *, storage: str | None = None, study
 
 
 def export(run_dir: str | Path, trial: int | None = None, *, max_params: int | None = None,
-           max_flops: int | None = None, to: str | Path | None = None, format: str | None = None,
-           input: str = "float", device: str = "auto", progress: bool | TextIO | Progress | None = None):
+           max_flops: int | None = None, take: bool = False, baseline: str | None = None, to: str | Path | None = None,
+           format: str | None = None, input: str = "float", device: str = "auto",
+           progress: bool | TextIO | Progress | None = None):
     """A chosen point's configuration from a run folder (see ``SearchResult.export``), a dict.
 
     With ``format`` "onnx", "torchscript" or "checkpoint" (or ``to`` ending in .onnx or .ts), the
@@ -253,11 +271,11 @@ def export(run_dir: str | Path, trial: int | None = None, *, max_params: int | N
     if chosen != "config":
         if to is None:
             raise ValueError(f"format {format} writes a file: give to= its path")
-        return export_point(run_dir, trial, max_params=max_params, max_flops=max_flops, to=to, format=format,
-                            input=input, device=device, progress=_progress(progress))
+        return export_point(run_dir, trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline,
+                            to=to, format=format, input=input, device=device, progress=_progress(progress))
     if input != "float":
         raise ValueError(f"input {input} is for a network file: write to a .onnx or .ts file, or give format onnx or torchscript")
-    return load(run_dir).export(trial, max_params=max_params, max_flops=max_flops, to=to)
+    return load(run_dir).export(trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline, to=to)
 
 
 def train_config(config: TrainConfig | dict | str | Path | None = None, **settings: Any) -> TrainConfig:

@@ -199,24 +199,24 @@ def _input_arg(p: argparse.ArgumentParser) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from ranksearch import api
     from ranksearch.export_run import export_format
-    from ranksearch.results import choose_point
 
     out = Path(args.output)
     if not out.resolve().parent.is_dir():
         raise UserError(f"-o {out}: folder {out.resolve().parent} does not exist; create it or choose another path")
+    pick = dict(max_params=args.max_params, max_flops=args.max_flops, take=args.take, baseline=args.baseline)
     if export_format(out, args.format) != "config" or args.input != "float":  # the trained network as a file
-        done = _config(api.export, args.run_dir, args.trial, max_params=args.max_params, max_flops=args.max_flops,
-                       to=out, format=args.format, input=args.input, device=args.device)
+        done = _config(api.export, args.run_dir, args.trial, **pick, to=out, format=args.format, input=args.input,
+                       device=args.device)
         print("\n".join(done.lines()))
         return 0
     result = api.load(args.run_dir)
-    row = choose_point(result.tables, args.trial, args.max_params, args.max_flops)
+    row = result.row(args.trial, **pick)
     try:
-        result.export(row.number, to=out)
+        result.export(args.trial, **pick, to=out)
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror}; choose another -o path") from None
     print(
-        f"trial {row.number}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
+        f"{row.key}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
         f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f} -> {out}\n"
         f"train it: ranksearch train --config {out}"
     )
@@ -354,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trial", type=int, help="the candidate with this trial number (trials.csv's number column)")
     p.add_argument("--max-params", type=int, help="the most accurate front member with at most this many trainable parameters")
     p.add_argument("--max-flops", type=int, help="and at most this many FLOPs (with --max-params)")
+    p.add_argument("--take", action="store_true", help="exactly the network the verdict takes (summary.json's take)")
+    p.add_argument("--baseline", help="a baseline by name (conv, separable, conv@0.5, ...), or parent")
     p.add_argument("-o", "--output", required=True, help="the file to write")
     p.add_argument("--format", choices=("config", "onnx", "torchscript", "checkpoint"),
                    help="config: the configuration JSON (nothing trains); onnx, torchscript, checkpoint: the trained network, "

@@ -25,8 +25,7 @@ from ranksearch.errors import UserError
 from ranksearch.labels import duration
 from ranksearch.point import check_writable, train_point
 from ranksearch.progress import Progress
-from ranksearch.results import Row, choose_point, point_config, study_tables
-from ranksearch.storage import open_run
+from ranksearch.results import Row, point_config
 
 WEIGHTS_FOLDER = "weights"
 
@@ -66,7 +65,7 @@ class Exported:
         r, w = self.row, self.written
         how = (f"trained again: val {self.summary['val_accuracy']:.4f}, test {self.summary['test_accuracy']:.4f}"
                if self.trained else "from the run's saved weights")
-        out = [f"trial {r.number}: {r.trainable_params:,} parameters, val {r.val_accuracy:.4f}, test {r.test_accuracy:.4f} "
+        out = [f"{r.key}: {r.trainable_params:,} parameters, val {r.val_accuracy:.4f}, test {r.test_accuracy:.4f} "
                f"in the search; {how} -> {w.path} ({w.format}, max abs difference {w.max_abs_diff:.2e} from PyTorch "
                f"over {w.batch} images)"]
         if w.format == "onnx":
@@ -93,31 +92,32 @@ def _from_saved(path: Path, config: dict[str, Any], number: int) -> Trained:
 
 
 def export_point(run_dir: str | Path, trial: int | None = None, *, max_params: int | None = None,
-                 max_flops: int | None = None, to: str | Path, format: str | None = None, input: str = "float",
-                 device: str = "auto", progress: Progress) -> Exported:
-    """The chosen point (``choose_point``) written to ``to`` as ``format`` (see the module rules)."""
+                 max_flops: int | None = None, take: bool = False, baseline: str | None = None, to: str | Path,
+                 format: str | None = None, input: str = "float", device: str = "auto", progress: Progress) -> Exported:
+    """The chosen row (``SearchResult.row``) written to ``to`` as ``format`` (see the module rules)."""
+    from ranksearch.api import load
+
     format = export_format(to, format)
     check_format(format, input)
     check_writable(to)
-    run = open_run(run_dir)
-    tables = study_tables(run.study, run.config)
-    row = choose_point(tables, trial, max_params, max_flops)
-    config = point_config(row, run.config, tables.parent_weights)
+    result = load(run_dir)
+    row = result.row(trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline)
+    config = point_config(row, result.config, result.tables.parent_weights)
     if format == "config":
         return Exported(row, config, write(Trained(None, config, {}, None, None), to, "config"), False, None)
-    saved = saved_weights(run.folder, row.number)
+    saved = saved_weights(result.folder, row.number)
     if saved is not None:
-        progress.line(f"trial {row.number}: using its saved weights {saved}")
+        progress.line(f"{row.key}: using its saved weights {saved}")
         written = write(_from_saved(saved, config, row.number), to, format, input)
         progress.line(written.line())
         return Exported(row, config, written, False, None)
     try:
-        cfg = TrainConfig.from_dict(config, f"trial {row.number}'s configuration")
+        cfg = TrainConfig.from_dict(config, f"{row.key}'s configuration")
     except ValueError as e:
         raise UserError(str(e)) from None
     inherits = f", inheriting from the parent {cfg.parent}" if cfg.parent else ""
     progress.line(
-        f"trial {row.number}: the run folder keeps no trained weights, so it trains first with its recorded "
+        f"{row.key}: the run folder keeps no trained weights, so it trains first with its recorded "
         f"configuration (as `ranksearch train --config` does): recipe {cfg.recipe.name}, {cfg.recipe.epochs} "
         f"epoch{'s' if cfg.recipe.epochs != 1 else ''}"
         f"{inherits}; the search trained it in {duration(row.seconds)}"

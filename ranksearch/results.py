@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -138,13 +138,24 @@ def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
     return tables
 
 
-def choose_point(tables: Tables, trial: int | None = None, max_params: int | None = None, max_flops: int | None = None) -> Row:
-    """The candidate numbered ``trial``, or the most accurate front member within ``max_params`` (and ``max_flops``)."""
+def choose_point(tables: Tables, trial: int | None = None, max_params: int | None = None, max_flops: int | None = None,
+                 baseline: str | None = None, take: Row | None = None) -> Row:
+    """The candidate numbered ``trial``; the most accurate front member within ``max_params`` (and
+    ``max_flops``); the baseline named ``baseline`` (``parent``: the parent); or ``take``, the row the
+    verdict takes (the caller computes it)."""
     candidates, front = tables.candidates, tables.front
-    if (trial is None) == (max_params is None):
-        raise UserError("give exactly one of --trial N or --max-params P")
+    if sum(x is not None for x in (trial, max_params, baseline, take)) != 1:
+        raise UserError("give exactly one of --trial N, --max-params P, --baseline NAME or --take")
     if max_flops is not None and max_params is None:
         raise UserError("--max-flops goes with --max-params")
+    if take is not None:
+        return take
+    if baseline is not None:
+        found = next((r for r in tables.references if r.key == ("parent" if baseline == "parent" else f"baseline {baseline}")), None)
+        if found is None:
+            names = ", ".join(r.key.removeprefix("baseline ") for r in tables.references) or "none yet"
+            raise UserError(f"no baseline named {baseline!r} in this run; its baselines: {names}")
+        return found
     if trial is not None:
         for r in candidates:
             if r.number == trial:
@@ -161,10 +172,17 @@ def choose_point(tables: Tables, trial: int | None = None, max_params: int | Non
 
 
 def point_config(row: Row, cfg: SearchConfig, parent_weights: str | None = None) -> dict[str, Any]:
-    """The configuration ``ranksearch train --config`` accepts for one row: a candidate's under
-    ``start="parent"`` names the parent it inherits from and the fine-tune recipe."""
-    inherits = cfg.start == "parent" and row.role == "candidate" and parent_weights is not None
+    """The configuration ``ranksearch train --config`` accepts for one row, trained as the search trained
+    it: a candidate (or a baseline that inherits) under ``start="parent"`` names the parent it inherits
+    from and the fine-tune recipe; a baseline from scratch its own epochs; the parent the recipe."""
+    inherits = parent_weights is not None and cfg.start == "parent" and (
+        row.role == "candidate" or (row.role == "baseline" and row.lineage.startswith("inherits")))
     recipe = cfg.candidate_recipe if inherits else cfg.recipe
+    if row.role == "baseline" and not inherits and row.epochs_run:
+        recipe = replace(recipe, epochs=row.epochs_run)
+    if row.role == "parent" and row.seconds == 0.0 and row.lineage.startswith("your network as given"):
+        raise UserError("the parent is your network as given, not trained by the search: its weights are the file "
+                        "you gave with --weights")
     return TrainConfig(spec_from_dict(row.spec), cfg.data, recipe, cfg.seed, parent_weights if inherits else None,
                        row.threads).to_dict()
 

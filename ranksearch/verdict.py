@@ -50,6 +50,7 @@ from ranksearch.verdict_parts import CLOSE_POINTS, Budget, Choice, Cost, CurveSa
 
 BUDGET_FRACTIONS = (0.10, 0.25, 0.50)
 CHANCE_POINTS = 2.0  # a network this close to 1 / classes has learned nothing
+NOISE_POINTS = 2.0  # the take is compared, seed against seed, with named networks this close to it
 
 
 # -- the rules --------------------------------------------------------------------------------
@@ -126,12 +127,13 @@ def on_mean(r: Row) -> Row:
 
 
 def noise(v_take: Choice | None, named: list[Choice]) -> list[Noise]:
-    """The take against each other confirmed network named: level when their validation ranges overlap."""
+    """The take against each other confirmed network named whose mean validation accuracy is within
+    ``NOISE_POINTS`` of its own (a close call): level when their validation ranges over seeds overlap."""
     if v_take is None or v_take.val_range is None:
         return []
     out, seen = [], {v_take.key}
     for c in named:
-        if c is None or c.key in seen or c.val_range is None:
+        if c is None or c.key in seen or c.val_range is None or abs(c.val_accuracy - v_take.val_accuracy) > NOISE_POINTS / 100:
             continue
         seen.add(c.key)
         (a_lo, a_hi), (b_lo, b_hi) = v_take.val_range, c.val_range
