@@ -29,9 +29,8 @@ import pandas as pd
 from ranksearch.config import (
     DEFAULT_BASELINES, RECIPE_NAMES, DataConfig, SearchConfig, TrainConfig, finetune_recipe, make_recipe, read_json,
 )
-from ranksearch.errors import UserError
 from ranksearch.progress import Progress
-from ranksearch.results import Tables, choose_point, front_records, point_config, study_tables, trials_frame
+from ranksearch.results import Tables, front_records, point_config, study_tables, trials_frame
 from ranksearch.storage import open_run
 from ranksearch.trainer import resolve_device
 
@@ -197,15 +196,11 @@ class SearchResult:
 
     def row(self, trial: int | None = None, *, max_params: int | None = None, max_flops: int | None = None,
             take: bool = False, baseline: str | None = None):
-        """The row ``export`` picks (``ranksearch.rows.Record``)."""
-        chosen = None
-        if take:
-            v = self.verdict
-            if v.take is None:
-                raise UserError("the verdict takes nothing yet: no candidate or baseline has finished")
-            rows = {r.key: r for r in self.tables.references + self.tables.candidates}
-            chosen = rows[v.take.key]
-        return choose_point(self.tables, trial, max_params, max_flops, baseline, chosen)
+        """The row ``export`` picks (``ranksearch.rows.Record``; see ``ranksearch.picks``)."""
+        from ranksearch.picks import pick_row
+
+        return pick_row(self.tables, self.config, trial, max_params=max_params, max_flops=max_flops, take=take,
+                        baseline=baseline)
 
     @property
     def verdict(self):

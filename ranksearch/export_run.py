@@ -25,7 +25,9 @@ from ranksearch.errors import UserError
 from ranksearch.labels import duration
 from ranksearch.point import check_writable, train_point
 from ranksearch.progress import Progress
-from ranksearch.results import Row, point_config
+from ranksearch.picks import pick_row
+from ranksearch.results import Row, point_config, study_tables
+from ranksearch.storage import open_run
 
 WEIGHTS_FOLDER = "weights"
 
@@ -94,18 +96,17 @@ def _from_saved(path: Path, config: dict[str, Any], number: int) -> Trained:
 def export_point(run_dir: str | Path, trial: int | None = None, *, max_params: int | None = None,
                  max_flops: int | None = None, take: bool = False, baseline: str | None = None, to: str | Path,
                  format: str | None = None, input: str = "float", device: str = "auto", progress: Progress) -> Exported:
-    """The chosen row (``SearchResult.row``) written to ``to`` as ``format`` (see the module rules)."""
-    from ranksearch.api import load
-
+    """The chosen row (``ranksearch.picks``) written to ``to`` as ``format`` (see the module rules)."""
     format = export_format(to, format)
     check_format(format, input)
     check_writable(to)
-    result = load(run_dir)
-    row = result.row(trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline)
-    config = point_config(row, result.config, result.tables.parent_weights)
+    run = open_run(run_dir)
+    tables = study_tables(run.study, run.config)
+    row = pick_row(tables, run.config, trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline)
+    config = point_config(row, run.config, tables.parent_weights)
     if format == "config":
         return Exported(row, config, write(Trained(None, config, {}, None, None), to, "config"), False, None)
-    saved = saved_weights(result.folder, row.number)
+    saved = saved_weights(run.folder, row.number)
     if saved is not None:
         progress.line(f"{row.key}: using its saved weights {saved}")
         written = write(_from_saved(saved, config, row.number), to, format, input)

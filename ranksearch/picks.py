@@ -1,0 +1,21 @@
+"""Which row of a study a person means: a trial, the best within a size, a baseline, or what the verdict takes."""
+
+from __future__ import annotations
+
+from ranksearch.config import SearchConfig
+from ranksearch.errors import UserError
+from ranksearch.results import Row, Tables, choose_point
+from ranksearch.verdict import verdict
+
+
+def pick_row(tables: Tables, cfg: SearchConfig, trial: int | None = None, *, max_params: int | None = None,
+             max_flops: int | None = None, take: bool = False, baseline: str | None = None) -> Row:
+    """Trial ``trial``; the most accurate front member within ``max_params`` (and ``max_flops``);
+    what the verdict takes (``take``); or a baseline by name (``parent``: the parent)."""
+    chosen = None
+    if take:
+        v = verdict(tables, cfg)
+        if v.take is None:
+            raise UserError("the verdict takes nothing yet: no candidate or baseline has finished")
+        chosen = {r.key: r for r in tables.references + tables.candidates}[v.take.key]
+    return choose_point(tables, trial, max_params, max_flops, baseline, chosen)
