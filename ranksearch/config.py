@@ -21,6 +21,7 @@ from ranksearch.objectives import check_objectives
 from ranksearch.pruners import check_pruner
 from ranksearch.samplers import check_sampler
 from ranksearch.space import check_space
+from ranksearch.storage_url import without_password
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("onecycle", "constant", "plateau")
@@ -338,9 +339,12 @@ class SearchConfig:
         return self.finetune if self.start == "parent" else self.recipe
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form (config.json, the study's saved configuration): a storage password is never in it."""
         d = asdict(self)
         d["objectives"] = list(self.objectives)
         d["baselines"] = list(self.baselines)
+        if self.storage is not None:
+            d["storage"] = without_password(self.storage)
         return d
 
     @classmethod

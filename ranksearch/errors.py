@@ -1,10 +1,24 @@
-"""The exceptions a user's mistake or a failing environment raise; the CLI prints each as one line."""
+"""The exceptions a user's mistake or a failing environment raise; the CLI prints each as one line.
+
+No message ever shows a storage password: every one is masked as it is made
+(``ranksearch.storage_url``), whoever raises it and whatever text it quotes.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+from ranksearch.storage_url import masked
 
 
 class UserError(Exception):
     """Bad input from the user: a message that says what is wrong and how to fix it (exit code 2)."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(masked(str(message)))
 
 
 class RunFailure(UserError):

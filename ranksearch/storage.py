@@ -24,8 +24,8 @@ from ranksearch.config import SearchConfig, read_json
 from ranksearch.errors import RunFailure, UserError
 from ranksearch.objectives import get_objective
 from ranksearch.samplers import make_sampler
+from ranksearch.storage_url import EMBEDDED_FILE, embedded_url, journal_path, sqlite_path, without_password
 
-EMBEDDED_FILE = "study.db"
 # The study's own bookkeeping, as study attributes.
 WALL = "wall_seconds"  # studies written before intervals: the sum of the invocations' wall times
 WALL_INTERVALS = "wall_intervals"
@@ -35,15 +35,6 @@ REQUEUED = "requeued"
 HEARTBEAT_SECONDS = 30
 # What makes two runs the same study: changing any of these would mix incomparable trials.
 SIGNATURE_FIELDS = ("family", "objectives", "model", "start", "finetune")
-
-
-def embedded_url(folder: str | Path) -> str:
-    """The SQLite URL of a run folder's own study file."""
-    return f"sqlite:///{(Path(folder) / EMBEDDED_FILE).resolve()}"
-
-
-def _sqlite_path(url: str) -> Path | None:
-    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
 def _check_sqlite_file(path: Path) -> None:
@@ -57,17 +48,13 @@ def _check_sqlite_file(path: Path) -> None:
         raise UserError(f"{path}: {what}, not a ranksearch study; restore it from a copy or start a new run")
 
 
-def _journal_path(url: str) -> Path | None:
-    return Path(url[len("journal:///"):]) if url.startswith("journal:///") else None
-
-
 def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats (so a crashed worker's trial is failed and retried), or
     Optuna's journal file (``journal:///path``; one machine only: it has no heartbeats).
 
     ``create=False`` refuses a file that does not exist or is not a study, instead of creating one.
     """
-    journal = _journal_path(url)
+    journal = journal_path(url)
     if journal is not None:
         if not create and not (journal.is_file() and journal.stat().st_size > 0):
             raise UserError(f"{journal}: no such study journal (or an empty file); give the storage that `ranksearch run` used")
@@ -80,7 +67,7 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
     if not url.startswith(("sqlite:///", "postgresql", "mysql")):
         raise UserError(f"storage {url!r}: expected an Optuna RDB URL such as sqlite:///study.db or "
                         "postgresql://user@host/db, or journal:///path/to/file.log")
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None and not create:
         _check_sqlite_file(path)
     engine = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
@@ -98,7 +85,8 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
         if path is not None:
             raise RunFailure(f"cannot open storage {url}: {reason}; the file may be damaged: restore it from a copy "
                              "or start a new run folder") from None
-        raise RunFailure(f"cannot open storage {url}: {reason}; check the URL, that the server runs and accepts you") from None
+        raise RunFailure(f"cannot open storage {url}: {reason}; check the URL, that the server runs and accepts you "
+                         "(a password comes from the URL, PGPASSWORD or ~/.pgpass)") from None
     if path is not None:
         _serialize_sqlite_transactions(storage.engine)
     return storage
@@ -181,7 +169,7 @@ def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bo
 
 def load_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None) -> tuple[optuna.Study, SearchConfig]:
     """An existing ranksearch study and its configuration; creates nothing."""
-    path = _sqlite_path(url) or _journal_path(url)
+    path = sqlite_path(url) or journal_path(url)
     if path is not None and not path.exists():
         raise UserError(f"no study {name!r} in {url}: {path} does not exist; give the storage that `ranksearch run` used")
     storage = open_storage(url, create=False)
@@ -207,7 +195,7 @@ def folder_url(folder: Path, cfg: SearchConfig) -> str:
     Folders written before storages were recorded relative to them hold an absolute SQLite URL
     to a ``study.db``; a copy of such a folder reads its own file.
     """
-    path = _sqlite_path(cfg.storage or "")
+    path = sqlite_path(cfg.storage or "")
     if cfg.storage is None or (path is not None and path.name == EMBEDDED_FILE and (folder / EMBEDDED_FILE).exists()):
         return embedded_url(folder)
     return cfg.storage
