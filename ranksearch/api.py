@@ -186,7 +186,9 @@ class SearchResult:
         row = choose_point(self.tables, trial, max_params, max_flops)
         config = point_config(row, self.config, self.tables.parent_weights)
         if to is not None:
-            Path(to).write_text(json.dumps(config, indent=2) + "\n")
+            from ranksearch.outputs import json_text, write_atomic
+
+            write_atomic(to, json_text(config))
         return config
 
     @property

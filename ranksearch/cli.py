@@ -159,16 +159,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.config is None and (args.dataset is None or args.budget is None):
         raise UserError("give --dataset and --budget, or --config STUDY.json")
     cfg = _config(api.search_config, args.config, **{k: getattr(args, k) for k in api.SEARCH_SETTINGS})
+    from ranksearch.outputs import write_tables
+
     result = _config(api.run, cfg, out=args.out, jobs=_jobs(args.jobs))
     front = result.tables.front
-    report = result.report()  # report.html and summary.json (the verdict)
+    # The results on stdout first: a full disk (or a file we may not write) cannot take them away.
     print(f"{result.reason} after {result.seconds:.0f}s; front of {len(front)} candidates:")
     for r in front:
         print(f"  trial {r.number:>3}  {r.trainable_params:>8,} params  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}")
     for b in result.tables.baselines:
         print(f"  baseline {b.family:<9} {b.trainable_params:>8,} params  val {b.val_accuracy:.4f}  test {b.test_accuracy:.4f}")
-    print(f"results in {result.folder}: trials.csv, front.json, config.json, summary.json, report {report}\n")
-    print("\n".join(result.verdict.lines()))  # last, on stdout: what to take and why
+    print()
+    print("\n".join(result.verdict.lines()), flush=True)  # what to take and why
+    write_tables(result.tables, result.config, result.folder)  # as the search left them, unless a full disk stopped it
+    report = result.report()  # report.html and summary.json (the verdict)
+    print(f"results in {result.folder}: trials.csv, front.json, config.json, summary.json, report {report}", file=sys.stderr)
     return 0
 
 

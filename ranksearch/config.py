@@ -16,6 +16,7 @@ from typing import Any
 
 from lightlayers import ModelSpec, NetworkSpec, spec_from_dict
 
+from ranksearch.atomic import write_atomic
 from ranksearch.hardware import default_precision
 from ranksearch.objectives import check_objectives
 from ranksearch.pruners import check_pruner
@@ -253,7 +254,7 @@ class TrainConfig:
             raise ValueError(f"{source}: {e}") from None
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":

@@ -40,10 +40,7 @@ def save_checkpoint(path: str | Path, cfg: TrainConfig, model: nn.Module, result
                   "classes": list(classes)}
     buffer = io.BytesIO()
     torch.save({"config": cfg.to_dict(), "state_dict": state, "result": result, "preprocess": preprocess}, buffer)
-    try:
-        return write_atomic(path, buffer.getvalue())
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror}; the previous file, if any, is as it was") from None
+    return write_atomic(path, buffer.getvalue())  # a full disk or a read-only folder: one line, the old file kept
 
 
 @dataclass
