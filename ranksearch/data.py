@@ -2,6 +2,8 @@
 
 Formats read: torchvision's layouts for MNIST and Fashion-MNIST (IDX files, plain or .gz) and
 CIFAR-10/100 (python pickles), and any image-folder tree ``ROOT/{train,test}/<class>/<image>``.
+The decoded tensors are cached with a checksum of their contents; a cache file that does not
+match it (changed on disk) is decoded again, and the user is told.
 """
 
 from __future__ import annotations
@@ -115,21 +117,39 @@ def load_dataset(dataset: str, data_dir: str | Path | None = None, cache_dir: Pa
         "\n".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files).encode()
     ).hexdigest()[:16]
     cache_file = cache_dir / f"{Path(dataset).name}-{key}.pt"
+    note = None
     if cache_file.is_file():
         try:
-            return ImageDataset(**torch.load(cache_file, weights_only=True))
+            saved = torch.load(cache_file, weights_only=True)
+            checksum = saved.pop("checksum", None)
+            if checksum == _checksum(saved):
+                return ImageDataset(**saved)
+            if checksum is not None:
+                note = f"the cached tensors {cache_file} did not match their checksum (changed on disk); decoded again"
         except Exception:
-            cache_file.unlink(missing_ok=True)  # a broken cache is rebuilt, never trusted
+            pass
+        cache_file.unlink(missing_ok=True)  # a broken or changed cache is rebuilt, never trusted
     data = reader()
     data.name = dataset
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        torch.save(vars(data), tmp)
+        torch.save({**vars(data), "checksum": _checksum(vars(data))}, tmp)
         os.replace(tmp, cache_file)
     except OSError:
         pass  # a read-only cache only costs the next run its decode time
+    if note is not None:
+        data.notes.append(note)  # said this once, not saved with the cache
     return data
+
+
+def _checksum(values: dict) -> str:
+    """sha256 of a dataset's tensors and class names: what its cache file is checked against when read."""
+    digest = hashlib.sha256()
+    for k in ("train_x", "train_y", "test_x", "test_y"):
+        digest.update(values[k].contiguous().numpy())
+    digest.update("\n".join(values["classes"]).encode())
+    return digest.hexdigest()
 
 
 def _reference_source(dataset: str, data_dir: Path):
@@ -233,9 +253,12 @@ def _image_folder_files(root: Path) -> list[Path]:
 def read_image_folder(root: Path) -> ImageDataset:
     """Decode ``root/{train,test}/<class>/*`` to uint8 tensors.
 
-    Classes are the sorted folder names of ``train/``. All images are brought to the most common
-    size among (up to) the first 200 training images, bilinear and antialiased, and the dataset's
-    ``notes`` say how many were resized from what; all become RGB if any image is in colour.
+    Classes are the sorted folder names of ``train/``; a class folder without images is refused.
+    Every image is read as a person sees it: a palette, CMYK or 16-bit image through its RGB
+    conversion (never its palette indices), alpha dropped, the first frame of an animation. All
+    images are brought to the most common size among (up to) the first 200 training images,
+    bilinear and antialiased, and the dataset's ``notes`` say how many were resized from what;
+    all stay RGB if any image is in colour (its channels differ), else become one grey channel.
     Each image is decoded straight into one preallocated tensor per split: holding every small
     decoded tensor first costs memory the allocator never gives back (DECISIONS.md).
     """
@@ -248,9 +271,15 @@ def read_image_folder(root: Path) -> ImageDataset:
 
     def decode(path: Path) -> torch.Tensor:
         try:
-            return decode_image(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8), ImageReadMode.UNCHANGED)
+            img = decode_image(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8), ImageReadMode.RGB)
         except Exception as e:
-            raise UserError(f"{path}: cannot decode image ({e}); remove or replace the file") from None
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UserError(f"{path}: cannot decode image ({first}); remove or replace the file") from None
+        if img.ndim == 4:  # an animation: its first frame
+            img = img[0]
+        if img.dtype != torch.uint8:  # 16 bits per channel, scaled to 8 as a viewer shows it
+            img = (img.to(torch.int32) * 255 + 32767).div(65535, rounding_mode="floor").to(torch.uint8)
+        return img
 
     listing = {}
     for split in ("train", "test"):
@@ -259,6 +288,9 @@ def read_image_folder(root: Path) -> ImageDataset:
             if c not in index:
                 raise UserError(f"{root / split / c}: class {c!r} is not among train/'s classes")
             found = sorted(p for p in (root / split / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise UserError(f"{root / split / c}: a class folder with no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                                "put its images in it or remove the folder")
             files += found
             labels += [index[c]] * len(found)
         if not files:
@@ -274,8 +306,7 @@ def read_image_folder(root: Path) -> ImageDataset:
         for split, (files, labels) in listing.items():
             x = torch.empty(len(files), 3, *size, dtype=torch.uint8)
             for i, img in enumerate(pool.map(decode, files)):
-                colour = colour or img.shape[0] >= 3
-                img = img[:3] if img.shape[0] >= 3 else img[:1].expand(3, -1, -1)
+                colour = colour or not (torch.equal(img[0], img[1]) and torch.equal(img[1], img[2]))
                 if tuple(img.shape[1:]) != size:
                     resized[tuple(img.shape[1:])] += 1
                     img = F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True)[0].round().clamp(0, 255)
@@ -336,6 +367,11 @@ def make_splits(data: ImageDataset, cfg: DataConfig) -> Splits:
         raise UserError(
             f"--val-fraction {cfg.val_fraction} leaves {len(train_idx):,} training and {len(val_idx):,} validation images "
             f"for {data.num_classes} classes; choose a fraction that keeps images of every class on both sides (default 0.1)"
+        )
+    if cfg.train_subset is not None and cfg.train_subset < data.num_classes:
+        raise UserError(
+            f"--train-subset {cfg.train_subset:,} is fewer images than the {data.num_classes} classes, so some classes "
+            f"would have none to learn from; give at least {data.num_classes} (many per class to learn anything)"
         )
     if cfg.train_subset is not None and cfg.train_subset > len(train_idx):
         raise UserError(
