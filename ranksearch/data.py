@@ -2,20 +2,20 @@
 
 Formats read: torchvision's layouts for MNIST and Fashion-MNIST (IDX files, plain or .gz) and
 CIFAR-10/100 (python pickles), and any image-folder tree ``ROOT/{train,test}/<class>/<image>``.
-The decoded tensors are cached with a checksum of their contents; a cache file that does not
-match it (changed on disk) is decoded again, and the user is told.
+The decoded tensors are cached (``ranksearch.tensor_cache``, checked by a checksum).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ranksearch.config import DataConfig
 from ranksearch.errors import UserError
+from ranksearch.tensor_cache import cache_key, read_cache, write_cache
 
 REFERENCE_NAMES = ("mnist", "fashion-mnist", "cifar10", "cifar100")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -113,43 +114,30 @@ def load_dataset(dataset: str, data_dir: str | Path | None = None, cache_dir: Pa
             f"unknown dataset {dataset!r}: use one of {', '.join(REFERENCE_NAMES)}, "
             "or the path of a folder with train/ and test/ subfolders of class folders"
         )
-    key = hashlib.sha256(
-        "\n".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files).encode()
-    ).hexdigest()[:16]
-    cache_file = cache_dir / f"{Path(dataset).name}-{key}.pt"
-    note = None
-    if cache_file.is_file():
-        try:
-            saved = torch.load(cache_file, weights_only=True)
-            checksum = saved.pop("checksum", None)
-            if checksum == _checksum(saved):
-                return ImageDataset(**saved)
-            if checksum is not None:
-                note = f"the cached tensors {cache_file} did not match their checksum (changed on disk); decoded again"
-        except Exception:
-            pass
-        cache_file.unlink(missing_ok=True)  # a broken or changed cache is rebuilt, never trusted
-    data = reader()
+    cache_file = cache_dir / f"{Path(dataset).name}-{cache_key(files)}.pt"
+    saved, note = read_cache(cache_file)
+    if saved is not None:
+        return ImageDataset(**saved)
+    with _codecs_quiet():
+        data = reader()
     data.name = dataset
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        torch.save({**vars(data), "checksum": _checksum(vars(data))}, tmp)
-        os.replace(tmp, cache_file)
-    except OSError:
-        pass  # a read-only cache only costs the next run its decode time
+    write_cache(cache_file, vars(data))
     if note is not None:
         data.notes.append(note)  # said this once, not saved with the cache
     return data
 
 
-def _checksum(values: dict) -> str:
-    """sha256 of a dataset's tensors and class names: what its cache file is checked against when read."""
-    digest = hashlib.sha256()
-    for k in ("train_x", "train_y", "test_x", "test_y"):
-        digest.update(values[k].contiguous().numpy())
-    digest.update("\n".join(values["classes"]).encode())
-    return digest.hexdigest()
+@contextmanager
+def _codecs_quiet() -> Iterator[None]:
+    """Image codecs (libpng) print their own complaint to stderr before they raise: the one line that names the file is ours."""
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _reference_source(dataset: str, data_dir: Path):
@@ -255,10 +243,9 @@ def read_image_folder(root: Path) -> ImageDataset:
 
     Classes are the sorted folder names of ``train/``; a class folder without images is refused.
     Every image is read as a person sees it: a palette, CMYK or 16-bit image through its RGB
-    conversion (never its palette indices), alpha dropped, the first frame of an animation. All
-    images are brought to the most common size among (up to) the first 200 training images,
-    bilinear and antialiased, and the dataset's ``notes`` say how many were resized from what;
-    all stay RGB if any image is in colour (its channels differ), else become one grey channel.
+    conversion (never its palette indices), the first frame of an animation. All are brought to
+    the most common size among (up to) the first 200 training images, bilinear and antialiased
+    (``notes`` say how many, from what); all stay RGB if any is in colour, else become grey.
     Each image is decoded straight into one preallocated tensor per split: holding every small
     decoded tensor first costs memory the allocator never gives back (DECISIONS.md).
     """
@@ -274,7 +261,8 @@ def read_image_folder(root: Path) -> ImageDataset:
             img = decode_image(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8), ImageReadMode.RGB)
         except Exception as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise UserError(f"{path}: cannot decode image ({first}); remove or replace the file") from None
+            reason = "damaged, or not an image" if ".cpp:" in first else first  # a codec's source line says nothing
+            raise UserError(f"{path}: cannot decode image ({reason}); remove or replace the file") from None
         if img.ndim == 4:  # an animation: its first frame
             img = img[0]
         if img.dtype != torch.uint8:  # 16 bits per channel, scaled to 8 as a viewer shows it

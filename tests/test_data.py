@@ -11,8 +11,9 @@ import torch
 from torchvision.io import decode_image, encode_jpeg, encode_png
 
 from ranksearch.config import DataConfig
-from ranksearch.data import ImageDataset, _checksum, load_dataset, make_splits, stratified_split, stratified_subset
+from ranksearch.data import ImageDataset, load_dataset, make_splits, stratified_split, stratified_subset
 from ranksearch.errors import UserError
+from ranksearch.tensor_cache import checksum
 
 # torchvision announces that its image codecs will move to TorchCodec; ranksearch.data still uses them.
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
@@ -291,7 +292,7 @@ def test_second_load_reads_the_tensor_cache(tmp_path):
     # (with the checksum of what it now holds, as if the cache had been written so).
     cached = torch.load(files[0], weights_only=True)
     cached["train_y"] = torch.full_like(cached["train_y"], 7)
-    cached["checksum"] = _checksum(cached)
+    cached["checksum"] = checksum(cached)
     torch.save(cached, files[0])
     assert load_dataset("mnist", tmp_path).train_y.eq(7).all()
 
