@@ -23,9 +23,10 @@ from ranksearch.errors import UserError, storage_failure
 ENVIRONMENT = """environment variables:
   RANKSEARCH_DATASETS  where the tests look for the real datasets (default ../shared/datasets)
   RANKSEARCH_CACHE     decoded datasets and other caches (default $XDG_CACHE_HOME/ranksearch or ~/.cache/ranksearch)
-  OMP_NUM_THREADS      threads of a single training process (run/worker --jobs sets them per job)"""
-EXIT_CODES = """exit codes: 0 done, 1 a failure while running (storage, training job), 2 usage error or bad
-input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Results go to stdout, progress to stderr."""
+  OMP_NUM_THREADS      threads of a single training process (run/worker --jobs sets them per job)
+  PGPASSWORD           the PostgreSQL password of a --storage URL without one (or ~/.pgpass)"""
+EXIT_CODES = """exit codes: 0 done, 1 a failure while running (storage, training job, full disk), 2 usage error or
+bad input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Results go to stdout, progress to stderr."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -305,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queue candidates read off the trained dense network's effective ranks (default: on)")
     p.add_argument("--jobs", default="auto", help="training processes on this machine, each with its share of the cores (default auto: one per core)")
     p.add_argument("--out", help="run folder (default runs/<study name>)")
-    p.add_argument("--storage", help="Optuna storage URL shared by several processes or machines (default: study.db in the run folder)")
+    p.add_argument("--storage", help="Optuna storage URL shared by several processes or machines (default: study.db in the run "
+                                     "folder); a password is best given by PGPASSWORD or ~/.pgpass, and is never stored")
     p.add_argument("--study", help="study name (default <dataset>-<family>)")
     p.add_argument("--timeout", type=float, help="stop starting new candidates after S seconds (default: none)")
     _model_args(p, "search the layers of this network instead of the paper's reference network")
