@@ -247,14 +247,20 @@ def _embedded_names(folder: Path) -> list[str]:
         return []
 
 
+def _comparable(url: str) -> str:
+    """A URL as two runs name the same storage: a study file by its absolute path, never a password."""
+    path = sqlite_path(url)
+    return f"sqlite:///{path.resolve()}" if path is not None else without_password(url)
+
+
 def check_folder_study(folder: Path, cfg: SearchConfig) -> None:
     """One study per run folder: refuse (one line, before anything is written) a folder whose files or study.db
     belong to another study, or to the same name in another storage."""
-    url = without_password(cfg.storage or embedded_url(folder))
+    url = _comparable(cfg.storage or embedded_url(folder))
     held = None
     if (folder / "config.json").is_file():
         saved = read_run_config(folder)
-        if saved.study_name != cfg.study_name or without_password(folder_url(folder, saved)) != url:
+        if saved.study_name != cfg.study_name or _comparable(folder_url(folder, saved)) != url:
             held = f"study {saved.study_name!r} (dataset {saved.data.dataset}, family {saved.family}, in {without_password(folder_url(folder, saved))})"
     others = [n for n in _embedded_names(folder) if n != cfg.study_name or url != embedded_url(folder)]
     if held is None and others:

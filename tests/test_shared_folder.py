@@ -1,9 +1,11 @@
 """One run folder, one study: runs that share a folder share its study and train each required network
 once; a folder holding another study is refused before anything is written."""
 
+import json
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 
 import optuna
 import pandas as pd
@@ -12,12 +14,47 @@ from optuna.trial import TrialState
 
 from conftest import ranksearch
 from ranksearch import records
-
-pytestmark = pytest.mark.slow  # real runs in subprocesses
+from ranksearch.api import search_config
+from ranksearch.errors import UserError
+from ranksearch.storage import check_folder_study, open_run, open_study
 
 BUDGET = 6
 
 
+def _folder_of(cfg, folder):
+    """A run folder as a run of ``cfg`` leaves it: its study in study.db, its config.json."""
+    folder.mkdir(exist_ok=True)
+    open_study(cfg, cfg.storage or f"sqlite:///{folder.resolve() / 'study.db'}", 0, create=True)
+    (folder / "config.json").write_text(json.dumps(cfg.to_dict()))
+    return folder
+
+
+def test_a_folder_takes_its_own_study_again_and_refuses_another(tmp_path, monkeypatch):
+    mnist = search_config(dataset="mnist", budget=2)
+    folder = _folder_of(mnist, tmp_path / "run")
+    check_folder_study(folder, replace(mnist, budget=5))  # the same study, continued
+    monkeypatch.chdir(tmp_path)  # ... also when the run named the folder's own file by a relative URL
+    check_folder_study(folder, replace(mnist, storage="sqlite:///run/study.db"))
+    for other, named in ((search_config(dataset="fashion-mnist", budget=2), "study 'mnist-all' (dataset mnist"),
+                         (replace(mnist, storage="sqlite:///elsewhere.db"), "study 'mnist-all' (dataset mnist")):
+        with pytest.raises(UserError, match=r"holds " + named.replace("(", r"\(")):
+            check_folder_study(folder, other)
+    (folder / "config.json").unlink()  # a study.db alone says whose the folder is too
+    with pytest.raises(UserError, match="holds study 'mnist-all' in its study.db"):
+        check_folder_study(folder, search_config(dataset="fashion-mnist", budget=2))
+
+
+def test_another_study_of_a_folder_is_read_with_its_own_configuration(tmp_path):
+    mnist = search_config(dataset="mnist", budget=2)
+    folder = _folder_of(mnist, tmp_path / "run")
+    url = f"sqlite:///{folder.resolve() / 'study.db'}"
+    _folder_of(replace(search_config(dataset="fashion-mnist", budget=2), storage=url), tmp_path / "other")
+    run = open_run(folder, study_name="fashion-mnist-all")
+    assert run.config.data.dataset == "fashion-mnist" and run.folder is None  # not the folder's study, nor its files
+    assert open_run(folder).config.data.dataset == "mnist"
+
+
+@pytest.mark.slow
 def test_three_runs_on_one_folder_train_the_parent_and_each_baseline_once(mnist_like, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ranksearch", "run", "--dataset", "mnist", "--data-dir", str(mnist_like), "--epochs", "1",
@@ -49,6 +86,7 @@ def test_three_runs_on_one_folder_train_the_parent_and_each_baseline_once(mnist_
     assert (rows.role == "candidate").sum() == BUDGET
 
 
+@pytest.mark.slow
 def test_a_folder_holding_another_study_is_refused_and_its_report_stays_its_own(mnist_like, tmp_path):
     out = tmp_path / "run"
     quick = ["--data-dir", str(mnist_like), "--epochs", "1", "--train-subset", "100", "--budget", "1", "--jobs", "1"]
