@@ -120,6 +120,9 @@ def _slots(source: str, kwargs_key: str, shape: tuple[int, int, int], num_classe
     from lightlayers.factorize import replaceable_layers
 
     model = _construct(source, _json_kwargs(kwargs_key), num_classes)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"{source} has no trainable parameters: there is nothing to train or factorise; "
+                         "give a network with layers that learn")
     try:
         layers = replaceable_layers(model, shape)  # runs one forward pass on an image of the data's shape
     except (RuntimeError, ValueError, TypeError) as e:

@@ -23,9 +23,10 @@ from ranksearch.errors import UserError, storage_failure
 ENVIRONMENT = """environment variables:
   RANKSEARCH_DATASETS  where the tests look for the real datasets (default ../shared/datasets)
   RANKSEARCH_CACHE     decoded datasets and other caches (default $XDG_CACHE_HOME/ranksearch or ~/.cache/ranksearch)
-  OMP_NUM_THREADS      threads of a single training process (run/worker --jobs sets them per job)"""
-EXIT_CODES = """exit codes: 0 done, 1 a failure while running (storage, training job), 2 usage error or bad
-input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Results go to stdout, progress to stderr."""
+  OMP_NUM_THREADS      threads of a single training process (run/worker --jobs sets them per job)
+  PGPASSWORD           the PostgreSQL password of a --storage URL without one (or ~/.pgpass)"""
+EXIT_CODES = """exit codes: 0 done, 1 a failure while running (storage, training job, full disk), 2 usage error or
+bad input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Results go to stdout, progress to stderr."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,16 +160,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.config is None and (args.dataset is None or args.budget is None):
         raise UserError("give --dataset and --budget, or --config STUDY.json")
     cfg = _config(api.search_config, args.config, **{k: getattr(args, k) for k in api.SEARCH_SETTINGS})
+    from ranksearch.outputs import write_tables
+
     result = _config(api.run, cfg, out=args.out, jobs=_jobs(args.jobs))
     front = result.tables.front
-    report = result.report()  # report.html and summary.json (the verdict)
+    # The results on stdout first: a full disk (or a file we may not write) cannot take them away.
     print(f"{result.reason} after {result.seconds:.0f}s; front of {len(front)} candidates:")
     for r in front:
         print(f"  trial {r.number:>3}  {r.trainable_params:>8,} params  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}")
     for b in result.tables.baselines:
         print(f"  baseline {b.family:<9} {b.trainable_params:>8,} params  val {b.val_accuracy:.4f}  test {b.test_accuracy:.4f}")
-    print(f"results in {result.folder}: trials.csv, front.json, config.json, summary.json, report {report}\n")
-    print("\n".join(result.verdict.lines()))  # last, on stdout: what to take and why
+    print()
+    print("\n".join(result.verdict.lines()), flush=True)  # what to take and why
+    write_tables(result.tables, result.config, result.folder)  # as the search left them, unless a full disk stopped it
+    report = result.report()  # report.html and summary.json (the verdict)
+    print(f"results in {result.folder}: trials.csv, front.json, config.json, summary.json, report {report}", file=sys.stderr)
     return 0
 
 
@@ -317,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queue candidates read off the trained dense network's effective ranks (default: on)")
     p.add_argument("--jobs", default="auto", help="training processes on this machine, each with its share of the cores (default auto: one per core)")
     p.add_argument("--out", help="run folder (default runs/<study name>)")
-    p.add_argument("--storage", help="Optuna storage URL shared by several processes or machines (default: study.db in the run folder)")
+    p.add_argument("--storage", help="Optuna storage URL shared by several processes or machines (default: study.db in the run "
+                                     "folder); a password is best given by PGPASSWORD or ~/.pgpass, and is never stored")
     p.add_argument("--study", help="study name (default <dataset>-<family>)")
     p.add_argument("--timeout", type=float, help="stop starting new candidates after S seconds (default: none)")
     _model_args(p, "search the layers of this network instead of the paper's reference network")

@@ -16,11 +16,13 @@ from typing import Any
 
 from lightlayers import ModelSpec, NetworkSpec, spec_from_dict
 
+from ranksearch.atomic import write_atomic
 from ranksearch.hardware import default_precision
 from ranksearch.objectives import canonical_objectives, check_objectives
 from ranksearch.pruners import check_pruner
 from ranksearch.samplers import check_sampler
 from ranksearch.space import check_space
+from ranksearch.storage_url import without_password
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("onecycle", "constant", "plateau")
@@ -252,7 +254,7 @@ class TrainConfig:
             raise ValueError(f"{source}: {e}") from None
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
@@ -338,9 +340,12 @@ class SearchConfig:
         return self.finetune if self.start == "parent" else self.recipe
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form (config.json, the study's saved configuration): a storage password is never in it."""
         d = asdict(self)
         d["objectives"] = list(self.objectives)
         d["baselines"] = list(self.baselines)
+        if self.storage is not None:
+            d["storage"] = without_password(self.storage)
         return d
 
     @classmethod

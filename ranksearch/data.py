@@ -2,18 +2,20 @@
 
 Formats read: torchvision's layouts for MNIST and Fashion-MNIST (IDX files, plain or .gz) and
 CIFAR-10/100 (python pickles), and any image-folder tree ``ROOT/{train,test}/<class>/<image>``.
+The decoded tensors are cached (``ranksearch.tensor_cache``, checked by a checksum).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 
 from ranksearch.config import DataConfig
 from ranksearch.errors import UserError
+from ranksearch.tensor_cache import cache_key, read_cache, write_cache
 
 REFERENCE_NAMES = ("mnist", "fashion-mnist", "cifar10", "cifar100")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -111,25 +114,30 @@ def load_dataset(dataset: str, data_dir: str | Path | None = None, cache_dir: Pa
             f"unknown dataset {dataset!r}: use one of {', '.join(REFERENCE_NAMES)}, "
             "or the path of a folder with train/ and test/ subfolders of class folders"
         )
-    key = hashlib.sha256(
-        "\n".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files).encode()
-    ).hexdigest()[:16]
-    cache_file = cache_dir / f"{Path(dataset).name}-{key}.pt"
-    if cache_file.is_file():
-        try:
-            return ImageDataset(**torch.load(cache_file, weights_only=True))
-        except Exception:
-            cache_file.unlink(missing_ok=True)  # a broken cache is rebuilt, never trusted
-    data = reader()
+    cache_file = cache_dir / f"{Path(dataset).name}-{cache_key(files)}.pt"
+    saved, note = read_cache(cache_file)
+    if saved is not None:
+        return ImageDataset(**saved)
+    with _codecs_quiet():
+        data = reader()
     data.name = dataset
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        torch.save(vars(data), tmp)
-        os.replace(tmp, cache_file)
-    except OSError:
-        pass  # a read-only cache only costs the next run its decode time
+    write_cache(cache_file, vars(data))
+    if note is not None:
+        data.notes.append(note)  # said this once, not saved with the cache
     return data
+
+
+@contextmanager
+def _codecs_quiet() -> Iterator[None]:
+    """Image codecs (libpng) print their own complaint to stderr before they raise: the one line that names the file is ours."""
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _reference_source(dataset: str, data_dir: Path):
@@ -233,9 +241,11 @@ def _image_folder_files(root: Path) -> list[Path]:
 def read_image_folder(root: Path) -> ImageDataset:
     """Decode ``root/{train,test}/<class>/*`` to uint8 tensors.
 
-    Classes are the sorted folder names of ``train/``. All images are brought to the most common
-    size among (up to) the first 200 training images, bilinear and antialiased, and the dataset's
-    ``notes`` say how many were resized from what; all become RGB if any image is in colour.
+    Classes are the sorted folder names of ``train/``; a class folder without images is refused.
+    Every image is read as a person sees it: a palette, CMYK or 16-bit image through its RGB
+    conversion (never its palette indices), the first frame of an animation. All are brought to
+    the most common size among (up to) the first 200 training images, bilinear and antialiased
+    (``notes`` say how many, from what); all stay RGB if any is in colour, else become grey.
     Each image is decoded straight into one preallocated tensor per split: holding every small
     decoded tensor first costs memory the allocator never gives back (DECISIONS.md).
     """
@@ -248,9 +258,16 @@ def read_image_folder(root: Path) -> ImageDataset:
 
     def decode(path: Path) -> torch.Tensor:
         try:
-            return decode_image(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8), ImageReadMode.UNCHANGED)
+            img = decode_image(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8), ImageReadMode.RGB)
         except Exception as e:
-            raise UserError(f"{path}: cannot decode image ({e}); remove or replace the file") from None
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            reason = "damaged, or not an image" if ".cpp:" in first else first  # a codec's source line says nothing
+            raise UserError(f"{path}: cannot decode image ({reason}); remove or replace the file") from None
+        if img.ndim == 4:  # an animation: its first frame
+            img = img[0]
+        if img.dtype != torch.uint8:  # 16 bits per channel, scaled to 8 as a viewer shows it
+            img = (img.to(torch.int32) * 255 + 32767).div(65535, rounding_mode="floor").to(torch.uint8)
+        return img
 
     listing = {}
     for split in ("train", "test"):
@@ -259,6 +276,9 @@ def read_image_folder(root: Path) -> ImageDataset:
             if c not in index:
                 raise UserError(f"{root / split / c}: class {c!r} is not among train/'s classes")
             found = sorted(p for p in (root / split / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise UserError(f"{root / split / c}: a class folder with no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                                "put its images in it or remove the folder")
             files += found
             labels += [index[c]] * len(found)
         if not files:
@@ -274,8 +294,7 @@ def read_image_folder(root: Path) -> ImageDataset:
         for split, (files, labels) in listing.items():
             x = torch.empty(len(files), 3, *size, dtype=torch.uint8)
             for i, img in enumerate(pool.map(decode, files)):
-                colour = colour or img.shape[0] >= 3
-                img = img[:3] if img.shape[0] >= 3 else img[:1].expand(3, -1, -1)
+                colour = colour or not (torch.equal(img[0], img[1]) and torch.equal(img[1], img[2]))
                 if tuple(img.shape[1:]) != size:
                     resized[tuple(img.shape[1:])] += 1
                     img = F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True)[0].round().clamp(0, 255)
@@ -336,6 +355,11 @@ def make_splits(data: ImageDataset, cfg: DataConfig) -> Splits:
         raise UserError(
             f"--val-fraction {cfg.val_fraction} leaves {len(train_idx):,} training and {len(val_idx):,} validation images "
             f"for {data.num_classes} classes; choose a fraction that keeps images of every class on both sides (default 0.1)"
+        )
+    if cfg.train_subset is not None and cfg.train_subset < data.num_classes:
+        raise UserError(
+            f"--train-subset {cfg.train_subset:,} is fewer images than the {data.num_classes} classes, so some classes "
+            f"would have none to learn from; give at least {data.num_classes} (many per class to learn anything)"
         )
     if cfg.train_subset is not None and cfg.train_subset > len(train_idx):
         raise UserError(

@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from ranksearch import __version__
-from ranksearch.errors import RunFailure, UserError
+from ranksearch.atomic import TEMP_MARK, remove_stale_temporaries, write_atomic
+from ranksearch.errors import CannotWrite, RunFailure, UserError
 from ranksearch.onnx_io import INPUT, for_export, onnx_bytes, require_onnx, session
 
 FORMATS = ("onnx", "torchscript", "config", "checkpoint")
@@ -212,14 +213,10 @@ def write(trained: Trained, path: str | Path, format: str, input: str = "float",
     images to check on (default: ``CHECK_BATCH`` random ones)."""
     check_format(format, input)
     path = Path(path)
-    part = path.with_name(f".{path.name}.part")
+    part = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")  # removed by the next writer if we are killed
     started = time.perf_counter()
     if format == "config":
-        part.write_text(json.dumps(trained.config, indent=2) + "\n")
-        if json.loads(part.read_text()) != trained.config:
-            part.unlink()
-            raise RunFailure(f"{path}: the configuration did not read back as written; the disk may be full")
-        os.replace(part, path)
+        write_atomic(path, json.dumps(trained.config, indent=2) + "\n")
         return Written(path, format, input, None, 0, time.perf_counter() - started)
     if trained.mean is None or trained.std is None:
         raise UserError(f"{path}: the network's input normalisation is not recorded (a checkpoint from before it was); "
@@ -248,12 +245,19 @@ def write(trained: Trained, path: str | Path, format: str, input: str = "float",
             inputs = trained.normalise(pixels)
         with torch.no_grad():
             difference = (loaded(inputs).float() - expected).abs().max().item()
-    except BaseException:
+    except BaseException as e:
         part.unlink(missing_ok=True)
+        if isinstance(e, OSError):  # a full disk or a folder that refuses writing: one line, the old file kept
+            raise CannotWrite(path, e) from None
         raise
     if not difference <= TOLERANCE:  # NaN fails too
         part.unlink(missing_ok=True)
         raise RunFailure(f"the {format} file does not reproduce the network: max abs difference {difference:.3g} > "
                          f"{TOLERANCE:g} over a batch of {len(pixels)}; nothing was written to {path}")
-    os.replace(part, path)
+    try:
+        os.replace(part, path)
+    except OSError as e:
+        part.unlink(missing_ok=True)
+        raise CannotWrite(path, e) from None
+    remove_stale_temporaries(path.parent, path.name)
     return Written(path, format, input, difference, len(pixels), time.perf_counter() - started)

@@ -253,6 +253,9 @@ def run_jobs(study: optuna.Study, monitor: Monitor, specs: list[JobSpec]) -> lis
         reap_orphans(study)
         requeue_failed(study)
         raise
+    except BaseException:  # the run itself failed (its storage, its files): no job trains on without it
+        _stop(running)
+        raise
     return reasons
 
 

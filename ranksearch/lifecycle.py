@@ -30,7 +30,8 @@ from ranksearch.progress import Progress
 from ranksearch.results import Tables, study_tables
 from ranksearch.samplers import make_sampler
 from ranksearch.starts import queue_paper_models
-from ranksearch.storage import embedded_url, load_study, open_storage, open_study
+from ranksearch.outputs import remove_stale_temporaries
+from ranksearch.storage import check_folder_study, embedded_url, load_study, open_storage, open_study
 from ranksearch.trial_loop import TrialLoop
 from ranksearch.trial_queue import reap_orphans, requeue_failed
 from ranksearch.verdict import verdict
@@ -130,6 +131,9 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
     deadline = time.time() + cfg.timeout if cfg.timeout is not None else None
     n_jobs = resolve_jobs(jobs, cfg.device, cfg.budget)
     existed = prepare_folder(out)
+    if existed:
+        check_folder_study(out, cfg)  # one study per run folder
+        remove_stale_temporaries(out)  # of a run killed between a write and its rename
     url = cfg.storage or embedded_url(out)
     if cfg.storage is not None:
         open_storage(url)  # an unreachable storage is refused before the data is read

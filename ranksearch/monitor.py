@@ -1,7 +1,9 @@
 """Every job's events arrive here: shown as progress, and each finished candidate rewrites the result files.
 
 One process (the run) draws progress for all its jobs and alone writes ``trials.csv``,
-``front.json`` and ``config.json``, so readers never see two writers.
+``front.json`` and ``config.json``, so readers never see two writers. A file that cannot be
+written (a full disk) is said once and does not stop the search: the study is the record, and
+the files are written from it again after each network and at the end.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import optuna
 
 from ranksearch.config import SearchConfig
+from ranksearch.errors import CannotWrite
 from ranksearch.outputs import write_tables
 from ranksearch.progress import Progress, fmt_seconds
 from ranksearch.results import Tables, study_tables
@@ -24,6 +27,7 @@ class Monitor:
     def __init__(self, study: optuna.Study, cfg: SearchConfig, out: Path | None, progress: Progress) -> None:
         self.study, self.cfg, self.out, self.progress = study, cfg, out, progress
         self.errors: dict[int, str] = {}
+        self.write_error: CannotWrite | None = None  # the result files could not be written (a full disk): said once
         self.tables: Tables | None = None
         self._first: tuple[float, int] | None = None  # (when, candidates done) at the first finished candidate
 
@@ -33,7 +37,14 @@ class Monitor:
         hv = f", hypervolume {self.tables.hypervolume:.3f}" if self.tables.baseline("conv") else ""
         self.progress.budget(done, self.cfg.budget, f"front {len(self.tables.front)}{hv}")
         if self.out is not None:
-            write_tables(self.tables, self.cfg, self.out)
+            try:
+                write_tables(self.tables, self.cfg, self.out)
+                self.write_error = None
+            except CannotWrite as e:  # the study is whole; the files are written again after the next network
+                if self.write_error is None:
+                    self.progress.line(f"note: cannot write {e.path} ({e.reason}); the study is whole and the search "
+                                       "goes on; the result files are written again after each network and at the end")
+                self.write_error = e
         return self.tables
 
     def _eta(self, done: int) -> str:

@@ -15,7 +15,7 @@ from lightlayers.network import check_outputs, load_state
 from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
 from ranksearch.deploy import Trained, Written, check_format, format_for_path, write
-from ranksearch.errors import UserError
+from ranksearch.errors import UserError, model_failure
 from ranksearch.progress import Progress
 from ranksearch.trainer import normalization, train
 
@@ -126,6 +126,10 @@ def train_point(
                        parent=parent)
     except ValueError as e:  # the parent's weights do not fit this network
         raise UserError(str(e)) from None
+    except Exception as e:  # a user's network whose own code raised: training it again cannot help
+        if not isinstance(cfg.model, NetworkSpec) or isinstance(e, UserError):
+            raise
+        raise model_failure("training", cfg.model.source, e) from None
     finally:
         progress.close()
     summary = {

@@ -15,6 +15,8 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from ranksearch.storage_url import masked
+
 REDRAW_SECONDS = 0.2
 
 
@@ -31,6 +33,8 @@ class Progress:
 
     # -- lasting output ---------------------------------------------------------------------
     def line(self, text: str) -> None:
+        """A lasting line (a storage password in it shown as ***)."""
+        text = masked(text)
         if self.live:
             tqdm.write(text, file=self.stream)
         else:

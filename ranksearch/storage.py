@@ -10,11 +10,17 @@ it was. Commands that only read never create a database.
 from __future__ import annotations
 
 import threading
+import time
 import warnings
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: runs there do not share a folder at the same moment
+    fcntl = None
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -24,8 +30,8 @@ from ranksearch.config import SearchConfig, read_json
 from ranksearch.errors import RunFailure, UserError
 from ranksearch.objectives import get_objective
 from ranksearch.samplers import make_sampler
+from ranksearch.storage_url import EMBEDDED_FILE, embedded_url, journal_path, sqlite_path, without_password
 
-EMBEDDED_FILE = "study.db"
 # The study's own bookkeeping, as study attributes.
 WALL = "wall_seconds"  # studies written before intervals: the sum of the invocations' wall times
 WALL_INTERVALS = "wall_intervals"
@@ -33,17 +39,9 @@ WARM_STARTS = "warm_starts"
 PAPER_QUEUED = "paper_models_enqueued"
 REQUEUED = "requeued"
 HEARTBEAT_SECONDS = 30
+CREATION_SECONDS = 10.0  # how long a run waits for a study created at the same moment to get its configuration
 # What makes two runs the same study: changing any of these would mix incomparable trials.
 SIGNATURE_FIELDS = ("family", "objectives", "model", "start", "finetune")
-
-
-def embedded_url(folder: str | Path) -> str:
-    """The SQLite URL of a run folder's own study file."""
-    return f"sqlite:///{(Path(folder) / EMBEDDED_FILE).resolve()}"
-
-
-def _sqlite_path(url: str) -> Path | None:
-    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
 def _check_sqlite_file(path: Path) -> None:
@@ -57,17 +55,13 @@ def _check_sqlite_file(path: Path) -> None:
         raise UserError(f"{path}: {what}, not a ranksearch study; restore it from a copy or start a new run")
 
 
-def _journal_path(url: str) -> Path | None:
-    return Path(url[len("journal:///"):]) if url.startswith("journal:///") else None
-
-
 def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats (so a crashed worker's trial is failed and retried), or
     Optuna's journal file (``journal:///path``; one machine only: it has no heartbeats).
 
     ``create=False`` refuses a file that does not exist or is not a study, instead of creating one.
     """
-    journal = _journal_path(url)
+    journal = journal_path(url)
     if journal is not None:
         if not create and not (journal.is_file() and journal.stat().st_size > 0):
             raise UserError(f"{journal}: no such study journal (or an empty file); give the storage that `ranksearch run` used")
@@ -80,13 +74,13 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
     if not url.startswith(("sqlite:///", "postgresql", "mysql")):
         raise UserError(f"storage {url!r}: expected an Optuna RDB URL such as sqlite:///study.db or "
                         "postgresql://user@host/db, or journal:///path/to/file.log")
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None and not create:
         _check_sqlite_file(path)
     engine = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
     try:
-        with warnings.catch_warnings():  # heartbeats and their retry callback are marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with warnings.catch_warnings(), _one_creator(path if create else None):
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats, their retry callback
             storage = optuna.storages.RDBStorage(
                 url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
@@ -98,10 +92,27 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
         if path is not None:
             raise RunFailure(f"cannot open storage {url}: {reason}; the file may be damaged: restore it from a copy "
                              "or start a new run folder") from None
-        raise RunFailure(f"cannot open storage {url}: {reason}; check the URL, that the server runs and accepts you") from None
+        raise RunFailure(f"cannot open storage {url}: {reason}; check the URL, that the server runs and accepts you "
+                         "(a password comes from the URL, PGPASSWORD or ~/.pgpass)") from None
     if path is not None:
         _serialize_sqlite_transactions(storage.engine)
     return storage
+
+
+@contextmanager
+def _one_creator(path: Path | None) -> Iterator[None]:
+    """One process at a time opens (and perhaps creates the tables of) a study file: Optuna's schema set-up
+    is not safe against runs started at the same moment on one folder. An advisory lock on the file itself
+    (flock, apart from SQLite's own locks); nothing to do for a server, or where there is no flock."""
+    if path is None or fcntl is None or not path.parent.is_dir():
+        yield
+        return
+    with open(path, "ab") as fh:  # an empty file is an empty SQLite database
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _serialize_sqlite_transactions(engine) -> None:
@@ -136,8 +147,14 @@ def signature(cfg: SearchConfig) -> dict:
     return {"data": data, "recipe": d["recipe"], "seed": cfg.seed, **{k: d[k] for k in SIGNATURE_FIELDS}}
 
 
-def _saved_config(study: optuna.Study, where: str) -> SearchConfig:
+def _saved_config(study: optuna.Study, where: str, wait: bool = False) -> SearchConfig:
+    """The study's saved configuration; with ``wait``, an empty study is given a few seconds to get it
+    (a process that started at the same moment created the study and is saving its configuration)."""
     saved = records.saved_config(study)
+    deadline = time.monotonic() + CREATION_SECONDS
+    while saved is None and wait and time.monotonic() < deadline and not study.get_trials(deepcopy=False):
+        time.sleep(0.2)
+        saved = records.saved_config(study)
     if saved is None:
         raise UserError(f"study {study.study_name!r} in {where} was not made by ranksearch; choose another --study")
     try:
@@ -155,7 +172,7 @@ def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bo
     sampler = make_sampler(cfg.sampler, sampler_seed)
     if cfg.study_name in _names(storage):
         study = optuna.load_study(study_name=cfg.study_name, storage=storage, sampler=sampler)
-        old = _saved_config(study, url)
+        old = _saved_config(study, url, wait=create)
         if signature(old) != signature(cfg):
             diff = [k for k in signature(cfg) if signature(cfg)[k] != signature(old)[k]]
             raise UserError(
@@ -168,10 +185,13 @@ def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bo
         return study
     if not create:
         raise UserError(f"no study {cfg.study_name!r} in {url}; start one with `ranksearch run`")
-    study = optuna.create_study(
-        study_name=cfg.study_name, storage=storage, sampler=sampler,
-        directions=["maximize"] + ["minimize"] * len(cfg.objectives),
-    )
+    try:
+        study = optuna.create_study(
+            study_name=cfg.study_name, storage=storage, sampler=sampler,
+            directions=["maximize"] + ["minimize"] * len(cfg.objectives),
+        )
+    except optuna.exceptions.DuplicatedStudyError:  # a run started at the same moment created it: join it
+        return open_study(cfg, url, sampler_seed, create)
     with warnings.catch_warnings():  # metric names are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["val_accuracy"] + [get_objective(o).column for o in cfg.objectives])
@@ -181,7 +201,7 @@ def open_study(cfg: SearchConfig, url: str, sampler_seed: int | None, create: bo
 
 def load_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None) -> tuple[optuna.Study, SearchConfig]:
     """An existing ranksearch study and its configuration; creates nothing."""
-    path = _sqlite_path(url) or _journal_path(url)
+    path = sqlite_path(url) or journal_path(url)
     if path is not None and not path.exists():
         raise UserError(f"no study {name!r} in {url}: {path} does not exist; give the storage that `ranksearch run` used")
     storage = open_storage(url, create=False)
@@ -207,10 +227,47 @@ def folder_url(folder: Path, cfg: SearchConfig) -> str:
     Folders written before storages were recorded relative to them hold an absolute SQLite URL
     to a ``study.db``; a copy of such a folder reads its own file.
     """
-    path = _sqlite_path(cfg.storage or "")
+    path = sqlite_path(cfg.storage or "")
     if cfg.storage is None or (path is not None and path.name == EMBEDDED_FILE and (folder / EMBEDDED_FILE).exists()):
         return embedded_url(folder)
     return cfg.storage
+
+
+def _embedded_names(folder: Path) -> list[str]:
+    """The study names in a run folder's study.db, read without writing (none if it is not a readable study file)."""
+    import sqlite3
+
+    path = folder / EMBEDDED_FILE
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)) as con:
+            return [row[0] for row in con.execute("select study_name from studies")]
+    except sqlite3.Error:  # not a study file, or damaged: opening it says so
+        return []
+
+
+def _comparable(url: str) -> str:
+    """A URL as two runs name the same storage: a study file by its absolute path, never a password."""
+    path = sqlite_path(url)
+    return f"sqlite:///{path.resolve()}" if path is not None else without_password(url)
+
+
+def check_folder_study(folder: Path, cfg: SearchConfig) -> None:
+    """One study per run folder: refuse (one line, before anything is written) a folder whose files or study.db
+    belong to another study, or to the same name in another storage."""
+    url = _comparable(cfg.storage or embedded_url(folder))
+    held = None
+    if (folder / "config.json").is_file():
+        saved = read_run_config(folder)
+        if saved.study_name != cfg.study_name or _comparable(folder_url(folder, saved)) != url:
+            held = f"study {saved.study_name!r} (dataset {saved.data.dataset}, family {saved.family}, in {without_password(folder_url(folder, saved))})"
+    others = [n for n in _embedded_names(folder) if n != cfg.study_name or url != embedded_url(folder)]
+    if held is None and others:
+        held = f"study {others[0]!r} in its {EMBEDDED_FILE}"
+    if held is not None:
+        raise UserError(f"--out {folder} holds {held}; a run folder holds one study: give another --out for study "
+                        f"{cfg.study_name!r}, or continue that study with `ranksearch run --config {folder / 'config.json'}`")
 
 
 def read_run_config(folder: Path) -> SearchConfig:
@@ -223,12 +280,18 @@ def read_run_config(folder: Path) -> SearchConfig:
 
 
 def open_run(run_dir: str | Path | None = None, storage: str | None = None, study_name: str | None = None) -> Run:
-    """A run folder's study, or the study ``study_name`` in ``storage``; reads only."""
+    """A run folder's study, or the study ``study_name`` in ``storage``; reads only.
+
+    A ``study_name`` other than the folder's own study is read with its own configuration, and
+    the ``Run`` has no folder: the folder's files describe another study.
+    """
     if run_dir is not None:
         folder = Path(run_dir)
         cfg = read_run_config(folder)
         url = storage or folder_url(folder, cfg)
-        study, _ = load_study(url, study_name or cfg.study_name)
+        study, saved = load_study(url, study_name or cfg.study_name)
+        if study.study_name != cfg.study_name:  # another study of the folder's storage: its own settings, no folder
+            return Run(study, saved, None, url)
         return Run(study, cfg, folder, url)
     if not (storage and study_name):
         raise UserError("give a run folder, or --storage URL and --study NAME")

@@ -25,7 +25,7 @@ from ranksearch import records, signals
 from ranksearch.baselines import Lineage, baseline_spec, lineage_of, load_parent, required_networks, save_parent
 from ranksearch.config import SearchConfig
 from ranksearch.data import Splits
-from ranksearch.errors import Diverged
+from ranksearch.errors import Diverged, UserError, model_failure, storage_failure
 from ranksearch.events import Emit, trainer_callbacks
 from ranksearch.objectives import get_objective, measure_network
 from ranksearch.pruners import make_pruner
@@ -258,6 +258,13 @@ class TrialLoop:
             # Another process finished this trial meanwhile (a reaper that judged it orphaned, which
             # also queues it again): this job lets it go.
             self.emit({"kind": "line", "text": f"job {self.job}: trial {live.number} was finished by another process; letting it go"})
+        except Exception as e:
+            # A user's network that raises while it is measured or trained raises again on a rerun: one line
+            # (exit 2) naming the trial, not a job restarted until it gives up.
+            if self.cfg.model is None or isinstance(e, UserError) or storage_failure(e) is not None:
+                raise
+            name = f" {live.required.name}" if live.kind == "baseline" else ""
+            raise model_failure(f"trial {live.number} ({live.kind}{name})", self.cfg.model["source"], e) from None
         finally:
             with signals.deferred(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=HEARTBEAT_WARNING)

@@ -75,6 +75,7 @@ def _damaged(w: World) -> str:
 
 
 SMALL_MODEL = """
+import torch
 from torch import nn
 
 
@@ -91,6 +92,28 @@ class Net(nn.Module):
 class NotAModule:
     def __init__(self, num_classes=10):
         pass
+
+
+class FailsOnItsSecondBatch(Net):  # fine for one image and one training batch; its second training batch raises
+
+    batches = 0
+
+    def forward(self, x):
+        if self.training and torch.is_grad_enabled():
+            FailsOnItsSecondBatch.batches += 1
+            if FailsOnItsSecondBatch.batches == 2:
+                raise RuntimeError("a bug in my forward, on its second batch")
+        return super().forward(x)
+
+
+class NoParameters(nn.Module):  # the right outputs, and nothing to learn
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.num_classes = num_classes
+
+    def forward(self, x):
+        return x.flatten(1)[:, : self.num_classes] * 1.0
 """
 
 
@@ -108,6 +131,57 @@ def _wrong_weights(w: World) -> str:
     if not path.exists():
         torch.save(torch.nn.Linear(3, 4).state_dict(), path)
     return str(path)
+
+
+def _state(w: World, name: str, width: int = 8, nan: bool = False) -> str:
+    """A state_dict with Net's keys: conv of ``width`` channels (8 fits), NaN in it on request."""
+    import torch
+
+    path = w.root / name
+    if not path.exists():
+        state = {"conv.weight": torch.randn(width, 1, 3, 3), "conv.bias": torch.zeros(width),
+                 "head.weight": torch.randn(10, width), "head.bias": torch.zeros(10)}
+        if nan:
+            state["conv.weight"][0, 0, 0, 0] = float("nan")
+        torch.save(state, path)
+    return str(path)
+
+
+def _two_studies(w: World) -> str:
+    """A run folder whose study.db also holds a Fashion-MNIST study (as a second run into the folder left it)."""
+    import optuna
+
+    from ranksearch import records
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run = w.root / "two-studies"
+    if not run.exists():
+        w.copy_run("two-studies")
+        url = f"sqlite:///{run / 'study.db'}"
+        name = json.loads((run / "config.json").read_text())["study_name"]
+        optuna.copy_study(from_study_name=name, from_storage=url, to_storage=url, to_study_name="fashion-mnist-all")
+        other = optuna.load_study(study_name="fashion-mnist-all", storage=url)
+        config = records.saved_config(other)
+        config["data"]["dataset"], config["study_name"] = "fashion-mnist", "fashion-mnist-all"
+        records.save_config(other, config)
+    return str(run)
+
+
+def _images(w: World, name: str, break_with=None) -> str:
+    """An image folder of 3 classes of 16x16 images; ``break_with(root)`` spoils it."""
+    root = w.root / name
+    if not root.exists():
+        write_image_folder_of_size(root, 16)
+        break_with(root)
+    return str(root)
+
+
+def _empty_class(root: Path) -> None:
+    (root / "train" / "class3").mkdir()
+
+
+def _broken_image(root: Path) -> None:
+    (root / "train" / "class1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n and then nothing of an image")
 
 
 def _network_config(w: World, layers: dict) -> str:
@@ -144,12 +218,16 @@ def _empty_folder(w: World) -> str:
 QUICK = ["--epochs", "1", "--train-subset", "100"]
 
 
+SECRET = "s3cretPW"  # a storage password: must appear in no output and no file
+
+
 @dataclass
 class Case:
     name: str
     args: Callable[[World], list[str]]
     code: int
     needle: str
+    makes: str | None = None  # the run folder a run that started training leaves (its study holds the failed trial)
 
 
 CASES = [
@@ -198,4 +276,18 @@ CASES = [
     Case("export --input uint8 of a configuration", lambda w: ["export", str(w.run), "--trial", "0", "--input", "uint8", "-o", str(w.root / "u.json")], 2, "input uint8 is for a network file"),
     Case("train --save a checkpoint with --input uint8", lambda w: ["train", "--config", _config(w), "--save", str(w.root / "u.pt"), "--input", "uint8"], 2, "input uint8 is for ONNX and TorchScript files"),
     Case("run --objectives latency:tflite", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--objectives", "params,latency:tflite"], 2, "latency:tflite"),
+    # Third pass: shared folders, secrets, data read wrong, a user's model or weights that cannot train.
+    Case("run into a folder holding another study", lambda w: ["run", "--dataset", "fashion-mnist", "--data-dir", str(w.data), "--budget", "2", "--out", str(w.copy_run("other-study"))], 2, "holds study 'mnist-all'"),
+    Case("report of another study of a run folder, into it", lambda w: ["report", _two_studies(w), "--study", "fashion-mnist-all"], 2, "is not the study of"),
+    Case("report into a read-only folder", lambda w: ["report", str(w.run), "--out", "/proc/sys/ranksearch-report"], 2, "is not writable"),
+    Case("storage URL with a password, not reachable", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--storage", f"postgresql://nobody:{SECRET}@127.0.0.1:9/none", "--out", str(w.root / "r-pw")], 1, "postgresql://nobody:***@127.0.0.1:9/none"),
+    Case("an empty class folder", lambda w: ["train", "--dataset", _images(w, "empty-class", _empty_class), "--family", "conv"], 2, "a class folder with no images"),
+    Case("an image that does not decode", lambda w: ["run", "--dataset", _images(w, "broken-image", _broken_image), "--budget", "2", "--out", str(w.root / "r-img")], 2, "broken.png: cannot decode image"),
+    Case("--train-subset 1 (fewer than the classes)", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--train-subset", "1", "--out", str(w.root / "r-sub")], 2, "--train-subset 1 is fewer images than the 10 classes"),
+    Case("--model whose forward raises on its second batch (train)", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), *QUICK, "--model", _model_file(w) + ":FailsOnItsSecondBatch"], 2, "raised RuntimeError: a bug in my forward"),
+    Case("--model whose forward raises on its second batch (run, 2 jobs)", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), *QUICK, "--budget", "2", "--jobs", "2", "--model", _model_file(w) + ":FailsOnItsSecondBatch", "--out", str(w.root / "r-raises")], 2, "raised RuntimeError: a bug in my forward", makes="r-raises"),
+    Case("--model with no parameters (train)", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), *QUICK, "--model", _model_file(w) + ":NoParameters"], 2, "has no trainable parameters"),
+    Case("--model with no parameters (run)", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":NoParameters", "--out", str(w.root / "r-m5")], 2, "has no trainable parameters"),
+    Case("--weights with the same keys, other shapes", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _state(w, "wide.pt", width=16), "--out", str(w.root / "r-m6")], 2, "other shapes in conv.weight"),
+    Case("--weights holding NaN", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _state(w, "nan.pt", nan=True), "--out", str(w.root / "r-m7")], 2, "hold NaN or infinite values"),
 ]

@@ -78,9 +78,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def postgres_url():
-    """A real PostgreSQL server for this test, started from the installed binaries."""
+def _postgres_server(password: str | None = None):
+    """Start a real PostgreSQL server from the installed binaries; yield its URL (no password in it).
+
+    With ``password``, connections over TCP must give it (scram-sha-256), as a production server asks.
+    """
     bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not bins:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -93,16 +95,40 @@ def postgres_url():
         data.chmod(0o700)
         prefix = ["runuser", "-u", "postgres", "--"]
     port = free_port()
-    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"], check=True, capture_output=True)
+    auth = ["-A", "trust"]
+    if password is not None:
+        pwfile = Path(tempfile.mkstemp(prefix="rs-pg-pw-", dir="/tmp")[1])  # initdb wants its folder empty
+        pwfile.write_text(password + "\n")
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, "postgres")
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), *auth, "-U", "postgres"], check=True, capture_output=True)
+    if password is not None:
+        pwfile.unlink()
     subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "-o",
                     f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
     try:
-        subprocess.run([*prefix, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "ranksearch"],
+        subprocess.run([*prefix, str(bindir / "createdb"), "-h", str(data), "-p", str(port), "-U", "postgres", "ranksearch"],
                        check=True, capture_output=True)
         yield f"postgresql://postgres@127.0.0.1:{port}/ranksearch"
     finally:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url():
+    """A real PostgreSQL server for this test, started from the installed binaries."""
+    yield from _postgres_server()
+
+
+POSTGRES_PASSWORD = "Pw4-ranksearch-tests"
+
+
+@pytest.fixture
+def postgres_password_url():
+    """A real PostgreSQL server that asks for the password ``POSTGRES_PASSWORD``; its URL without it."""
+    yield from _postgres_server(POSTGRES_PASSWORD)
 
 
 def write_image_folder_of_size(root: Path, size: int, classes: int = 3, per_class: int = 20) -> Path:
@@ -160,3 +186,16 @@ def make_row(number, params, val, test=None, *, role="candidate", family="light"
         measures.update(latency_ms=latency, latency_ms_batch=latency / 10)
     curve = list(curve) if curve is not None else ([val] if val is not None else [])
     return Record(role, family, number, state, spec or {"layers": {}}, measures, curve, dict(checks or {}), test, seconds)
+
+
+def quick_search_config(path: Path, data: Path, **settings) -> Path:
+    """A small search's configuration file (1 epoch, 100 images, budget 2, no confirmations) for `ranksearch run --config`."""
+    import json
+    from dataclasses import replace
+
+    from ranksearch.api import search_config
+
+    defaults = {"dataset": "mnist", "data_dir": str(data), "epochs": 1, "train_subset": 100, "budget": 2}
+    cfg = replace(search_config(**{**defaults, **settings}), confirm_seeds=0)
+    path.write_text(json.dumps(cfg.to_dict()))
+    return path

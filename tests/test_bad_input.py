@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bad_inputs import CASES, make_world
+from bad_inputs import CASES, SECRET, make_world
 from conftest import ranksearch
 
 pytestmark = pytest.mark.slow  # the command line in a subprocess for every case
@@ -34,6 +34,9 @@ def test_bad_input_is_one_line_and_changes_nothing(world, case):
     errors = [line for line in lines if "error:" in line]
     assert len(errors) == 1 and case.needle in errors[0], proc.stderr
     assert lines[-1] == errors[0], "the error is the last word"
+    assert SECRET not in proc.stderr + proc.stdout, "a storage password was printed"
     after = snapshot(w.root)
-    assert {p for p in after if p not in before} == set(), "a failed command created files"
+    made = w.root / case.makes if case.makes else None
+    assert {p for p in after if p not in before and not (made and made in p.parents)} == set(), "a failed command created files"
     assert {p for p in before if before[p] != after.get(p)} == set(), "a failed command changed files"
+    assert not any(SECRET.encode() in p.read_bytes() for p in after), "a storage password was written down"

@@ -13,6 +13,7 @@ from torchvision.io import decode_image, encode_jpeg, encode_png
 from ranksearch.config import DataConfig
 from ranksearch.data import ImageDataset, load_dataset, make_splits, stratified_split, stratified_subset
 from ranksearch.errors import UserError
+from ranksearch.tensor_cache import checksum
 
 # torchvision announces that its image codecs will move to TorchCodec; ranksearch.data still uses them.
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
@@ -204,6 +205,62 @@ def test_image_folder_mixed_grey_and_rgb_jpg_becomes_rgb(tmp_path):
     assert red[0] > 150 and red[1] < 50 and red[2] < 50
 
 
+def _save_pil(path: Path, image) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def test_image_folder_reads_palette_and_16_bit_images_as_a_person_sees_them(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "modes"
+    pictures = {}
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            for i in range(2):
+                rgb = Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8))
+                palette = rgb.quantize(16)  # stored as indices 0..15 into a colour table
+                _save_pil(root / split / c / f"p{i}.png", palette)
+                pictures[(split, c, i)] = np.asarray(palette.convert("RGB"))
+    data = load_dataset(str(root))
+    assert data.train_x.shape == (4, 3, 10, 10)
+    expected = torch.from_numpy(np.stack([pictures[("train", c, i)] for c in ("a", "b") for i in range(2)])).permute(0, 3, 1, 2)
+    assert torch.equal(data.train_x, expected)  # the colours, not the palette indices
+    assert data.train_x.float().mean() > 60
+
+    grey16 = tmp_path / "grey16"
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            _save_pil(grey16 / split / c / "0.png", Image.fromarray(np.full((8, 8), 65535 // 2, dtype=np.uint16)))
+    data = load_dataset(str(grey16))
+    assert data.train_x.shape == (2, 1, 8, 8) and data.train_x.eq(127).all()  # half of white, in 8 bits
+
+
+def test_image_folder_with_an_empty_class_folder_is_a_user_error(tmp_path):
+    root = tmp_path / "imgs"
+    write_image_folder(root, classes=("a", "b"), n_train=2, n_test=1)
+    (root / "train" / "c").mkdir()
+    with pytest.raises(UserError, match=r"train/c: a class folder with no images"):
+        load_dataset(str(root))
+
+
+def test_an_image_that_does_not_decode_is_named(tmp_path):
+    root = tmp_path / "imgs"
+    write_image_folder(root, classes=("a", "b"), n_train=2, n_test=1)
+    (root / "train" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(UserError, match=r"broken.png: cannot decode image"):
+        load_dataset(str(root))
+
+
+def test_a_train_subset_smaller_than_the_classes_is_a_user_error(tmp_path):
+    write_idx_dataset(tmp_path)
+    data = load_dataset("mnist", tmp_path)
+    with pytest.raises(UserError, match="--train-subset 1 is fewer images than the 10 classes"):
+        make_splits(data, DataConfig("mnist", train_subset=1))
+    assert len(make_splits(data, DataConfig("mnist", train_subset=10)).train_y) == 10
+
+
 def test_image_folder_without_train_and_test_is_a_user_error(tmp_path):
     (tmp_path / "flat" / "cat").mkdir(parents=True)
     with pytest.raises(UserError, match="train/ and test/"):
@@ -231,11 +288,31 @@ def test_second_load_reads_the_tensor_cache(tmp_path):
     for k in ("train_x", "train_y", "test_x", "test_y"):
         assert torch.equal(getattr(first, k), getattr(again, k))
     assert again.classes == first.classes
-    # Proof that the second load came from the cache and not from the IDX files: mark the cached copy.
+    # Proof that the second load came from the cache and not from the IDX files: mark the cached copy
+    # (with the checksum of what it now holds, as if the cache had been written so).
     cached = torch.load(files[0], weights_only=True)
     cached["train_y"] = torch.full_like(cached["train_y"], 7)
+    cached["checksum"] = checksum(cached)
     torch.save(cached, files[0])
     assert load_dataset("mnist", tmp_path).train_y.eq(7).all()
+
+
+def test_a_cache_file_changed_at_the_same_size_is_decoded_again_with_a_note(tmp_path):
+    write_idx_dataset(tmp_path)
+    first = load_dataset("mnist", tmp_path)
+    assert first.notes == []
+    (cache,) = _cache_files()
+    raw = bytearray(cache.read_bytes())
+    x = first.train_x.numpy().tobytes()
+    at = bytes(raw).find(x[:64])  # the training images' bytes inside the file
+    assert at > 0
+    raw[at + 100] ^= 0xFF  # one pixel changed; the file keeps its size and still loads
+    cache.write_bytes(bytes(raw))
+    again = load_dataset("mnist", tmp_path)
+    assert torch.equal(again.train_x, first.train_x)
+    assert len(again.notes) == 1 and "did not match their checksum" in again.notes[0]
+    third = load_dataset("mnist", tmp_path)  # rebuilt: read from the cache again, no note
+    assert torch.equal(third.train_x, first.train_x) and third.notes == []
 
 
 def test_a_changed_source_file_gets_a_new_cache_entry(tmp_path):
