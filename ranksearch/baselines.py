@@ -52,10 +52,7 @@ def baseline_spec(cfg: SearchConfig, splits: Splits, name: str) -> ModelSpec | N
         spec = reference_spec_for_shape(splits.in_channels, splits.image_size, splits.num_classes, family)
     if multiplier == 1:
         return spec
-    widths = tuple(max(1, math.ceil(w * multiplier)) for w in spec.widths)
-    thin = ModelSpec(spec.architecture, spec.in_channels, spec.image_size, spec.num_classes, widths)
-    return thin.with_layers({s.name: LayerChoice("linear") if s.kind == "dense" else LayerChoice(family)
-                             for s in thin.slots()})
+    return replace(spec, widths=tuple(max(1, math.ceil(w * multiplier)) for w in spec.widths))  # same slots
 
 
 def _point_params(template: ModelSpec | NetworkSpec, space: str, family: str) -> dict[str, object] | None:

@@ -1,8 +1,6 @@
 """The ``ranksearch`` command: flags -> the Python API (``ranksearch.api``); nothing below sees argparse.
 
-Results (the final front and verdict, ``--json`` output, exported paths) go to stdout; progress
-and errors to stderr. Exit codes: 0 done, 1 a failure while running (a storage, a training job),
-2 a usage error or bad input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+Results go to stdout, progress and errors to stderr; exit codes as ``EXIT_CODES`` says.
 """
 
 from __future__ import annotations
@@ -253,6 +251,7 @@ def _data_args(p: argparse.ArgumentParser, defaults: dict) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from lightlayers import REFERENCE_DATASETS, family_names
     from ranksearch.api import setting_defaults
+    from ranksearch.config import NETWORK_BASELINES
     from ranksearch.objectives import objective_names
     from ranksearch.pruners import PRUNERS
     from ranksearch.samplers import SAMPLERS
@@ -316,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(default: a third of --epochs, at least 1)")
     p.add_argument("--baselines", help=f"networks a user could take without the search, trained the fair way: conv, "
                                        f"separable, or either at a width multiplier (conv@0.5) (default {D['baselines']}; "
-                                       "conv,separable for --model)")
+                                       f"{','.join(NETWORK_BASELINES)} for --model)")
     p.add_argument("--confirm-seeds", type=int, help=f"after the search, train the networks the verdict names again with "
                                                         f"this many more seeds; 0 turns it off (default {D['confirm_seeds']})")
     p.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,

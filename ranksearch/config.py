@@ -30,7 +30,8 @@ NORMALIZATIONS = ("standardize", "unit")
 PRECISIONS = ("fp32", "bf16")
 RECIPE_NAMES = ("fast", "paper", "finetune")
 STARTS = ("parent", "scratch")
-DEFAULT_BASELINES = ("conv", "separable")
+DEFAULT_BASELINES = ("conv", "separable", "conv@0.5", "conv@0.75")  # the dense network, all separable, thinner
+NETWORK_BASELINES = ("conv", "separable")  # a user's network: widths are the paper network's only
 BASELINE_FAMILIES = ("conv", "separable")
 FINETUNE_LR_FACTOR = 1.0  # the fine-tune's peak rate, as a share of the parent's (DECISIONS.md)
 GREY_REFERENCES = ("mnist", "fashion-mnist")
@@ -297,7 +298,7 @@ class SearchConfig:
     # "scratch": every network trains from scratch with ``recipe``, as the paper's setting does.
     start: str = "parent"
     finetune: Recipe | None = None  # None: finetune_recipe(recipe) under start="parent"
-    baselines: tuple[str, ...] | None = None  # None: DEFAULT_BASELINES (the reference network) or conv, separable
+    baselines: tuple[str, ...] | None = None  # None: DEFAULT_BASELINES (the reference network) or NETWORK_BASELINES
     confirm_seeds: int = 2  # after the search, the networks the verdict names trained again with this many more seeds
     # The network searched: None for the paper's reference network of the data; else a user's or a
     # library's network, {"source": "torchvision.models:resnet18", "kwargs": {...}, "weights": file or null}.
@@ -311,7 +312,7 @@ class SearchConfig:
         if self.start == "scratch":
             self.finetune = None
         if self.baselines is None:
-            self.baselines = DEFAULT_BASELINES if self.model is None else ("conv", "separable")
+            self.baselines = DEFAULT_BASELINES if self.model is None else NETWORK_BASELINES
         self.baselines = tuple(self.baselines)
         for name in self.baselines:
             if parse_baseline(name)[1] != 1 and self.model is not None:
@@ -360,7 +361,7 @@ class SearchConfig:
         d.pop("extra", None)  # nothing read it
         d.pop("out", None)  # a run folder is where its config.json is
         d.setdefault("start", "scratch")  # written before candidates inherited: they trained from scratch
-        d.setdefault("baselines", ["conv", "separable"])
+        d.setdefault("baselines", list(NETWORK_BASELINES))  # written before width baselines: these two
         d.setdefault("confirm_seeds", 0)  # written before confirmations existed
         try:
             d["data"] = data_from_dict(d.get("data"), f"{where}: data")

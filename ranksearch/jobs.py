@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any, Iterator
 
@@ -83,6 +83,7 @@ class JobSpec:
     threads: int
     deadline: float | None  # time.time() after which no new candidate starts
     folder: str | None  # the run folder (where a parent trained here is saved); None for a worker
+    parent_pid: int = field(default_factory=os.getpid)  # the run that starts it
 
 
 @contextmanager
@@ -106,17 +107,20 @@ def _main_module_hidden() -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGTERM when the run that started it dies, even by kill -9."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: this process gets SIGTERM when the run that started it dies, even by kill -9; and it stops at
+    once when that run died while it was starting (before it could ask for the signal)."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent_pid:
+        os._exit(143)
 
 
 def _job_main(spec: JobSpec, conn: Connection) -> None:
     """The body of a job process: join the study, train its baselines, then candidates."""
-    _die_with_parent()
+    _die_with_parent(spec.parent_pid)
     quiet_optuna()
     import torch
 

@@ -92,10 +92,14 @@ def finished_count(study: optuna.Study) -> int:
     return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if is_candidate(t))
 
 
-def running_trials(study: optuna.Study, before: int | None = None) -> list[FrozenTrial]:
-    """Running candidate trials that hold a place in the budget (in any process), or those numbered below ``before``."""
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if holds_a_place(t) and (before is None or t.number < before)]
+def running_trials(study: optuna.Study, before: optuna.Trial | FrozenTrial | None = None) -> list[FrozenTrial]:
+    """Running candidate trials that hold a place in the budget (in any process); with ``before``, those that
+    started before it (a queued trial's number is older than its start, so the start decides, then the number)."""
+    running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if holds_a_place(t)]
+    if before is None:
+        return running
+    mine = (before.datetime_start, before.number)
+    return [t for t in running if t.number != before.number and (t.datetime_start, t.number) < mine]
 
 
 def config_key_of(t: FrozenTrial) -> str | None:

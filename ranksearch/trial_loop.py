@@ -161,7 +161,7 @@ class TrialLoop:
 
     def train_candidate(self, live: records.LiveTrial) -> list[float]:
         trial = live.trial
-        if records.finished_count(self.study) + len(records.running_trials(self.study, before=trial.number)) >= self.cfg.budget:
+        if records.finished_count(self.study) + len(records.running_trials(self.study, before=trial)) >= self.cfg.budget:
             # Another process took the last place in the budget between our check and this trial.
             live.mark_surplus()
             raise optuna.TrialPruned("budget already filled by other workers")

@@ -121,18 +121,21 @@ def finish(cmd: list[str], env: dict, run_timeout: float = 300, log: FaultLog | 
 
 
 def check_study(url: str, name: str, budget: int) -> None:
-    """Exactly ``budget`` distinct configurations finished; none trained twice; nothing left running."""
+    """Exactly ``budget`` distinct candidates finished; none trained twice; the parent and every baseline trained
+    once; nothing left running."""
+    from ranksearch import records
     from ranksearch.storage import open_storage
 
     study = optuna.load_study(study_name=name, storage=open_storage(url, create=False))
     trials = study.get_trials(deepcopy=False)
-    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED") and "spec" in t.user_attrs
-                and "duplicate_of" not in t.user_attrs]
-    keys = [t.user_attrs["config_key"] for t in finished]
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED") and records.is_candidate(t)]
+    keys = [records.config_key_of(t) for t in finished]
     assert len(finished) == budget, f"{len(finished)} of {budget} candidates finished"
     assert len(set(keys)) == len(keys), "a configuration was trained twice"
     assert not [t.number for t in trials if t.state.name == "RUNNING"], "trials left RUNNING"
-    assert {"baseline:conv", "baseline:separable"} <= set(study.user_attrs)
+    names = [b.name for b in records.baselines(study)]
+    assert sorted(names) == sorted(set(names)) and {"conv", "separable"} <= set(names), names
+    assert records.parent(study) is not None, "the parent did not finish"
 
 
 def ranksearch_cmd(*args: str) -> list[str]:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import ranksearch
+from ranksearch.config import DEFAULT_BASELINES
 
 
 @pytest.mark.slow
@@ -16,7 +17,7 @@ def test_run_load_export_train_through_the_public_api(mnist_like, tmp_path):
                             out=tmp_path / "run", jobs=1, progress=log)
     assert isinstance(result, ranksearch.SearchResult) and result.reason == "budget reached"
     assert isinstance(result.trials, pd.DataFrame) and (result.trials.role == "candidate").sum() == 4
-    assert sorted(result.baselines.family) == ["conv", "separable"]
+    assert sorted(result.baselines.family) == sorted(DEFAULT_BASELINES)
     assert list(result.front.trainable_params) == sorted(result.front.trainable_params)
     assert set(result.front.number) == {p["number"] for p in result.front_records()}
     assert "trial" in log.getvalue() and result.folder == tmp_path / "run"

@@ -26,7 +26,7 @@ def dashboard(tmp_path_factory):
     data = write_mnist_like(tmp_path_factory.mktemp("data"))
     run = tmp_path_factory.mktemp("runs") / "dash"
     proc = ranksearch("run", "--dataset", "mnist", "--data-dir", str(data), "--epochs", "3", "--train-subset", "200",
-                      "--budget", "4", "--out", str(run), "--jobs", "1", "--pruner", "none",
+                      "--budget", "4", "--out", str(run), "--jobs", "1", "--pruner", "none", "--confirm-seeds", "0",
                       env={"RANKSEARCH_CACHE": str(tmp_path_factory.mktemp("c"))})
     assert proc.returncode == 0, proc.stderr
     port = free_port()
@@ -60,8 +60,9 @@ def test_the_dashboard_has_every_networks_learning_curve(dashboard):
     study_id = _get(f"{dashboard}/api/studies")["study_summaries"][0]["study_id"]
     trials = [t for t in _get(f"{dashboard}/api/studies/{study_id}")["trials"] if t["state"] == "Complete"]
     curves = [[v["value"] for v in sorted(t["intermediate_values"], key=lambda v: v["step"])] for t in trials]
-    assert len(trials) == 1 + 2 + 4  # the parent, two baselines, four candidates
-    assert sorted(len(c) for c in curves) == [1] * 6 + [3]  # fine-tuned one epoch; the parent trained three
+    assert len(trials) == 1 + 4 + 4  # the parent, four baselines, four candidates
+    # Fine-tuned one epoch; the parent trained three; the thinner baselines from scratch, three plus one.
+    assert sorted(len(c) for c in curves) == [1] * 6 + [3] + [4] * 2
     for t, curve in zip(trials, curves):
         attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
         assert json.loads(attrs["val_curve"]) == pytest.approx(curve)
@@ -76,4 +77,5 @@ def test_the_dashboard_shows_the_parent_and_baselines_in_plain_words(dashboard):
             named[attrs["name"]] = attrs["lineage"]
     assert named == {"parent": "the dense network trained 3 epochs",
                      "conv": "inherits from the parent, 1 fine-tune epochs",
-                     "separable": "inherits from the parent, 1 fine-tune epochs"}
+                     "separable": "inherits from the parent, 1 fine-tune epochs",
+                     "conv@0.5": "from scratch, 4 epochs", "conv@0.75": "from scratch, 4 epochs"}

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from conftest import ranksearch
 from ranksearch import records
 from ranksearch.api import search_config
+from ranksearch.config import DEFAULT_BASELINES
 from ranksearch.errors import UserError
 from ranksearch.storage import check_folder_study, open_run, open_study
 
@@ -72,7 +73,7 @@ def test_three_runs_on_one_folder_train_the_parent_and_each_baseline_once(mnist_
     required = [(records.required_of(t), t.state) for t in trials if records.required_of(t) is not None]
     completed = Counter((r.kind, r.name) for r, state in required if state == TrialState.COMPLETE)
     assert completed[("parent", "parent")] == 1
-    assert completed[("baseline", "conv")] == 1 and completed[("baseline", "separable")] == 1
+    assert all(completed[("baseline", name)] == 1 for name in DEFAULT_BASELINES), completed
     assert set(completed.values()) == {1}, completed
     assert all(state in (TrialState.COMPLETE, TrialState.PRUNED) for _, state in required)
     twins = [r for r, state in required if state == TrialState.PRUNED]
@@ -82,7 +83,7 @@ def test_three_runs_on_one_folder_train_the_parent_and_each_baseline_once(mnist_
     keys = [records.config_key_of(t) for t in trials if records.is_candidate(t) and t.state in records.FINISHED]
     assert len(keys) == len(set(keys)), "a configuration was trained twice"
     rows = pd.read_csv(out / "trials.csv")
-    assert sorted(rows[rows.role == "baseline"].family) == ["conv", "separable"]
+    assert sorted(rows[rows.role == "baseline"].family) == sorted(DEFAULT_BASELINES)
     assert (rows.role == "candidate").sum() == BUDGET
 
 

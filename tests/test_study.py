@@ -15,6 +15,8 @@ import pytest
 
 from conftest import ranksearch
 
+from ranksearch.config import FINETUNE_LR_FACTOR
+
 pytestmark = pytest.mark.slow  # real studies end to end
 
 QUICK = ["--dataset", "mnist", "--epochs", "2", "--train-subset", "200"]
@@ -50,10 +52,15 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
     assert len(parent) == 1 and parent.number.iloc[0] == 0 and parent.trainable_params.iloc[0] == 18594
     assert parent.epochs_run.iloc[0] == 2 and parent.lineage.iloc[0] == "the dense network trained 2 epochs"
     assert (out / "parent.pt").is_file()
-    # Baselines that are points of the space inherit like the candidates: a third of 2 epochs is 1 fine-tune epoch.
+    # Baselines that are points of the space inherit like the candidates: a third of 2 epochs is 1 fine-tune epoch;
+    # thinner networks cannot, and train from scratch as long as a candidate's lineage, 2 + 1 epochs.
     base = trials[trials.role == "baseline"]
-    assert sorted(base.family) == ["conv", "separable"] and sorted(base.trainable_params) == [3387, 18594]
-    assert (base.lineage == "inherits from the parent, 1 fine-tune epochs").all() and (base.epochs_run == 1).all()
+    assert sorted(base.family) == ["conv", "conv@0.5", "conv@0.75", "separable"]
+    inherited, thin = base[base.family.isin(["conv", "separable"])], base[base.family.str.contains("@")]
+    assert sorted(inherited.trainable_params) == [3387, 18594]
+    assert (inherited.lineage == "inherits from the parent, 1 fine-tune epochs").all() and (inherited.epochs_run == 1).all()
+    assert (thin.lineage == "from scratch, 3 epochs").all() and (thin.epochs_run == 3).all()
+    assert (thin.trainable_params < 18594).all() and thin.sort_values("family").trainable_params.is_monotonic_increasing
     cand = trials[trials.role == "candidate"]
     assert len(cand) == 6 and set(cand.state) <= {"COMPLETE", "PRUNED"}
     assert cand.number.min() > base.number.max()  # the required networks are queued before any candidate
@@ -64,9 +71,9 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
     done = cand[cand.state == "COMPLETE"]
     assert len(done) >= 1 and done.test_accuracy.notna().all() and done.val_accuracy.between(0, 1).all()
     # Inherited networks are judged right after their decomposition (0) and a third into the fine-tune.
-    inherited = pd.concat([base, cand])
+    inherited = pd.concat([inherited, cand])
     assert all("0.0000" in json.loads(c) and set(json.loads(c)) <= {"0.0000", "0.3333"} for c in inherited.val_checks)
-    assert (trials.epochs_trained[(trials.state == "COMPLETE") & (trials.role != "parent")] == 1).all()
+    assert (inherited.epochs_trained[inherited.state == "COMPLETE"] == 1).all()
     front = json.loads((out / "front.json").read_text())
     assert front and [p["trainable_params"] for p in front] == sorted(p["trainable_params"] for p in front)
     assert set(p["number"] for p in front) == set(cand[cand.on_front].number)
@@ -74,7 +81,7 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
         assert {"trainable_params", "flops", "val_accuracy", "test_accuracy", "config"} <= set(point)
     config = json.loads((out / "config.json").read_text())
     assert config["budget"] == 6 and config["family"] == "all" and config["start"] == "parent"
-    assert config["finetune"]["epochs"] == 1 and config["finetune"]["lr"] == pytest.approx(config["recipe"]["lr"] / 5)
+    assert config["finetune"]["epochs"] == 1 and config["finetune"]["lr"] == pytest.approx(config["recipe"]["lr"] * FINETUNE_LR_FACTOR)
     # A front point's configuration is what `ranksearch train --config` accepts.
     (tmp_path / "point.json").write_text(json.dumps(front[0]["config"]))
     proc = ranksearch("train", "--config", str(tmp_path / "point.json"), "--epochs", "1", "--json")

@@ -2,13 +2,14 @@
 
 The parent is the paper's Conv2d network trained with the fast recipe. Each candidate (a few
 networks of the kinds a search proposes) starts from the parent's weights, factorised layer by
-layer (``lightlayers.inherit``), and is fine-tuned with AdamW, a short warm-up and a linear decay
-to zero (the ``finetune`` recipe's shape) at each learning rate for each number of epochs. Also
+layer (``lightlayers.inherit``), and is fine-tuned with the ``finetune`` recipe (the parent's
+recipe, one-cycle schedule) at each peak learning rate for each number of epochs. Also
 printed: each candidate's validation accuracy right after the decomposition (BatchNorm statistics
 re-estimated, no step taken) and the same network trained from scratch for the parent's epochs
 plus the fine-tune's, the fairness rule's baseline.
 
-    python studies/benchmarks/finetune.py --dataset cifar10 --parent-epochs 10 --epochs 1 3 --lrs 5e-4 2e-3 5e-3
+    python studies/benchmarks/finetune.py --dataset fashion-mnist --train-subset 10000 --parent-epochs 5 \
+        --epochs 1 3 --lrs 5e-4 2e-3 5e-3 1e-2 --scratch
 """
 
 from __future__ import annotations
