@@ -4,6 +4,7 @@ once; a folder holding another study is refused before anything is written."""
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import replace
 
@@ -98,3 +99,22 @@ def test_a_folder_holding_another_study_is_refused_and_its_report_stays_its_own(
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith(f"ranksearch run: error: --out {out} holds study 'mnist-all'")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_queued_trial_claimed_late_counts_after_the_trials_that_started_before_it(tmp_path):
+    """The budget's places go by start time: a trial queued early (a low number) but claimed late must see the
+    candidate that started before it, and that one must not see it."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'q.db'}", directions=["maximize", "minimize"])
+    study.enqueue_trial({})  # number 0, WAITING
+    early = study.ask({})  # claims the queued trial at once: number 0
+    assert early.number == 0
+    study.enqueue_trial({})  # number 1, WAITING until someone claims it
+    time.sleep(0.01)
+    study.add_trial(optuna.trial.create_trial(state=TrialState.RUNNING))  # number 2, RUNNING now
+    started_first = study.trials[2]
+    time.sleep(0.01)
+    claimed_late = study.ask()  # claims number 1, which starts after number 2
+    assert (started_first.state, claimed_late.number) == (TrialState.RUNNING, 1)
+    assert [t.number for t in records.running_trials(study, before=claimed_late)] == [0, 2]
+    assert [t.number for t in records.running_trials(study, before=started_first)] == [0]
+    assert records.running_trials(study, before=early) == []
