@@ -247,7 +247,7 @@ def run(config: SearchConfig | dict | str | Path | None = None, *, out: str | Pa
 def load(run_dir: str | Path | None = None, *, storage: str | None = None, study: str | None = None) -> SearchResult:
     """A finished (or running) search: from its run folder, or by storage URL and study name."""
     opened = open_run(run_dir, storage, study)
-    return SearchResult(opened.config, opened.study, study_tables(opened.study, opened.config), opened.folder)
+    return SearchResult(opened.config, opened.study, study_tables(opened.study, opened.config, opened.folder), opened.folder)
 
 
 def export(run_dir: str | Path, trial: int | None = None, *, max_params: int | None = None,

@@ -31,10 +31,9 @@ from ranksearch.config import Recipe, SearchConfig, parse_baseline
 from ranksearch.data import REFERENCE_NAMES, Splits
 from ranksearch.errors import RunFailure
 from ranksearch.outputs import write_atomic
-from ranksearch.records import Required
+from ranksearch.records import PARENT_FILE, Required
 from ranksearch.space import params_for, slot_families
 
-PARENT_FILE = "parent.pt"
 
 
 def baseline_spec(cfg: SearchConfig, splits: Splits, name: str) -> ModelSpec | NetworkSpec:

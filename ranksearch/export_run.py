@@ -101,7 +101,7 @@ def export_point(run_dir: str | Path, trial: int | None = None, *, max_params: i
     check_format(format, input)
     check_writable(to)
     run = open_run(run_dir)
-    tables = study_tables(run.study, run.config)
+    tables = study_tables(run.study, run.config, run.folder)
     row = pick_row(tables, run.config, trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline)
     config = point_config(row, run.config, tables.parent_weights)
     if format == "config":

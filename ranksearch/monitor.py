@@ -32,7 +32,7 @@ class Monitor:
         self._first: tuple[float, int] | None = None  # (when, candidates done) at the first finished candidate
 
     def refresh(self) -> Tables:
-        self.tables = study_tables(self.study, self.cfg)
+        self.tables = study_tables(self.study, self.cfg, self.out)
         done = len(self.tables.candidates)
         hv = f", hypervolume {self.tables.hypervolume:.3f}" if self.tables.baseline("conv") else ""
         self.progress.budget(done, self.cfg.budget, f"front {len(self.tables.front)}{hv}")

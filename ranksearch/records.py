@@ -26,6 +26,7 @@ a duplicate or a trial surplus to the budget never trains. Private storage calls
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -185,10 +186,17 @@ def parent(study: optuna.Study) -> Record | None:
     return _record("parent", t.number, "COMPLETE", t.user_attrs) if t is not None else None
 
 
-def parent_weights(study: optuna.Study) -> str | None:
-    """Where the trained parent's state_dict is (absolute path), once it is trained."""
+PARENT_FILE = "parent.pt"  # the trained parent's state_dict, in the run folder
+
+
+def parent_weights(study: optuna.Study, folder: str | Path | None = None) -> str | None:
+    """Where the trained parent's state_dict is (absolute path), once it is trained: the path the study
+    recorded, or, for a run ``folder`` moved or copied since (a committed study on a fresh checkout), its own."""
     t = parent_trial(study)
-    return t.user_attrs.get("weights") if t is not None else None
+    recorded = t.user_attrs.get("weights") if t is not None else None
+    if recorded and not Path(recorded).exists() and folder is not None and (Path(folder) / PARENT_FILE).exists():
+        return str((Path(folder) / PARENT_FILE).resolve())
+    return recorded
 
 
 def seed_runs(study: optuna.Study) -> dict[str, list[tuple[int, float, float | None]]]:

@@ -39,7 +39,7 @@ def rebuild_report(run_dir: str | None, storage: str | None, study_name: str | N
         check_writable(target, "run folder", "give --out DIR to write the report elsewhere")
     make_folder(target)
     remove_stale_temporaries(target)
-    tables = study_tables(run.study, run.config)
+    tables = study_tables(run.study, run.config, run.folder)
     same = run.folder is not None and target.resolve() == run.folder.resolve()
     if not same or not (target / "trials.csv").exists():
         # A report folder of its own gets the tables too, and a config.json that names the study's storage.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,7 +120,8 @@ def front_columns(cfg: SearchConfig) -> tuple[str, ...]:
     return tuple(get_objective(o).column for o in cfg.objectives)
 
 
-def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
+def study_tables(study: optuna.Study, cfg: SearchConfig, folder: str | Path | None = None) -> Tables:
+    """The study's rows; ``folder``, its run folder, where a moved study finds its parent's weights."""
     candidates = records.candidates(study)
     baselines = records.baselines(study)
     front = pareto_front(candidates, front_columns(cfg))
@@ -129,7 +131,7 @@ def study_tables(study: optuna.Study, cfg: SearchConfig) -> Tables:
     ref = conv.trainable_params if conv else 2 * max([r.trainable_params for r in candidates] or [1])
     history = hypervolume_history(candidates, ref)
     tables = Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history,
-                    storage.wall_seconds(study), records.parent(study), records.parent_weights(study),
+                    storage.wall_seconds(study), records.parent(study), records.parent_weights(study, folder),
                     records.confirmation_seconds(study), records.training_seconds(study))
     runs = records.seed_runs(study)
     for r in tables.references + candidates:

@@ -66,7 +66,7 @@ class TrialLoop:
 
     def parent_state(self):
         if self._parent_state is None:
-            self._parent_state = load_parent(records.parent_weights(self.study))
+            self._parent_state = load_parent(records.parent_weights(self.study, self.folder))
         return self._parent_state
 
     # -- what to train next ---------------------------------------------------------------

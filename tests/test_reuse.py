@@ -3,6 +3,7 @@ exactly from another folder, and a saved model loaded with one call in a process
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -37,12 +38,15 @@ def test_the_take_exported_and_retrained_from_another_folder_reproduces_the_sear
                       "--budget", "5", "--jobs", "2", "--confirm-seeds", "0", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     take = json.loads((out / "summary.json").read_text())["take"]
+    moved = tmp_path / "moved"  # as a committed study is on a fresh checkout: its parent's recorded path is gone
+    shutil.move(out, moved)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = ranksearch("export", str(out), "--take", "-o", str(elsewhere / "take.json"))
+    proc = ranksearch("export", str(moved), "--take", "-o", str(elsewhere / "take.json"))
     assert proc.returncode == 0, proc.stderr
     config = json.loads((elsewhere / "take.json").read_text())
     assert config["threads"] == 1  # two jobs on two cores: what the search trained it with
+    assert config.get("parent") in (None, str((moved / "parent.pt").resolve()))
     proc = ranksearch("train", "--config", "take.json", "--json", cwd=elsewhere)
     assert proc.returncode == 0, proc.stderr
     retrained = json.loads(proc.stdout.splitlines()[-1])
