@@ -151,7 +151,7 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
     monitor = Monitor(study, cfg, out, progress)
     template = baseline_spec(cfg, splits, "conv")
     records.queue_required(study, required_networks(cfg, template))  # first in the queue: the parent, the baselines
-    if cfg.model is None:
+    if cfg.model is None and cfg.start == "scratch":  # the paper's setting; a parent's own warm starts beat them
         queue_paper_models(study, template, cfg.family)
     done = len(monitor.refresh().candidates)
     threads = threads_per_job(n_jobs) if n_jobs > 1 else cores()

@@ -1,6 +1,8 @@
 """Where a search starts: the paper's uniform models, and warm starts read off the trained dense network.
 
-The paper's uniform-rank Light models (reference networks only) are queued first.
+The paper's uniform-rank Light models (reference networks, from scratch: the paper's setting) are
+queued first. Under ``--start parent`` they are not: inherited, they stay far below the warm starts
+read off the same parent (RESULTS.md, "The paper's models under a parent start").
 
 DeCEF's observation: the effective rank of trained Conv2d filters (how many eigen-filters per
 input channel hold a share of the spectral energy) falls with depth. At a few energy levels,
