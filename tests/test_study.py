@@ -110,8 +110,8 @@ def test_from_scratch_every_network_trains_the_recipe_as_before(mnist_like, tmp_
     from ranksearch.results import study_tables
     from ranksearch.storage import open_run
 
-    study = open_run(str(out))
-    data = report_data(study_tables(study.study, study.config), study.config, study.study.study_name, str(out))
+    folder = open_run(str(out))
+    data = report_data(study_tables(folder.study, folder.config), folder.config, folder.study.study_name, str(out))
     trained = {p["label"]: p for p in data["paper_trained"]}
     assert list(trained) == ["k=1", "k=2", "k=3", "k=4"]
     by_number = {p["number"]: p for p in data["points"]}
