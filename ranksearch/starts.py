@@ -10,6 +10,11 @@ each layer of the trained baseline gives a rank, and so a whole candidate: DeCEF
 the space has DeCEF (the dense convolution kept where DeCEF would not save parameters,
 separable where one eigen-filter is enough), LightConv2d ranks from the rank of the unfolded
 kernel in a LightConv2d-only space, and LightLinear ranks from the head's singular values.
+
+One more start needs no energy: the SeparableConv2d network one step smaller, each convolution
+separable where that has fewer parameters than the dense layer and dense where it does not (a
+separable 1x1 convolution is a dense one with an extra per-channel scale), the head dense. It puts
+a candidate at the small end, where the separable baseline sits, from the first proposals on.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from torch import nn
 
 from lightlayers import LayerChoice, ModelSpec, effective_rank, energy_rank, get_family
 
-from ranksearch import records, storage
+from ranksearch import storage
 from ranksearch.space import PAPER_RANKS, params_for, rank_range, slot_families, uniform_params
 
 ENERGIES = (0.8, 0.9, 0.95, 0.99)
@@ -54,9 +59,31 @@ def warm_layers(template: ModelSpec, space: str, trained: nn.Module, energy: flo
     return layers
 
 
+def compact_separable_layers(template: ModelSpec, space: str) -> dict[str, LayerChoice] | None:
+    """The separable network with each slot's cheaper of separable and dense; None if the space lacks either."""
+    layers = {}
+    for slot in template.slots():
+        options = slot_families(slot, space)
+        if slot.kind == "dense":
+            if "linear" not in options:
+                return None
+            layers[slot.name] = LayerChoice("linear")
+            continue
+        if "separable" not in options or "conv" not in options:
+            return None
+        cheaper = get_family("conv", "separable").params(slot.shape, ()) < get_family("conv", "conv").params(slot.shape, ())
+        layers[slot.name] = LayerChoice("separable" if cheaper else "conv")
+    if all(c.family != "conv" for c in layers.values()):
+        return None  # no slot where dense is cheaper: the separable baseline itself
+    return layers
+
+
 def warm_params(template: ModelSpec, space: str, trained: nn.Module) -> list[dict[str, object]]:
-    """Trial parameters of the distinct warm-start candidates, one per energy level."""
+    """Trial parameters of the distinct warm-start candidates: the compact separable network, then one per energy level."""
     out: list[dict[str, object]] = []
+    compact = compact_separable_layers(template, space)
+    if compact is not None:
+        out.append(params_for(template, space, compact))
     for energy in ENERGIES:
         layers = warm_layers(template, space, trained, energy)
         if all(c.family in ("conv", "linear") for c in layers.values()):

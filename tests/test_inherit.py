@@ -1,10 +1,14 @@
 """A network inherited from a trained dense parent: at full rank it computes the parent's function before any step."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from lightlayers import LayerChoice, build_model, inherit, reference_spec
 from lightlayers.families import families
+from ranksearch.space import params_for
+from ranksearch.starts import compact_separable_layers, warm_params
 
 
 def full_rank(slot, family) -> int:
@@ -62,3 +66,18 @@ def test_a_parent_that_does_not_fit_or_holds_nan_is_refused(parent):
     broken["block2.conv1.weight"][0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinite"):
         inherit(reference_spec("cifar10", "separable"), broken)
+
+
+def test_the_compact_separable_start_is_the_separable_network_made_smaller_and_keeps_the_1x1_convolutions_exact(parent):
+    template = reference_spec("cifar10", "conv")
+    layers = compact_separable_layers(template, "all")
+    assert {n: c.family for n, c in layers.items() if n.endswith("shortcut")} == dict.fromkeys(
+        ("block1.shortcut", "block2.shortcut", "block3.shortcut"), "conv")
+    assert {c.family for n, c in layers.items() if not n.endswith("shortcut")} == {"separable", "linear"}
+    compact = replace(template, layers=layers)
+    assert sum(p.numel() for p in build_model(compact).parameters()) < sum(
+        p.numel() for p in build_model(reference_spec("cifar10", "separable")).parameters())
+    child = inherit(compact, parent.state_dict())  # the dense slots are the parent's own layers
+    assert torch.equal(child.get_submodule("block3.shortcut").weight, parent.get_submodule("block3.shortcut").weight)
+    assert warm_params(template, "all", parent)[0] == params_for(template, "all", layers)
+    assert compact_separable_layers(template, "light") is None  # no separable in the space: no such start
