@@ -126,18 +126,20 @@ def on_mean(r: Row) -> Row:
                    test_accuracy=sum(tests) / len(tests) if tests else r.test_accuracy)
 
 
-def noise(v_take: Choice | None, named: list[Choice]) -> list[Noise]:
-    """The take against each other confirmed network named whose mean validation accuracy is within
-    ``NOISE_POINTS`` of its own (a close call): level when their validation ranges over seeds overlap."""
-    if v_take is None or v_take.val_range is None:
-        return []
-    out, seen = [], {v_take.key}
-    for c in named:
-        if c is None or c.key in seen or c.val_range is None or abs(c.val_accuracy - v_take.val_accuracy) > NOISE_POINTS / 100:
+def noise(v_take: Choice | None, named: list[Choice], also: list[tuple[Choice, Choice]] = ()) -> list[Noise]:
+    """The close calls the verdict makes, judged on seeds: the take against each network named, and the pairs
+    in ``also``, where the two are within ``NOISE_POINTS`` of each other and at least one was trained with
+    more seeds (a network of one seed is a range of one value). Level when their validation ranges overlap."""
+    out, seen = [], set()
+    for a, b in [(v_take, c) for c in named] + list(also):
+        if a is None or b is None or a.key == b.key or (a.val_range is None and b.val_range is None):
             continue
-        seen.add(c.key)
-        (a_lo, a_hi), (b_lo, b_hi) = v_take.val_range, c.val_range
-        out.append(Noise(v_take, c, a_lo <= b_hi and b_lo <= a_hi))
+        pair = frozenset((a.key, b.key))
+        if pair in seen or abs(a.val_accuracy - b.val_accuracy) > NOISE_POINTS / 100:
+            continue
+        seen.add(pair)
+        (a_lo, a_hi), (b_lo, b_hi) = a.val_range or (a.val_accuracy,) * 2, b.val_range or (b.val_accuracy,) * 2
+        out.append(Noise(a, b, a_lo <= b_hi and b_lo <= a_hi))
     return out
 
 
@@ -216,7 +218,7 @@ def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
         best_curve_saving=max(gains, key=lambda c: c.times_fewer) if gains else None,
     )
     named = [v.most_accurate] + [c for b in v.budgets for c in (b.best, b.best_candidate)] + v.options
-    v.noise = noise(v.take, named)
+    v.noise = noise(v.take, named, [(saving.candidate, saving.conv)] if saving is not None else [])
     v.conv_name = Choice.of(conv, network).name if conv is not None else v.conv_name
     v.sentences = sentences(v, conv_present=conv is not None)
     if take is not None:

@@ -101,7 +101,7 @@ class Saving:
 
 @dataclass
 class Noise:
-    """Two confirmed networks compared: level within seed noise when their validation ranges over seeds overlap."""
+    """Two networks compared, at least one confirmed with more seeds: level when their validation ranges overlap."""
 
     first: Choice
     second: Choice
@@ -159,7 +159,7 @@ class Verdict:
     baseline_curve: list[Choice] = field(default_factory=list)  # the parent and baselines not dominated by another
     curve_savings: list[CurveSaving] = field(default_factory=list)  # each candidate-front member against that curve
     best_curve_saving: CurveSaving | None = None  # the largest saving at equal accuracy, if any candidate beats the curve
-    noise: list[Noise] = field(default_factory=list)  # the take against the other confirmed networks the verdict names
+    noise: list[Noise] = field(default_factory=list)  # close calls: the take against what it names; best candidate vs conv
     conv_name: str = "the Conv2d baseline"  # the dense network, as the sentences name it
     sentences: list[str] = field(default_factory=list)
 

@@ -232,7 +232,8 @@ def test_confirmed_networks_are_judged_on_their_mean_and_level_within_seed_noise
     chosen = {c.key: c for c in v.options}
     assert chosen["trial 6"].val_accuracy == pytest.approx((0.8745 + 0.8560 + 0.8600) / 3)  # the mean, not seed 0's
     assert chosen["trial 6"].val_accuracy_seeds == [0.8745, 0.8560, 0.8600]
-    assert v.take.key == "trial 6" and [(n.second.key, n.level) for n in v.noise] == [("baseline separable", True)]
+    # Level with the separable baseline (ranges overlap), and with trial 3, whose one seed lies within trial 6's range.
+    assert v.take.key == "trial 6" and [(n.second.key, n.level) for n in v.noise] == [("baseline separable", True), ("trial 3", True)]
     assert ("Trial 6 and the SeparableConv2d baseline are level within seed noise: their validation accuracies over 3 "
             "and 3 seeds range 0.8560-0.8745 and 0.8530-0.8610, which overlap.") in v.sentences
     # Apart: one range above the other.
@@ -240,3 +241,27 @@ def test_confirmed_networks_are_judged_on_their_mean_and_level_within_seed_noise
     v = verdict(tables([cand(3, 7654, 0.8592), six], [sep]), cfg())
     assert any(n.level is False for n in v.noise)
     assert any("is ahead of" in s and "beyond seed noise" in s for s in v.sentences)
+
+
+def test_a_network_of_one_seed_is_judged_against_a_confirmed_one_by_its_one_value():
+    # The most accurate candidate, one seed, against the Conv2d baseline trained with three: level while its
+    # value lies inside the Conv2d's range, ahead once it lies above it. Hand-made rows: the headline's shape.
+    conv = base("conv", 76122, 0.8190)
+    conv.seeds = [(0, 0.8190, 0.8056), (1, 0.8132, 0.8066), (2, 0.8126, 0.8042)]
+    sep = base("separable", 13768, 0.7500)
+    sep.seeds = [(0, 0.7500, 0.7376), (1, 0.7446, 0.7383), (2, 0.7474, 0.7398)]
+    small = cand(5, 13717, 0.7456, test=0.7406)
+    v = verdict(tables([small, cand(8, 69178, 0.8154, test=0.8040)], [conv, sep]), cfg())
+    pairs = {frozenset((n.first.key, n.second.key)): n.level for n in v.noise}
+    assert pairs[frozenset(("trial 8", "baseline conv"))] is True
+    assert ("Trial 8 and the Conv2d baseline are level within seed noise: the validation accuracy of trial 8, 0.8154 "
+            "from one seed, lies within the Conv2d baseline's 0.8126-0.8190 over 3 seeds.") in v.sentences
+    assert v.take.key == "baseline separable"  # the knee; level with the smaller candidate its range covers
+    assert pairs[frozenset(("trial 5", "baseline separable"))] is True
+    v = verdict(tables([small, cand(8, 69178, 0.8250, test=0.8100)], [conv, sep]), cfg())
+    assert {frozenset((n.first.key, n.second.key)): n.level for n in v.noise}[frozenset(("trial 8", "baseline conv"))] is False
+    assert ("Trial 8 is ahead of the Conv2d baseline beyond seed noise: validation 0.8250 (one seed) against "
+            "0.8126-0.8190 (3 seeds).") in v.sentences
+    # Neither side confirmed: no claim about noise at all.
+    v = verdict(tables([cand(8, 69178, 0.8154)], [base("conv", 76122, 0.8190)]), cfg())
+    assert v.noise == []
