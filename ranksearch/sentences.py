@@ -32,22 +32,18 @@ def _span(c) -> str:
 
 def _noise_sentence(n: Noise) -> str:
     first, second = n.first, n.second
+    if not n.level:
+        ahead, behind = (first, second) if first.val_accuracy > second.val_accuracy else (second, first)
+        return f"{_capital(ahead.name)} is ahead of {behind.name} beyond seed noise: validation {_span(ahead)} against {_span(behind)}."
     if first.val_range is not None and second.val_range is not None:
         (a_lo, a_hi), (b_lo, b_hi) = first.val_range, second.val_range
-        seeds = f"over {len(first.val_accuracy_seeds)} and {len(second.val_accuracy_seeds)} seeds"
-        if n.level:
-            return (f"{_capital(first.name)} and {second.name} are level within seed noise: their validation "
-                    f"accuracies {seeds} range {acc(a_lo)}-{acc(a_hi)} and {acc(b_lo)}-{acc(b_hi)}, which overlap.")
-        ahead, behind = (first, second) if first.val_accuracy > second.val_accuracy else (second, first)
-        return (f"{_capital(ahead.name)} is ahead of {behind.name} beyond seed noise: validation {acc(ahead.val_range[0])}-"
-                f"{acc(ahead.val_range[1])} against {acc(behind.val_range[0])}-{acc(behind.val_range[1])} ({seeds}).")
+        return (f"{_capital(first.name)} and {second.name} are level within seed noise: their validation accuracies over "
+                f"{len(first.val_accuracy_seeds)} and {len(second.val_accuracy_seeds)} seeds range {acc(a_lo)}-{acc(a_hi)} "
+                f"and {acc(b_lo)}-{acc(b_hi)}, which overlap.")
     single, seeded = (first, second) if first.val_range is None else (second, first)
-    if n.level:
-        return (f"{_capital(single.name)} and {seeded.name} are level within seed noise: the validation accuracy of "
-                f"{single.name}, {acc(single.val_accuracy)} from one seed, lies within {seeded.name}'s "
-                f"{acc(seeded.val_range[0])}-{acc(seeded.val_range[1])} over {len(seeded.val_accuracy_seeds)} seeds.")
-    ahead, behind = (first, second) if first.val_accuracy > second.val_accuracy else (second, first)
-    return f"{_capital(ahead.name)} is ahead of {behind.name} beyond seed noise: validation {_span(ahead)} against {_span(behind)}."
+    return (f"{_capital(single.name)} and {seeded.name} are level within seed noise: the validation accuracy of "
+            f"{single.name}, {acc(single.val_accuracy)} from one seed, lies within {seeded.name}'s "
+            f"{acc(seeded.val_range[0])}-{acc(seeded.val_range[1])} over {len(seeded.val_accuracy_seeds)} seeds.")
 
 
 def _cost_sentence(c: Cost) -> str:
