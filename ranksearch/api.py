@@ -310,6 +310,8 @@ def train(config: TrainConfig | dict | str | Path | None = None, *, family: str 
     """
     from ranksearch.point import train_point
 
+    if weights is not None and model is None:
+        raise ValueError(f"weights {weights}: say whose they are with --model SOURCE (the network they were saved from)")
     cfg = train_config(config, device=device, **settings)
     network = network_source(model, model_args, weights) if model is not None else None
     return train_point(cfg, _progress(progress), family=family, rank=rank, network=network, device=device, save=save,

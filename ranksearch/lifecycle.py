@@ -89,10 +89,13 @@ def _finish(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, 
             final = [r for r in reasons if r.startswith(("timeout", "search space exhausted"))]
             if final:
                 return final[0]
-            if len(study.get_trials(deepcopy=False, states=records.FINISHED)) == finished_before:
+            if len(study.get_trials(deepcopy=False, states=records.FINISHED)) > finished_before:
+                continue
+            running = records.running_trials(study)
+            if not running:
                 raise RunFailure("the training jobs stopped without finishing a network; the study is intact, "
                                  "rerun the same command to continue")
-            continue
+            # Another process claimed what was left between the check above and the jobs: wait for it.
         # The rest is being trained by processes on other machines: wait for them. Their
         # heartbeats bound the wait: a dead one's trial is failed and queued within the grace period.
         if time.monotonic() - last_wait_line > WAIT_LINE_SECONDS:

@@ -289,5 +289,6 @@ CASES = [
     Case("--model with no parameters (train)", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), *QUICK, "--model", _model_file(w) + ":NoParameters"], 2, "has no trainable parameters"),
     Case("--model with no parameters (run)", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":NoParameters", "--out", str(w.root / "r-m5")], 2, "has no trainable parameters"),
     Case("--weights with the same keys, other shapes", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _state(w, "wide.pt", width=16), "--out", str(w.root / "r-m6")], 2, "other shapes in conv.weight"),
+    Case("train --weights without --model", lambda w: ["train", "--config", _config(w), "--weights", _state(w, "plain.pt")], 2, "say whose they are with --model"),
     Case("--weights holding NaN", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _state(w, "nan.pt", nan=True), "--out", str(w.root / "r-m7")], 2, "hold NaN or infinite values"),
 ]
