@@ -2,7 +2,7 @@
 
 from lightlayers.counting import count_model, flops, flops_by_module, keras_params, trainable_params
 from lightlayers.decef_conv import DeCEFConv2d
-from lightlayers.effective_rank import effective_rank, effective_ranks, energy_rank
+from lightlayers.effective_rank import effective_rank, effective_ranks, energy_curve, energy_rank, rank_at
 from lightlayers.factorize import (
     ReplaceableLayer,
     decef_from_conv,
@@ -50,8 +50,10 @@ __all__ = [
     "decef_from_conv",
     "effective_rank",
     "effective_ranks",
+    "energy_curve",
     "energy_kept",
     "energy_rank",
+    "rank_at",
     "factorize",
     "family_names",
     "flops",

@@ -15,18 +15,9 @@ def effective_rank(weight: torch.Tensor, energy: float = 0.9) -> int:
     energy, summed over all input channels, is at least ``energy`` of the total: the rank a
     ``DeCEFConv2d`` (one r for every channel) needs to approximate this layer that well.
     """
-    if not 0 < energy <= 1:
-        raise ValueError(f"energy must be in (0, 1], got {energy!r}")
     if weight.dim() != 4:
         raise ValueError(f"expected a Conv2d weight of shape (f, c, s, s), got shape {tuple(weight.shape)}")
-    f, c, kh, kw = weight.shape
-    per_channel = weight.detach().double().permute(1, 0, 2, 3).reshape(c, f, kh * kw)
-    sigma2 = torch.linalg.svdvals(per_channel) ** 2  # (c, min(f, s*s)), descending
-    kept = sigma2.sum(dim=0).cumsum(0)
-    total = kept[-1]
-    if total == 0:
-        return 0
-    return int(torch.searchsorted(kept / total, torch.tensor(energy, dtype=kept.dtype) - 1e-12).item()) + 1
+    return rank_at(energy_curve(weight, per_channel=True), energy)
 
 
 def effective_ranks(model: nn.Module, energy: float = 0.9) -> dict[str, int]:
@@ -44,13 +35,32 @@ def energy_rank(matrix: torch.Tensor, energy: float = 0.9) -> int:
     For a Linear weight this is the LightLinear rank that approximates it that well; for a
     Conv2d weight unfolded to (f, c*s*s), a rank for a factorisation of the whole kernel.
     """
+    return rank_at(energy_curve(matrix, per_channel=False), energy)
+
+
+def energy_curve(weight: torch.Tensor, per_channel: bool) -> torch.Tensor:
+    """Cumulative share of the squared spectrum kept by the first 1, 2, ... components (empty for a zero weight).
+
+    ``per_channel``: a Conv2d weight's eigen-filters per input channel, summed over channels (DeCEF);
+    otherwise the singular values of the weight unfolded to (out, -1).
+    """
+    w = weight.detach().double()
+    if per_channel:
+        f, c, kh, kw = w.shape
+        sigma2 = (torch.linalg.svdvals(w.permute(1, 0, 2, 3).reshape(c, f, kh * kw)) ** 2).sum(dim=0)
+    else:
+        sigma2 = torch.linalg.svdvals(w.reshape(w.shape[0], -1)) ** 2
+    kept = sigma2.cumsum(0)
+    return kept / kept[-1] if kept[-1] > 0 else kept[:0]
+
+
+def rank_at(curve: torch.Tensor, energy: float) -> int:
+    """The smallest rank whose kept share on ``curve`` (``energy_curve``) is at least ``energy``; 0 for a zero weight."""
     if not 0 < energy <= 1:
         raise ValueError(f"energy must be in (0, 1], got {energy!r}")
-    sigma2 = torch.linalg.svdvals(matrix.detach().double().reshape(matrix.shape[0], -1)) ** 2
-    kept = sigma2.cumsum(0)
-    if kept[-1] == 0:
+    if len(curve) == 0:
         return 0
-    return int(torch.searchsorted(kept / kept[-1], torch.tensor(energy, dtype=kept.dtype) - 1e-12).item()) + 1
+    return min(int(torch.searchsorted(curve, torch.tensor(energy, dtype=curve.dtype) - 1e-12).item()) + 1, len(curve))
 
 
 def _share(sigma2: torch.Tensor, kept: int) -> float:

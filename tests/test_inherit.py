@@ -8,7 +8,7 @@ import torch
 from lightlayers import LayerChoice, build_model, inherit, reference_spec
 from lightlayers.families import families
 from ranksearch.space import params_for
-from ranksearch.starts import compact_separable_layers, warm_params
+from ranksearch.starts import BISECTION_STEPS, SHARES, Spectra, compact_separable_layers, warm_params
 
 
 def full_rank(slot, family) -> int:
@@ -81,3 +81,19 @@ def test_the_compact_separable_start_is_the_separable_network_made_smaller_and_k
     assert torch.equal(child.get_submodule("block3.shortcut").weight, parent.get_submodule("block3.shortcut").weight)
     assert warm_params(template, "all", parent)[0] == params_for(template, "all", layers)
     assert compact_separable_layers(template, "light") is None  # no separable in the space: no such start
+
+
+@pytest.mark.parametrize("share", SHARES)
+def test_a_share_start_is_the_highest_energy_level_that_fits_its_share_of_the_parameters(parent, share):
+    template = reference_spec("cifar10", "conv")
+    spectra = Spectra(template, "all", parent)
+    dense = spectra.params({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in template.slots()})
+    layers = spectra.layers_within(share)
+    assert spectra.params(layers) <= share * dense
+    levels = 2**BISECTION_STEPS  # the bisection's levels: the largest network that fits among all of them
+    fitting = [spectra.params(spectra.layers_at(e / levels)) for e in range(1, levels + 1)]
+    assert spectra.params(layers) == max(p for p in fitting if p <= share * dense)
+    assert spectra.params(layers) == sum(p.numel() for s in template.slots()
+                                         for p in build_model(replace(template, layers=layers)).get_submodule(s.name).parameters())
+    assert params_for(template, "all", layers) in warm_params(template, "all", parent)
+    assert spectra.layers_within(1e-4) is None  # not even the lowest ranks fit
