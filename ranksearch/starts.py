@@ -25,7 +25,6 @@ a candidate at the small end, where the separable baseline sits, from the first 
 from __future__ import annotations
 
 import optuna
-import torch
 from torch import nn
 
 from lightlayers import LayerChoice, ModelSpec, energy_curve, get_family, rank_at
