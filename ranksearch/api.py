@@ -141,7 +141,8 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
         epochs = given["finetune_epochs"]
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"finetune_epochs must be an integer >= 1, got {epochs!r}")
-        top["finetune"] = finetune_recipe(recipe, epochs)
+        model = top.get("model", base.model if base is not None else None)
+        top["finetune"] = finetune_recipe(recipe, epochs, model is not None and bool(model.get("weights")))
     data = _portable(data)
     cfg = SearchConfig(data=data, recipe=recipe, **top) if base is None else replace(base, data=data, recipe=recipe, **top)
     if not cfg.study_name:

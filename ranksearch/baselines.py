@@ -65,8 +65,7 @@ def _point_params(template: ModelSpec | NetworkSpec, space: str, family: str) ->
 def required_networks(cfg: SearchConfig, template: ModelSpec | NetworkSpec) -> list[Required]:
     """The parent (when candidates inherit, or a user gave trained weights) and the baselines, in training order:
     the parent first, then what trains from scratch, then what inherits."""
-    given = cfg.model is not None and bool(cfg.model.get("weights"))
-    out = [Required("parent", "parent", {}, False, False)] if cfg.start == "parent" or given else []
+    out = [Required("parent", "parent", {}, False, False)] if cfg.start == "parent" or cfg.given_weights else []
     later = []
     for name in cfg.baselines:
         family, multiplier = parse_baseline(name)

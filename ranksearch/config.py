@@ -34,6 +34,7 @@ DEFAULT_BASELINES = ("conv", "separable", "conv@0.5", "conv@0.75")  # the dense 
 NETWORK_BASELINES = ("conv", "separable")  # a user's network: widths are the paper network's only
 BASELINE_FAMILIES = ("conv", "separable")
 FINETUNE_LR_FACTOR = 1.0  # the fine-tune's peak rate, as a share of the parent's (DECISIONS.md)
+GIVEN_FINETUNE_LR = 1e-2  # the fine-tune's peak rate (SGD) for a user's trained network (DECISIONS.md)
 GREY_REFERENCES = ("mnist", "fashion-mnist")
 
 
@@ -173,11 +174,16 @@ def finetune_epochs(parent_epochs: int) -> int:
     return max(1, round(parent_epochs * 0.3))
 
 
-def finetune_recipe(parent: Recipe, epochs: int) -> Recipe:
+def finetune_recipe(parent: Recipe, epochs: int, given: bool = False) -> Recipe:
     """How a network inherited from a trained parent is fine-tuned: the parent's recipe (its data
     normalisation, augmentation, precision and batch) with a short one-cycle schedule at a fraction
-    of its rate, so the inherited weights are adjusted rather than retrained."""
-    return replace(parent, name="finetune", epochs=epochs, lr=parent.lr * FINETUNE_LR_FACTOR, schedule="onecycle")
+    of its rate, so the inherited weights are adjusted rather than retrained.
+
+    ``given``: the parent is a user's trained network, whose own recipe is unknown here. It fine-tunes
+    with SGD (Nesterov momentum) at ``GIVEN_FINETUNE_LR``: the search's Adam at its full rate undoes
+    weights it did not train (DECISIONS.md)."""
+    recipe = replace(parent, name="finetune", epochs=epochs, lr=parent.lr * FINETUNE_LR_FACTOR, schedule="onecycle")
+    return replace(recipe, optimizer="sgd", lr=GIVEN_FINETUNE_LR) if given else recipe
 
 
 def _known(kind: type, values: Any, where: str, require: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -308,7 +314,7 @@ class SearchConfig:
         self.objectives = canonical_objectives(self.objectives)  # latency:onnx -> latency-onnx
         _check_choice("start", self.start, STARTS)
         if self.start == "parent" and self.finetune is None:
-            self.finetune = finetune_recipe(self.recipe, finetune_epochs(self.recipe.epochs))
+            self.finetune = finetune_recipe(self.recipe, finetune_epochs(self.recipe.epochs), self.given_weights)
         if self.start == "scratch":
             self.finetune = None
         if self.baselines is None:
@@ -334,6 +340,11 @@ class SearchConfig:
                           "weights": self.model.get("weights")}
         check_pruner(self.pruner)
         check_sampler(self.sampler)
+
+    @property
+    def given_weights(self) -> bool:
+        """Whether the parent is a user's trained network (``model`` with ``weights``), not trained here."""
+        return self.model is not None and bool(self.model.get("weights"))
 
     @property
     def candidate_recipe(self) -> Recipe:

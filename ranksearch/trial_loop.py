@@ -95,10 +95,10 @@ class TrialLoop:
     def train_parent(self, live: records.LiveTrial) -> list[float]:
         """The dense network every candidate inherits from: trained once, or a user's network measured as given."""
         spec = self.template
-        words = ("your network as given, not retrained" if self._given()
+        words = ("your network as given, not retrained" if self.cfg.given_weights
                  else f"the dense network trained {self.cfg.recipe.epochs} epochs")
         measures = self._describe(live, "parent", spec, Lineage(words, False))
-        if self._given():
+        if self.cfg.given_weights:
             with signals.allowed():
                 val, test = evaluate_as_given(spec, self.splits, self.cfg.recipe, self.cfg.device)
             live.record_result([val], {}, test, 0.0)
@@ -111,7 +111,7 @@ class TrialLoop:
             self.emit({"kind": "baseline", "job": self.job, "family": "parent", "params": int(measures["trainable_params"]),
                        "val": result.val_accuracy, "test": result.test_accuracy, "seconds": result.seconds})
         if self.cfg.warm_start:
-            trained = build_model(spec) if self._given() else result.model.cpu()
+            trained = build_model(spec) if self.cfg.given_weights else result.model.cpu()
             queue_warm_starts(self.study, self.template, self.cfg.family, trained)
         return [records.candidate(live.trial).last_val_accuracy] + self._objectives(measures)
 
@@ -186,9 +186,6 @@ class TrialLoop:
         return [result.val_accuracy] + self._objectives(measures)
 
     # -- shared steps ---------------------------------------------------------------------
-    def _given(self) -> bool:
-        return self.cfg.model is not None and bool(self.cfg.model.get("weights"))
-
     def _objectives(self, measures: dict[str, float]) -> list[float]:
         return [measures[get_objective(o).column] for o in self.cfg.objectives]
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, ranksearch
+from ranksearch.config import GIVEN_FINETUNE_LR
 
 pytestmark = pytest.mark.slow  # real studies of a user's network
 
@@ -63,6 +64,9 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     out = tmp_path / "run"
     proc = _run(mnist_like_module, out, "--weights", str(trained_weights))
     assert proc.returncode == 0, proc.stderr
+    assert "the parent is your trained network, candidates fine-tuned 1 epochs (SGD)" in proc.stderr + proc.stdout
+    finetune = json.loads((out / "config.json").read_text())["finetune"]
+    assert (finetune["optimizer"], finetune["lr"]) == ("sgd", GIVEN_FINETUNE_LR)  # not the search's Adam rate
     trials = pd.read_csv(out / "trials.csv")
     parent = trials[trials.role == "parent"].iloc[0]
     assert parent.seconds == 0.0 and json.loads(parent.val_curve) == [parent.val_accuracy]  # measured, not trained
