@@ -7,7 +7,7 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ranksearch.labels import acc, baseline_label, layers_label, reference_name
+from ranksearch.labels import acc, layers_label, reference_name
 from ranksearch.rows import Record as Row
 
 CLOSE_POINTS = 1.0  # "within 1 point" of the Conv2d baseline's validation accuracy
