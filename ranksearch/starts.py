@@ -12,9 +12,12 @@ separable where one eigen-filter is enough), LightConv2d ranks from the rank of 
 kernel in a LightConv2d-only space, and LightLinear ranks from the head's singular values.
 
 Energy levels alone leave the small end empty (on a trained ResNet-20 the lowest level, 0.8,
-keeps 45 % of the parameters), so two more starts are read at the energy level that fits a
-parameter share of the dense layers (a quarter, and about a third), as ALDS allocates ranks to
-a budget (with one level for every layer where ALDS optimises each layer's).
+keeps 45 % of the parameters), so more starts are allocated to a parameter budget (shares of the
+dense layers), as ALDS allocates ranks to a budget: each layer's family and rank chosen to keep
+the most spectral energy summed over the layers. One energy level for every layer at the same
+budget left some layers nearly dense and crushed others (the CIFAR-10 head to rank 3), 8 points
+under the allocated start at a quarter of the parameters (studies/benchmarks/RESULTS.md, "Warm
+starts at a budget").
 
 One more start needs no energy: the SeparableConv2d network one step smaller, each convolution
 separable where that has fewer parameters than the dense layer and dense where it does not (a
@@ -27,14 +30,14 @@ from __future__ import annotations
 import optuna
 from torch import nn
 
-from lightlayers import LayerChoice, ModelSpec, energy_curve, get_family, rank_at
+from lightlayers import LayerChoice, ModelSpec, Slot, energy_curve, get_family, rank_at
 
 from ranksearch import storage
 from ranksearch.space import PAPER_RANKS, params_for, rank_range, slot_families, uniform_params
 
 ENERGIES = (0.8, 0.9, 0.95, 0.99)
-SHARES = (0.25, 0.35)  # of the dense network's layer parameters: starts where compression is asked for
-BISECTION_STEPS = 12
+SHARES = (0.25, 0.35, 0.5)  # of the dense network's layer parameters: starts where compression is asked for
+PER_CHANNEL = ("conv", "separable", "decef")  # families whose energy is read per input channel (or is all of it)
 
 
 def _clip(value: int, bounds: tuple[int, int]) -> int:
@@ -67,6 +70,7 @@ class Spectra:
     def __init__(self, template: ModelSpec, space: str, trained: nn.Module) -> None:
         self.slots = template.slots()
         self.options = {slot.name: slot_families(slot, space) for slot in self.slots}
+        self.weights = {slot.name: trained.get_submodule(slot.name).weight.detach() for slot in self.slots}
         self.curves = {  # per input channel where the slot may be DeCEF, of the unfolded weight otherwise
             slot.name: energy_curve(trained.get_submodule(slot.name).weight,
                                     per_channel=slot.kind != "dense" and "decef" in self.options[slot.name])
@@ -98,19 +102,60 @@ class Spectra:
         return sum(get_family(slot.kind, layers[slot.name].family).params(
             slot.shape, (layers[slot.name].rank,) if layers[slot.name].rank else ()) for slot in self.slots)
 
-    def layers_within(self, share: float) -> dict[str, LayerChoice] | None:
-        """The highest energy level's layers holding at most ``share`` of the dense layers' parameters
-        (bisection on the level), or None when even the lowest ranks hold more."""
-        dense = self.params({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in self.slots})
-        lo, hi, best = 0.0, 1.0, None
-        for _ in range(BISECTION_STEPS):
-            energy = (lo + hi) / 2
-            layers = self.layers_at(energy)
-            if self.params(layers) <= share * dense:
-                lo, best = energy, layers
-            else:
-                hi = energy
-        return best
+    @property
+    def dense_params(self) -> int:
+        """Parameters of the factorisable layers, all dense."""
+        return self.params({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in self.slots})
+
+    def choices(self, slot: Slot) -> list[tuple[int, float, LayerChoice]]:
+        """(parameters, energy kept, choice) of every family and rank the space allows in ``slot``, keeping
+        only those that keep more energy than every cheaper one, cheapest first.
+
+        Energies compare only within one measure: where the slot may be DeCEF, the per-channel families
+        (conv, separable, DeCEF); otherwise those of the unfolded weight. LightConv2d's whole-matrix
+        energy beside DeCEF's per-channel one chose LightConv2d k=1 for the widest convolution and cost
+        7 points at the separable network's size (studies/benchmarks/RESULTS.md, "Warm starts at a budget")."""
+        families = self.options[slot.name]
+        if slot.kind != "dense" and "decef" in families:
+            families = tuple(f for f in families if f in PER_CHANNEL)
+        every = []
+        for family in families:
+            fam = get_family(slot.kind, family)
+            ranks = range(rank_range(slot, family)[0], rank_range(slot, family)[1] + 1) if fam.takes_rank else [None]
+            for rank in ranks:
+                r = (rank,) if rank is not None else ()
+                every.append((fam.params(slot.shape, r), fam.energy_kept(self.weights[slot.name], r), LayerChoice(family, rank)))
+        kept, best = [], -1.0
+        for option in sorted(every, key=lambda o: (o[0], -o[1])):
+            if option[1] > best + 1e-12:
+                kept.append(option)
+                best = option[1]
+        return kept
+
+    def layers_allocated(self, budget: int) -> dict[str, LayerChoice] | None:
+        """Each slot's family and rank keeping the most energy, summed over slots, within ``budget``
+        parameters: greedily, the step of most energy per parameter first, from each slot's cheapest
+        choice (the energy kept is the zero-cost rung's signal, DECISIONS.md). None if even the
+        cheapest choices exceed the budget."""
+        options = {slot.name: self.choices(slot) for slot in self.slots}
+        at = {name: 0 for name in options}
+        spent = sum(o[0][0] for o in options.values())
+        if spent > budget:
+            return None
+        while True:
+            steps = []
+            for name, opts in options.items():
+                i = at[name]
+                for j in range(i + 1, len(opts)):  # the best ratio reachable from here (the hull's next step)
+                    cost, gain = opts[j][0] - opts[i][0], opts[j][1] - opts[i][1]
+                    if spent + cost <= budget:
+                        steps.append((gain / max(cost, 1), -cost, name, j))
+            if not steps:
+                break
+            _, minus_cost, name, j = max(steps)
+            spent -= minus_cost
+            at[name] = j
+        return {name: options[name][at[name]][2] for name in options}
 
 
 def warm_layers(template: ModelSpec, space: str, trained: nn.Module, energy: float) -> dict[str, LayerChoice]:
@@ -126,7 +171,8 @@ def warm_params(template: ModelSpec, space: str, trained: nn.Module) -> list[dic
     if compact is not None:
         out.append(params_for(template, space, compact))
     spectra = Spectra(template, space, trained)
-    for layers in [spectra.layers_within(share) for share in SHARES] + [spectra.layers_at(e) for e in ENERGIES]:
+    for layers in [spectra.layers_allocated(int(share * spectra.dense_params)) for share in SHARES] + \
+            [spectra.layers_at(e) for e in ENERGIES]:
         if layers is None:
             continue
         if all(c.family in ("conv", "linear") for c in layers.values()):

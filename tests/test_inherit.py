@@ -5,10 +5,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lightlayers import LayerChoice, build_model, inherit, reference_spec
+from lightlayers import LayerChoice, build_model, energy_kept, inherit, reference_spec
 from lightlayers.families import families
 from ranksearch.space import params_for
-from ranksearch.starts import BISECTION_STEPS, SHARES, Spectra, compact_separable_layers, warm_params
+from ranksearch.starts import SHARES, Spectra, compact_separable_layers, warm_params
 
 
 def full_rank(slot, family) -> int:
@@ -84,16 +84,24 @@ def test_the_compact_separable_start_is_the_separable_network_made_smaller_and_k
 
 
 @pytest.mark.parametrize("share", SHARES)
-def test_a_share_start_is_the_highest_energy_level_that_fits_its_share_of_the_parameters(parent, share):
+def test_a_share_start_keeps_the_most_energy_it_can_add_within_its_budget(parent, share):
     template = reference_spec("cifar10", "conv")
     spectra = Spectra(template, "all", parent)
-    dense = spectra.params({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in template.slots()})
-    layers = spectra.layers_within(share)
-    assert spectra.params(layers) <= share * dense
-    levels = 2**BISECTION_STEPS  # the bisection's levels: the largest network that fits among all of them
-    fitting = [spectra.params(spectra.layers_at(e / levels)) for e in range(1, levels + 1)]
-    assert spectra.params(layers) == max(p for p in fitting if p <= share * dense)
-    assert spectra.params(layers) == sum(p.numel() for s in template.slots()
-                                         for p in build_model(replace(template, layers=layers)).get_submodule(s.name).parameters())
+    budget = int(share * spectra.dense_params)
+    layers = spectra.layers_allocated(budget)
+    spent = spectra.params(layers)
+    assert spent <= budget
+    assert spent == sum(p.numel() for s in template.slots()
+                        for p in build_model(replace(template, layers=layers)).get_submodule(s.name).parameters())
+    for slot in template.slots():  # the greedy stopped because no layer's next step fits what is left
+        options = spectra.choices(slot)
+        at = [o[2] for o in options].index(layers[slot.name])
+        assert all(cost - options[at][0] > budget - spent for cost, _, _ in options[at + 1:])
+        if slot.kind != "dense":  # energies compared per input channel where the space has DeCEF
+            assert layers[slot.name].family in ("conv", "separable", "decef")
+    kept = energy_kept(replace(template, layers=layers), parent.state_dict())
+    fitting = [lv for lv in (spectra.layers_at(e / 64) for e in range(1, 65)) if spectra.params(lv) <= spent]
+    level = max(fitting, key=spectra.params)  # one energy level for every layer, as the share starts were before
+    assert sum(kept.values()) > sum(energy_kept(replace(template, layers=level), parent.state_dict()).values())
     assert params_for(template, "all", layers) in warm_params(template, "all", parent)
-    assert spectra.layers_within(1e-4) is None  # not even the lowest ranks fit
+    assert spectra.layers_allocated(10) is None  # not even the cheapest choices fit
