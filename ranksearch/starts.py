@@ -13,7 +13,7 @@ kernel in a LightConv2d-only space, and LightLinear ranks from the head's singul
 
 Energy levels alone leave the small end empty (on a trained ResNet-20 the lowest level, 0.8,
 keeps 45 % of the parameters), so more starts are allocated to a parameter budget (shares of the
-dense layers), as ALDS allocates ranks to a budget: each layer's family and rank chosen to keep
+trained network's parameters), as ALDS allocates ranks to a budget: each layer's family and rank chosen to keep
 the most spectral energy summed over the layers. One energy level for every layer at the same
 budget left some layers nearly dense and crushed others (the CIFAR-10 head to rank 3), 8 points
 under the allocated start at a quarter of the parameters (studies/benchmarks/RESULTS.md, "Warm
@@ -36,7 +36,7 @@ from ranksearch import storage
 from ranksearch.space import PAPER_RANKS, params_for, rank_range, slot_families, uniform_params
 
 ENERGIES = (0.8, 0.9, 0.95, 0.99)
-SHARES = (0.25, 0.35, 0.5)  # of the dense network's layer parameters: starts where compression is asked for
+SHARES = (0.25, 0.35, 0.5)  # of the trained network's trainable parameters: starts where compression is asked for
 PER_CHANNEL = ("conv", "separable", "decef")  # families whose energy is read per input channel (or is all of it)
 
 
@@ -71,6 +71,7 @@ class Spectra:
         self.slots = template.slots()
         self.options = {slot.name: slot_families(slot, space) for slot in self.slots}
         self.weights = {slot.name: trained.get_submodule(slot.name).weight.detach() for slot in self.slots}
+        self.total_params = sum(p.numel() for p in trained.parameters() if p.requires_grad)
         self.curves = {  # per input channel where the slot may be DeCEF, of the unfolded weight otherwise
             slot.name: energy_curve(trained.get_submodule(slot.name).weight,
                                     per_channel=slot.kind != "dense" and "decef" in self.options[slot.name])
@@ -106,6 +107,11 @@ class Spectra:
     def dense_params(self) -> int:
         """Parameters of the factorisable layers, all dense."""
         return self.params({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in self.slots})
+
+    def budget(self, share: float) -> int:
+        """The factorisable layers' parameters that leave the whole network at ``share`` of the trained
+        network's trainable parameters (what the rest holds, BatchNorm and the like, stays)."""
+        return int(share * self.total_params) - (self.total_params - self.dense_params)
 
     def choices(self, slot: Slot) -> list[tuple[int, float, LayerChoice]]:
         """(parameters, energy kept, choice) of every family and rank the space allows in ``slot``, keeping
@@ -171,7 +177,7 @@ def warm_params(template: ModelSpec, space: str, trained: nn.Module) -> list[dic
     if compact is not None:
         out.append(params_for(template, space, compact))
     spectra = Spectra(template, space, trained)
-    for layers in [spectra.layers_allocated(int(share * spectra.dense_params)) for share in SHARES] + \
+    for layers in [spectra.layers_allocated(spectra.budget(share)) for share in SHARES] + \
             [spectra.layers_at(e) for e in ENERGIES]:
         if layers is None:
             continue

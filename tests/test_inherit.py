@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lightlayers import LayerChoice, build_model, energy_kept, inherit, reference_spec
+from lightlayers import LayerChoice, build_model, count_model, energy_kept, inherit, reference_spec
 from lightlayers.families import families
 from ranksearch.space import params_for
 from ranksearch.starts import SHARES, Spectra, compact_separable_layers, warm_params
@@ -87,10 +87,11 @@ def test_the_compact_separable_start_is_the_separable_network_made_smaller_and_k
 def test_a_share_start_keeps_the_most_energy_it_can_add_within_its_budget(parent, share):
     template = reference_spec("cifar10", "conv")
     spectra = Spectra(template, "all", parent)
-    budget = int(share * spectra.dense_params)
+    budget = spectra.budget(share)
     layers = spectra.layers_allocated(budget)
     spent = spectra.params(layers)
     assert spent <= budget
+    assert count_model(build_model(replace(template, layers=layers))).trainable_params <= share * count_model(parent).trainable_params
     assert spent == sum(p.numel() for s in template.slots()
                         for p in build_model(replace(template, layers=layers)).get_submodule(s.name).parameters())
     for slot in template.slots():  # the greedy stopped because no layer's next step fits what is left

@@ -1,7 +1,7 @@
 """Warm starts at a parameter budget: one energy level for every layer, or each layer's rank allocated?
 
 The parent is a run folder's trained Conv2d network (``parent.pt``; the headline's by default). At
-each budget (the SeparableConv2d network's parameters, and shares of the dense layers'), two
+each budget (the SeparableConv2d network's parameters, and shares of the Conv2d network's), two
 starts are read off it: ``level``, the highest energy level whose layers fit (bisection on
 ``Spectra.layers_at``: the warm start before this measurement), and ``allocated``, each layer's
 family and rank chosen to keep the most energy summed over layers within the budget
@@ -52,11 +52,10 @@ def networks(cfg: SearchConfig, splits, state: dict[str, torch.Tensor]) -> list[
     parent = build_model(conv)
     parent.load_state_dict(state)
     spectra = Spectra(conv, cfg.family, parent)
-    dense = spectra.dense_params
     separable_layers = spectra.params({s.name: LayerChoice("linear" if s.kind == "dense" else "separable")
                                        for s in spectra.slots})
     out = [("separable (baseline)", separable)]
-    for label, budget in [("the separable's size", separable_layers)] + [(f"share {s}", int(s * dense)) for s in SHARES]:
+    for label, budget in [("the separable's size", separable_layers)] + [(f"share {s}", spectra.budget(s)) for s in SHARES]:
         level = level_within(spectra, budget)
         if level is not None:
             out.append((f"level, {label}", conv.with_layers(level)))
