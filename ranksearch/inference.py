@@ -37,9 +37,17 @@ class Model:
             raise ValueError(f"expected images of shape (N, {', '.join(map(str, self.input_shape))}), got {tuple(images.shape)}")
         return (images.float() - self.mean) / self.std
 
+    @property
+    def bf16(self) -> bool:
+        """Whether the network was trained and evaluated under bf16 autocast (its recipe's precision):
+        it computes the same way here, so its predictions are those its accuracies were measured with."""
+        return (self.config.get("recipe") or {}).get("precision") == "bf16"
+
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return self.network(self.preprocess(images))
+        x = self.preprocess(images).contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", torch.bfloat16, enabled=self.bf16):
+            return self.network(x).float()
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Class indices (``classes`` names them)."""
@@ -56,6 +64,6 @@ def load_model(path: str | Path) -> Model:
         raise UserError(f"{p}: the checkpoint does not record its input normalisation (written by an older version); "
                         "train it again with --save")
     channels = len(trained.mean)
-    return Model(trained.model.eval(), torch.tensor(trained.mean).view(1, channels, 1, 1),
+    return Model(trained.model.eval().to(memory_format=torch.channels_last), torch.tensor(trained.mean).view(1, channels, 1, 1),
                  torch.tensor(trained.std).view(1, channels, 1, 1), trained.input_shape, list(trained.classes or []),
                  trained.config, trained.result)
