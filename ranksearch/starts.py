@@ -73,7 +73,7 @@ class Spectra:
         self.weights = {slot.name: trained.get_submodule(slot.name).weight.detach() for slot in self.slots}
         self.total_params = sum(p.numel() for p in trained.parameters() if p.requires_grad)
         self.curves = {  # per input channel where the slot may be DeCEF, of the unfolded weight otherwise
-            slot.name: energy_curve(trained.get_submodule(slot.name).weight,
+            slot.name: energy_curve(self.weights[slot.name],
                                     per_channel=slot.kind != "dense" and "decef" in self.options[slot.name])
             for slot in self.slots}
 

@@ -99,7 +99,7 @@ def test_a_share_start_keeps_the_most_energy_it_can_add_within_its_budget(parent
         at = [o[2] for o in options].index(layers[slot.name])
         assert all(cost - options[at][0] > budget - spent for cost, _, _ in options[at + 1:])
         if slot.kind != "dense":  # energies compared per input channel where the space has DeCEF
-            assert layers[slot.name].family in ("conv", "separable", "decef")
+            assert {o[2].family for o in options} <= {"conv", "separable", "decef"}
     kept = energy_kept(replace(template, layers=layers), parent.state_dict())
     fitting = [lv for lv in (spectra.layers_at(e / 64) for e in range(1, 65)) if spectra.params(lv) <= spent]
     level = max(fitting, key=spectra.params)  # one energy level for every layer, as the share starts were before
