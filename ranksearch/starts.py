@@ -69,6 +69,7 @@ class Spectra:
 
     def __init__(self, template: ModelSpec, space: str, trained: nn.Module) -> None:
         self.slots = template.slots()
+        self.classes = template.num_classes
         self.options = {slot.name: slot_families(slot, space) for slot in self.slots}
         self.weights = {slot.name: trained.get_submodule(slot.name).weight.detach() for slot in self.slots}
         self.total_params = sum(p.numel() for p in trained.parameters() if p.requires_grad)
@@ -86,16 +87,16 @@ class Spectra:
                 if "linear" in options and rank > get_family("dense", "light").break_even(slot.shape):
                     layers[slot.name] = LayerChoice("linear")
                 else:
-                    layers[slot.name] = LayerChoice("light", _clip(rank, rank_range(slot, "light")))
+                    layers[slot.name] = LayerChoice("light", _clip(rank, rank_range(slot, "light", self.classes)))
             elif "decef" in options:
                 if "conv" in options and rank > get_family("conv", "decef").break_even(slot.shape):
                     layers[slot.name] = LayerChoice("conv")
                 elif "separable" in options and rank <= 1:
                     layers[slot.name] = LayerChoice("separable")
                 else:
-                    layers[slot.name] = LayerChoice("decef", _clip(rank, rank_range(slot, "decef")))
+                    layers[slot.name] = LayerChoice("decef", _clip(rank, rank_range(slot, "decef", self.classes)))
             else:
-                layers[slot.name] = LayerChoice("light", _clip(rank, rank_range(slot, "light")))
+                layers[slot.name] = LayerChoice("light", _clip(rank, rank_range(slot, "light", self.classes)))
         return layers
 
     def params(self, layers: dict[str, LayerChoice]) -> int:
@@ -127,7 +128,8 @@ class Spectra:
         every = []
         for family in families:
             fam = get_family(slot.kind, family)
-            ranks = range(rank_range(slot, family)[0], rank_range(slot, family)[1] + 1) if fam.takes_rank else [None]
+            lo, hi = rank_range(slot, family, self.classes) if fam.takes_rank else (0, 0)
+            ranks = range(lo, hi + 1) if fam.takes_rank else [None]
             for rank in ranks:
                 r = (rank,) if rank is not None else ()
                 every.append((fam.params(slot.shape, r), fam.energy_kept(self.weights[slot.name], r), LayerChoice(family, rank)))

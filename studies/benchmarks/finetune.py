@@ -34,7 +34,7 @@ def candidates(dataset: str, parent: torch.nn.Module) -> dict[str, object]:
     conv = reference_spec(dataset, "conv")
     warm = conv.with_layers(warm_layers(conv, "all", parent, 0.9))
     decef2 = conv.with_layers({s.name: LayerChoice("light", 8) if s.kind == "dense"
-                               else LayerChoice("decef", min(2, rank_range(s, "decef")[1])) for s in conv.slots()})
+                               else LayerChoice("decef", min(2, rank_range(s, "decef", conv.num_classes)[1])) for s in conv.slots()})
     return {
         "separable": reference_spec(dataset, "separable"),
         "light k=3 (paper)": reference_spec(dataset, "light", 3),
