@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from lightlayers.spec import LayerChoice, ModelSpec, Slot
+from lightlayers.thinning import thin_state
 
 
 def make_layer(slot: Slot, choice: LayerChoice) -> nn.Module:
@@ -99,7 +100,8 @@ def build_model(spec: "ModelSpec | NetworkSpec | dict") -> nn.Module:
 def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Tensor]) -> nn.Module:
     """The network ``spec`` describes, started from a trained dense network: compression, not training from scratch.
 
-    ``dense_state`` is the state_dict of the same network with every slot dense (conv / linear).
+    ``dense_state`` is the state_dict of the same network with every slot dense (conv / linear), or,
+    for a reference network, of one at least as wide (``thin_state`` keeps its strongest channels).
     Its dense layers and everything outside the slots (BatchNorm, other layers) are copied; every
     replaced layer starts from the dense layer it replaces, by its family's ``init_from_dense``
     (``factorize(init="svd")``). At full rank a family that can be exact computes the dense
@@ -112,6 +114,11 @@ def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Ten
     if isinstance(dense_spec, NetworkSpec):
         dense_spec = replace(dense_spec, weights=None)
     dense = build_model(dense_spec)
+    try:
+        if isinstance(spec, ModelSpec):  # a thinner reference network keeps the parent's strongest channels
+            dense_state = thin_state(spec, dense_state)
+    except (ValueError, KeyError, IndexError) as e:
+        raise ValueError(f"the parent's weights do not fit this network: {e}") from None
     try:
         dense.load_state_dict(dense_state)
     except RuntimeError as e:
@@ -131,9 +138,13 @@ def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Ten
 
 def energy_kept(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Tensor]) -> dict[str, float]:
     """Each slot's share of the trained dense network's spectral energy that ``spec``'s layer there keeps
-    (``Family.energy_kept``; 1 for a dense layer): read off the weights alone, before any training."""
+    (``Family.energy_kept``; 1 for a dense layer): read off the weights alone, before any training.
+    In a thinner reference network, each layer keeps only its kept channels' share of the energy."""
+    thin = thin_state(spec, dense_state) if isinstance(spec, ModelSpec) else dense_state
     kept = {}
     for slot in spec.slots():
         choice = spec.layers.get(slot.name) or LayerChoice("linear" if slot.kind == "dense" else "conv")
-        kept[slot.name] = choice.family_for(slot).energy_kept(dense_state[f"{slot.name}.weight"], choice.ranks(slot))
+        full, weight = dense_state[f"{slot.name}.weight"], thin[f"{slot.name}.weight"]
+        share = float(weight.double().square().sum() / full.double().square().sum().clamp_min(1e-300))
+        kept[slot.name] = share * choice.family_for(slot).energy_kept(weight, choice.ranks(slot))
     return kept

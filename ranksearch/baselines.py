@@ -7,11 +7,14 @@ its weights, factorised layer by layer, then fine-tunes.
 
 *Baselines* are named ``conv`` (the dense network), ``separable`` (every convolution separable)
 and ``<family>@<multiplier>`` (the reference network with every width scaled: a thinner network,
-a user's first alternative to a search). The fairness rule: a baseline that is a point of the
-candidates' space (conv, separable) is trained exactly as a candidate is (inherited from the
-parent and fine-tuned, or from scratch with the candidates' recipe); one that cannot inherit (a
-thinner network) trains from scratch for as long as a candidate's whole lineage, the parent's
-epochs plus the fine-tune's. Each says which in its ``lineage``.
+a user's first alternative to a search). The fairness rule: under ``start="parent"`` every
+baseline that can inherit does, and fine-tunes as a candidate does: conv and separable are points
+of the candidates' space; a thinner network keeps the parent's strongest channels
+(``lightlayers.thinning``: filter pruning, what a user with a trained network does without a rank
+search). One that cannot inherit (a wider network, or any under ``start="scratch"``) trains from
+scratch for as long as a candidate's whole lineage, the parent's epochs plus the fine-tune's. Only
+points of the space are *comparable*: pruners compare candidates with them at every rung. Each
+baseline says how it was made in its ``lineage``.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def required_networks(cfg: SearchConfig, template: ModelSpec | NetworkSpec) -> l
         family, multiplier = parse_baseline(name)
         in_space = multiplier == 1
         params = (_point_params(template, cfg.family, family) if in_space else None) or {}
-        inherits = cfg.start == "parent" and in_space
+        inherits = cfg.start == "parent" and multiplier <= 1
         comparable = in_space or cfg.start == "scratch"
         (later if inherits else out).append(Required("baseline", name, params, inherits, comparable))
     return out + later
@@ -91,7 +94,9 @@ class Lineage:
 
 def lineage_of(cfg: SearchConfig, required: Required) -> Lineage:
     if required.inherits:
-        return Lineage(f"inherits from the parent, {cfg.candidate_recipe.epochs} fine-tune epochs", True)
+        thinner = parse_baseline(required.name)[1] < 1
+        kept = " (its strongest channels)" if thinner else ""
+        return Lineage(f"inherits from the parent{kept}, {cfg.candidate_recipe.epochs} fine-tune epochs", True)
     epochs = cfg.recipe.epochs + (cfg.candidate_recipe.epochs if cfg.start == "parent" else 0)
     return Lineage(f"from scratch, {epochs} epochs", False, epochs)
 

@@ -350,8 +350,10 @@ def save_config(study: optuna.Study, config: dict[str, Any]) -> None:
 
 
 def thread_counts(study: optuna.Study) -> set[int]:
-    """The CPU thread counts the study's networks trained with so far."""
-    return {t.user_attrs["threads"] for t in study.get_trials(deepcopy=False) if "threads" in t.user_attrs}
+    """The CPU thread counts the study's networks trained with so far (not the parent's: trained once,
+    it takes every core when nothing else can train meanwhile)."""
+    return {t.user_attrs["threads"] for t in study.get_trials(deepcopy=False)
+            if "threads" in t.user_attrs and t.user_attrs.get("kind") != "parent"}
 
 
 def queued_params(t: FrozenTrial | optuna.Trial) -> dict[str, Any]:

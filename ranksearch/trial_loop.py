@@ -27,6 +27,7 @@ from ranksearch.config import SearchConfig
 from ranksearch.data import Splits
 from ranksearch.errors import Diverged, UserError, model_failure, storage_failure
 from ranksearch.events import Emit, trainer_callbacks
+from ranksearch.hardware import cores, torch_threads
 from ranksearch.objectives import get_objective, measure_network
 from ranksearch.pruners import make_pruner
 from ranksearch.space import config_key, suggest_spec
@@ -97,7 +98,8 @@ class TrialLoop:
         spec = self.template
         words = ("your network as given, not retrained" if self.cfg.given_weights
                  else f"the dense network trained {self.cfg.recipe.epochs} epochs")
-        measures = self._describe(live, "parent", spec, Lineage(words, False))
+        with torch_threads(self._parent_threads()):
+            measures = self._describe(live, "parent", spec, Lineage(words, False))
         if self.cfg.given_weights:
             with signals.allowed():
                 val, test = evaluate_as_given(spec, self.splits, self.cfg.recipe, self.cfg.device)
@@ -106,7 +108,8 @@ class TrialLoop:
             self.emit({"kind": "baseline", "job": self.job, "family": "parent (your trained weights, as given)",
                        "params": int(measures["trainable_params"]), "val": val, "test": test, "seconds": 0.0})
         else:
-            result = self._train(live, spec, self.cfg.recipe, None, "parent", int(measures["trainable_params"]), checks=())
+            with torch_threads(self._parent_threads()):
+                result = self._train(live, spec, self.cfg.recipe, None, "parent", int(measures["trainable_params"]), checks=())
             live.record_weights(save_parent(result.model, self.folder))
             self.emit({"kind": "baseline", "job": self.job, "family": "parent", "params": int(measures["trainable_params"]),
                        "val": result.val_accuracy, "test": result.test_accuracy, "seconds": result.seconds})
@@ -114,6 +117,14 @@ class TrialLoop:
             trained = build_model(spec) if self.cfg.given_weights else result.model.cpu()
             queue_warm_starts(self.study, self.template, self.cfg.family, trained)
         return [records.candidate(live.trial).last_val_accuracy] + self._objectives(measures)
+
+    def _parent_threads(self) -> int:
+        """Every core of this machine when nothing else can train meanwhile (every baseline and candidate
+        inherits, so this machine's other jobs wait for the parent); else this job's share."""
+        if self.device.type != "cpu" or self.cfg.given_weights:
+            return torch.get_num_threads()
+        others = [r for r in required_networks(self.cfg, self.template) if r.kind == "baseline" and not r.inherits]
+        return torch.get_num_threads() if others else max(torch.get_num_threads(), cores())
 
     def train_baseline(self, live: records.LiveTrial) -> list[float]:
         name = live.required.name

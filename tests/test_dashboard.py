@@ -61,8 +61,8 @@ def test_the_dashboard_has_every_networks_learning_curve(dashboard):
     trials = [t for t in _get(f"{dashboard}/api/studies/{study_id}")["trials"] if t["state"] == "Complete"]
     curves = [[v["value"] for v in sorted(t["intermediate_values"], key=lambda v: v["step"])] for t in trials]
     assert len(trials) == 1 + 4 + 4  # the parent, four baselines, four candidates
-    # Fine-tuned one epoch; the parent trained three; the thinner baselines from scratch, three plus one.
-    assert sorted(len(c) for c in curves) == [1] * 6 + [3] + [4] * 2
+    # Fine-tuned one epoch, the thinner baselines too (they inherit the parent's strongest channels); the parent three.
+    assert sorted(len(c) for c in curves) == [1] * 8 + [3]
     for t, curve in zip(trials, curves):
         attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
         assert json.loads(attrs["val_curve"]) == pytest.approx(curve)
@@ -78,4 +78,5 @@ def test_the_dashboard_shows_the_parent_and_baselines_in_plain_words(dashboard):
     assert named == {"parent": "the dense network trained 3 epochs",
                      "conv": "inherits from the parent, 1 fine-tune epochs",
                      "separable": "inherits from the parent, 1 fine-tune epochs",
-                     "conv@0.5": "from scratch, 4 epochs", "conv@0.75": "from scratch, 4 epochs"}
+                     "conv@0.5": "inherits from the parent (its strongest channels), 1 fine-tune epochs",
+                     "conv@0.75": "inherits from the parent (its strongest channels), 1 fine-tune epochs"}

@@ -52,14 +52,15 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
     assert len(parent) == 1 and parent.number.iloc[0] == 0 and parent.trainable_params.iloc[0] == 18594
     assert parent.epochs_run.iloc[0] == 2 and parent.lineage.iloc[0] == "the dense network trained 2 epochs"
     assert (out / "parent.pt").is_file()
-    # Baselines that are points of the space inherit like the candidates: a third of 2 epochs is 1 fine-tune epoch;
-    # thinner networks cannot, and train from scratch as long as a candidate's lineage, 2 + 1 epochs.
+    # Every baseline inherits like the candidates (a third of 2 epochs is 1 fine-tune epoch): the points of the
+    # space factorised, the thinner networks keeping the parent's strongest channels.
     base = trials[trials.role == "baseline"]
     assert sorted(base.family) == ["conv", "conv@0.5", "conv@0.75", "separable"]
     inherited, thin = base[base.family.isin(["conv", "separable"])], base[base.family.str.contains("@")]
     assert sorted(inherited.trainable_params) == [3387, 18594]
     assert (inherited.lineage == "inherits from the parent, 1 fine-tune epochs").all() and (inherited.epochs_run == 1).all()
-    assert (thin.lineage == "from scratch, 3 epochs").all() and (thin.epochs_run == 3).all()
+    assert (thin.lineage == "inherits from the parent (its strongest channels), 1 fine-tune epochs").all()
+    assert (thin.epochs_run == 1).all() and (thin.energy_kept < 1).all() and (inherited.family == "conv").sum() == 1
     assert (thin.trainable_params < 18594).all() and thin.sort_values("family").trainable_params.is_monotonic_increasing
     cand = trials[trials.role == "candidate"]
     assert len(cand) == 6 and set(cand.state) <= {"COMPLETE", "PRUNED"}
