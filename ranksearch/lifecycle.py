@@ -38,6 +38,7 @@ from ranksearch.verdict import verdict
 
 WAIT_LINE_SECONDS = 30.0
 CONFIRM_ROUNDS = 3
+MAX_FRUITLESS_ROUNDS = 3  # rounds of jobs that finish nothing, with nothing running elsewhere, before the run gives up
 
 
 @dataclass
@@ -69,6 +70,7 @@ def _finish(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, 
     """Train until the budget and the required networks (and ``extra``) are finished, waiting (with a bound)
     for trials of other machines."""
     last_wait_line = 0.0
+    fruitless = 0  # rounds of jobs in a row that finished nothing while nothing else ran
     template = baseline_spec(cfg, splits, "conv") if splits is not None else None
     while True:
         signals.check()
@@ -90,11 +92,19 @@ def _finish(study, cfg, url, monitor, splits, jobs, device, data_dir, deadline, 
             if final:
                 return final[0]
             if len(study.get_trials(deepcopy=False, states=records.FINISHED)) > finished_before:
+                fruitless = 0
                 continue
             running = records.running_trials(study)
             if not running:
-                raise RunFailure("the training jobs stopped without finishing a network; the study is intact, "
-                                 "rerun the same command to continue")
+                # Another process's trial may have been failed and queued again meanwhile (its heartbeat
+                # late on a loaded machine): claim it on the next round; give up only when that repeats.
+                fruitless += 1
+                if fruitless >= MAX_FRUITLESS_ROUNDS:
+                    raise RunFailure("the training jobs stopped without finishing a network; the study is intact, "
+                                     "rerun the same command to continue")
+                with signals.allowed():
+                    time.sleep(2.0)
+                continue
             # Another process claimed what was left between the check above and the jobs: wait for it.
         # The rest is being trained by processes on other machines: wait for them. Their
         # heartbeats bound the wait: a dead one's trial is failed and queued within the grace period.
