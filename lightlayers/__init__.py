@@ -16,7 +16,7 @@ from lightlayers.factorize import (
 from lightlayers.families import Family, LayerShape, family_names, get_family, register
 from lightlayers.light_conv import LightConv2d
 from lightlayers.light_linear import LightLinear
-from lightlayers.models import ReferenceCNN, build_model, energy_kept, inherit, make_layer, spec_from_dict
+from lightlayers.models import ReferenceCNN, build_model, energy_kept, inherit, make_layer, parent_network, spec_from_dict
 from lightlayers.network import NetworkSpec
 from lightlayers.separable_conv import SeparableConv2d
 from lightlayers.spec import (
@@ -60,6 +60,7 @@ __all__ = [
     "flops_by_module",
     "get_family",
     "inherit",
+    "parent_network",
     "keras_params",
     "layer_shape",
     "light_conv_from_conv",

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lightlayers.spec import LayerChoice, ModelSpec, Slot
-from lightlayers.thinning import thin_state
+from lightlayers.thinning import state_widths, thin_state
 
 
 def make_layer(slot: Slot, choice: LayerChoice) -> nn.Module:
@@ -133,6 +133,26 @@ def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Ten
             plan.append((name, family, slot.shape, ranks))
     model = replace_planned(dense, plan, "svd")
     model.spec = spec
+    return model
+
+
+def parent_network(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """The trained dense network ``spec`` inherits from (what ``inherit`` decomposes), as it was trained:
+    every slot dense, at the state's widths for a reference network. A teacher for the inherited one."""
+    from lightlayers.network import NetworkSpec
+
+    dense_spec = spec.with_layers({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in spec.slots()})
+    if isinstance(dense_spec, NetworkSpec):
+        dense_spec = replace(dense_spec, weights=None)
+    else:
+        dense_spec = replace(dense_spec, widths=state_widths(dense_state) or dense_spec.widths)
+        dense_spec = dense_spec.with_layers({s.name: LayerChoice("linear" if s.kind == "dense" else "conv")
+                                             for s in dense_spec.slots()})
+    model = build_model(dense_spec)
+    try:
+        model.load_state_dict(dense_state)
+    except RuntimeError as e:
+        raise ValueError(f"the parent's weights do not fit this network: {str(e).splitlines()[0]}") from None
     return model
 
 

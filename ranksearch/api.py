@@ -27,7 +27,8 @@ import optuna
 import pandas as pd
 
 from ranksearch.config import (
-    DEFAULT_BASELINES, RECIPE_NAMES, DataConfig, SearchConfig, TrainConfig, finetune_recipe, make_recipe, read_json,
+    DEFAULT_BASELINES, RECIPE_NAMES, DataConfig, SearchConfig, TrainConfig, finetune_recipe, given_finetune, make_recipe,
+    read_json,
 )
 from ranksearch.progress import Progress
 from ranksearch.results import Tables, front_records, point_config, study_tables, trials_frame
@@ -315,5 +316,7 @@ def train(config: TrainConfig | dict | str | Path | None = None, *, family: str 
         raise ValueError(f"weights {weights}: say whose they are with --model SOURCE (the network they were saved from)")
     cfg = train_config(config, device=device, **settings)
     network = network_source(model, model_args, weights) if model is not None else None
+    if network is not None and network["weights"] and cfg.recipe.name == "finetune":
+        cfg = replace(cfg, recipe=given_finetune(cfg.recipe))  # as the search fine-tunes a user's trained network
     return train_point(cfg, _progress(progress), family=family, rank=rank, network=network, device=device, save=save,
                        format=format, input=input)

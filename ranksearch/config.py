@@ -102,6 +102,9 @@ class Recipe:
     light_conv_l2: float = 0.0  # L2 on LightConv2d kernels, added to the loss (Keras l2(1e-4))
     light_dense_scale: bool = False  # LightLinear's product scaled by 2/units, as the authors' LightDense
     patience: int = 4  # epochs without a lower validation loss before "plateau" divides the rate by 10
+    # A network inherited from a parent learns this share of its loss from the parent's outputs
+    # (knowledge distillation, softened at DISTILL_TEMPERATURE), the rest from the labels.
+    distill: float = 0.0
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs)
@@ -121,6 +124,8 @@ class Recipe:
         if not isinstance(self.light_dense_scale, bool):
             raise ValueError(f"light_dense_scale must be true or false, got {self.light_dense_scale!r}")
         _check_int("patience", self.patience)
+        if not (isinstance(self.distill, (int, float)) and not isinstance(self.distill, bool) and 0 <= self.distill <= 1):
+            raise ValueError(f"distill must be a number from 0 to 1, got {self.distill!r}")
 
 
 def make_recipe(name: str, dataset: str, epochs: int | None = None, device: str = "cpu") -> Recipe:
@@ -183,7 +188,12 @@ def finetune_recipe(parent: Recipe, epochs: int, given: bool = False) -> Recipe:
     with SGD (Nesterov momentum) at ``GIVEN_FINETUNE_LR``: the search's Adam at its full rate undoes
     weights it did not train (DECISIONS.md)."""
     recipe = replace(parent, name="finetune", epochs=epochs, lr=parent.lr * FINETUNE_LR_FACTOR, schedule="onecycle")
-    return replace(recipe, optimizer="sgd", lr=GIVEN_FINETUNE_LR) if given else recipe
+    return given_finetune(recipe) if given else recipe
+
+
+def given_finetune(recipe: Recipe) -> Recipe:
+    """``recipe`` as a fine-tune of a user's trained network: SGD (Nesterov) at ``GIVEN_FINETUNE_LR``."""
+    return replace(recipe, optimizer="sgd", lr=GIVEN_FINETUNE_LR)
 
 
 def _known(kind: type, values: Any, where: str, require: tuple[str, ...] = ()) -> dict[str, Any]:

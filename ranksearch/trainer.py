@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightlayers import LightConv2d, LightLinear, ModelSpec, build_model, inherit
+from lightlayers import LightConv2d, LightLinear, ModelSpec, build_model, inherit, parent_network
 
 from ranksearch.config import Recipe
 from ranksearch.data import Splits
@@ -34,6 +34,7 @@ CheckCallback = Callable[[float, float], None]
 EVAL_BATCH = {"cuda": 2048, "cpu": 256}
 MIN_STEPS_PER_EPOCH = 50
 RECALIBRATION_BATCHES = 20
+DISTILL_TEMPERATURE = 4.0  # Hinton et al. 2015's softening; the loss is scaled by its square to keep gradients level
 
 
 @dataclass
@@ -210,6 +211,12 @@ def evaluate_as_given(spec: ModelSpec, data: Splits, recipe: Recipe, device: str
     return val, test
 
 
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, t: float = DISTILL_TEMPERATURE) -> torch.Tensor:
+    """KL divergence from the teacher's softened outputs to the student's, times t squared."""
+    return F.kl_div(F.log_softmax(student.float() / t, 1), F.log_softmax(teacher.float() / t, 1),
+                    reduction="batchmean", log_target=True) * t * t
+
+
 def _check_finite(model: nn.Module, finite: torch.Tensor, at: float) -> None:
     """Raise ``Diverged`` when a loss since the start, or a weight now, is not a finite number."""
     if not bool(finite) or not all(torch.isfinite(p).all() for p in model.parameters()):
@@ -239,7 +246,8 @@ def train(
 
     With ``parent`` (the state_dict of the trained dense network) the network starts from it,
     factorised layer by layer (``lightlayers.inherit``), its BatchNorm statistics re-estimated
-    on a few training batches before the first step: compression, then fine-tuning.
+    on a few training batches before the first step: compression, then fine-tuning. With the
+    recipe's ``distill`` above 0 it also learns from the parent's outputs on the same batches.
 
     The test set is evaluated only after training, never inside the loop, so nothing the
     callback sees (and nothing a search chooses) depends on it. Same seed and thread count,
@@ -252,6 +260,9 @@ def train(
     fmt = torch.channels_last
     model = make_network(spec, parent).to(dev, memory_format=fmt)
     penalised = apply_recipe(model, recipe)
+    teacher = None
+    if parent is not None and recipe.distill > 0:
+        teacher = parent_network(spec, parent).to(dev, memory_format=fmt).eval().requires_grad_(False)
 
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
     val_x, val_y = data.val_x.to(dev), data.val_y.to(dev)
@@ -300,7 +311,12 @@ def train(
             if augment:
                 xb = random_crop_flip(xb, 4, gen)
             with torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
-                loss = loss_fn(model(xb), train_y[idx])
+                logits = model(xb)
+                loss = loss_fn(logits, train_y[idx])
+                if teacher is not None:
+                    with torch.no_grad():
+                        soft = teacher(xb)
+                    loss = (1 - recipe.distill) * loss + recipe.distill * distillation_loss(logits, soft)
             if penalised:
                 loss = loss + recipe.light_conv_l2 * sum(w.square().sum() for w in penalised)
             opt.zero_grad(set_to_none=True)

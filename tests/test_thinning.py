@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lightlayers import LayerChoice, build_model, energy_kept, inherit, reference_spec
+from lightlayers import LayerChoice, build_model, energy_kept, inherit, parent_network, reference_spec
 from lightlayers.thinning import state_widths, thin_state
 
 
@@ -82,3 +82,15 @@ def test_a_thinner_network_keeps_the_energy_of_its_kept_channels_only():
     thin_light = replace(spec, widths=(8, 16, 32))
     thin_light = thin_light.with_layers({**thin_light.layers, "head": head})
     assert energy_kept(thin_light, state)["head"] <= kept["head"]
+
+
+@pytest.mark.parametrize("thin_widths", [None, (8, 16, 32)])
+def test_the_parent_network_of_a_candidate_is_the_trained_dense_network_at_the_states_widths(thin_widths):
+    spec, parent = trained_like("cifar10", 0.5, seed=1)
+    child = reference_spec("cifar10", "light", 3)
+    if thin_widths:
+        child = replace(child, widths=thin_widths)
+    teacher = parent_network(child, parent.state_dict()).eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(teacher(x), parent(x))

@@ -370,3 +370,17 @@ def test_an_exception_from_on_check_stops_training_within_the_epoch():
         train(tiny_spec(splits), splits, make_recipe("fast", "tiny", epochs=3), seed=0, device="cpu",
               checks=(1 / 3,), on_check=on_check, on_epoch=lambda e, acc: epochs.append(e))
     assert epochs == []
+
+
+def test_with_distill_at_one_an_inherited_network_learns_from_the_parent_not_the_labels():
+    splits = tiny_splits()
+    parent = train(tiny_spec(splits), splits, make_recipe("fast", "tiny", epochs=4), seed=0, device="cpu")
+    assert parent.test_accuracy >= 0.9
+    state = {k: v.detach().clone() for k, v in parent.model.state_dict().items()}
+    wrong = replace(splits, train_y=(splits.train_y + 1) % splits.num_classes)  # every training label is wrong
+    child = tiny_spec(splits, "decef", 2)
+    finetune = make_recipe("fast", "tiny", epochs=3)
+    from_labels = train(child, wrong, finetune, seed=0, device="cpu", parent=state)
+    from_parent = train(child, wrong, replace(finetune, distill=1.0), seed=0, device="cpu", parent=state)
+    assert from_labels.test_accuracy <= 0.5
+    assert from_parent.test_accuracy >= 0.9

@@ -74,3 +74,14 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     assert not (out / "parent.pt").exists()  # the candidates inherit the user's own file
     base = trials[trials.role == "baseline"].set_index("family")
     assert (base.lineage == "inherits from the parent, 1 fine-tune epochs").all()
+
+
+def test_train_fine_tunes_a_users_trained_network_as_the_search_does(mnist_like_module, trained_weights):
+    from ranksearch.api import train
+
+    common = dict(dataset="mnist", data_dir=str(mnist_like_module), model=SOURCE, model_args=ARGS, recipe="finetune",
+                  epochs=1, train_subset=200)
+    given = train(weights=str(trained_weights), **common).config.recipe
+    assert (given.optimizer, given.lr) == ("sgd", GIVEN_FINETUNE_LR)
+    fresh = train(**common).config.recipe
+    assert fresh.optimizer == "adam" and fresh.name == given.name == "finetune"
