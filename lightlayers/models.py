@@ -108,21 +108,13 @@ def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Ten
     network's function. A state that does not fit, or holds NaN or infinities, is a ValueError.
     """
     from lightlayers.factorize import replace_planned
-    from lightlayers.network import NetworkSpec
 
-    dense_spec = spec.with_layers({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in spec.slots()})
-    if isinstance(dense_spec, NetworkSpec):
-        dense_spec = replace(dense_spec, weights=None)
-    dense = build_model(dense_spec)
     try:
         if isinstance(spec, ModelSpec):  # a thinner reference network keeps the parent's strongest channels
             dense_state = thin_state(spec, dense_state)
     except (ValueError, KeyError, IndexError) as e:
         raise ValueError(f"the parent's weights do not fit this network: {e}") from None
-    try:
-        dense.load_state_dict(dense_state)
-    except RuntimeError as e:
-        raise ValueError(f"the parent's weights do not fit this network: {str(e).splitlines()[0]}") from None
+    dense = _dense_network(spec, dense_state)
     slots = {s.name: s for s in spec.slots()}
     plan = []
     for name, choice in spec.layers.items():
@@ -139,15 +131,18 @@ def inherit(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Ten
 def parent_network(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Tensor]) -> nn.Module:
     """The trained dense network ``spec`` inherits from (what ``inherit`` decomposes), as it was trained:
     every slot dense, at the state's widths for a reference network. A teacher for the inherited one."""
+    if isinstance(spec, ModelSpec):
+        spec = replace(spec, widths=state_widths(dense_state) or spec.widths)
+    return _dense_network(spec, dense_state)
+
+
+def _dense_network(spec: "ModelSpec | NetworkSpec", dense_state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """``spec`` with every slot dense, holding ``dense_state``; a state that does not fit is a ValueError."""
     from lightlayers.network import NetworkSpec
 
     dense_spec = spec.with_layers({s.name: LayerChoice("linear" if s.kind == "dense" else "conv") for s in spec.slots()})
     if isinstance(dense_spec, NetworkSpec):
         dense_spec = replace(dense_spec, weights=None)
-    else:
-        dense_spec = replace(dense_spec, widths=state_widths(dense_state) or dense_spec.widths)
-        dense_spec = dense_spec.with_layers({s.name: LayerChoice("linear" if s.kind == "dense" else "conv")
-                                             for s in dense_spec.slots()})
     model = build_model(dense_spec)
     try:
         model.load_state_dict(dense_state)

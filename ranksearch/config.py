@@ -239,6 +239,9 @@ class TrainConfig:
             _check_int("threads", self.threads)
         if self.parent is not None and not isinstance(self.parent, str):
             raise ValueError(f"parent must be a path to a state_dict file, got {self.parent!r}")
+        if self.parent is None and self.recipe.distill > 0:
+            raise ValueError("recipe.distill needs a parent to learn from: set \"parent\" to the trained dense network's "
+                             "weights (a point exported from a --start parent run has it), or set distill to 0")
 
     def to_dict(self) -> dict[str, Any]:
         d = {

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from dataclasses import replace
+from dataclasses import asdict, replace
 import torch
 import torch.nn.functional as F
 
@@ -195,6 +195,11 @@ BAD_CONFIGS = {
     "rank-0": (json.dumps({"model": {**_light_spec_dict(),
                                      "layers": {**_light_spec_dict()["layers"], "block2.conv1": {"family": "light", "rank": 0}}},
                            "data": {"dataset": "mnist"}}), "block2.conv1"),
+    "distill-2": (json.dumps({"model": _light_spec_dict(), "data": {"dataset": "mnist"}, "parent": "parent.pt",
+                              "recipe": {**asdict(make_recipe("finetune", "mnist")), "distill": 2}}), "distill must be"),
+    "distill-no-parent": (json.dumps({"model": _light_spec_dict(), "data": {"dataset": "mnist"},
+                                      "recipe": {**asdict(make_recipe("finetune", "mnist")), "distill": 0.5}}),
+                          "distill needs a parent"),
 }
 
 
