@@ -68,7 +68,11 @@ class DeCEFConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.runs_dense:
-            return F.conv2d(x, self.kernel(), self.pointwise.bias, self.depthwise.stride, self.depthwise.padding)
+            # einsum's kernel is in neither layout; in a channels_last one the convolution runs
+            # channels_last whatever x is, so the kernel takes x's layout (NCHW where ambiguous).
+            strictly_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+            kernel = self.kernel().contiguous(memory_format=torch.channels_last if strictly_last else torch.contiguous_format)
+            return F.conv2d(x, kernel, self.pointwise.bias, self.depthwise.stride, self.depthwise.padding)
         return self.pointwise(self.depthwise(x))
 
     def multiply_accumulates(self, output: torch.Tensor) -> int:

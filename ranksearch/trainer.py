@@ -2,7 +2,7 @@
 
 Speed comes from a few deliberate choices: the data lives on the device as uint8 and is
 normalised and augmented there in whole batches (no DataLoader, no per-image Python);
-channels_last; bf16 autocast where the hardware computes in bf16 natively (the recipe's
+channels_last where the network is wide enough for it to pay, NCHW where it is thin; bf16 autocast where the hardware computes in bf16 natively (the recipe's
 ``precision``); a one-cycle schedule over a batch sized for the device (see ``make_recipe``).
 Why each, with its figure: DECISIONS.md.
 """
@@ -35,6 +35,7 @@ EVAL_BATCH = {"cuda": 2048, "cpu": 256}
 MIN_STEPS_PER_EPOCH = 50
 RECALIBRATION_BATCHES = 20
 DISTILL_TEMPERATURE = 4.0  # Hinton et al. 2015's softening; the loss is scaled by its square to keep gradients level
+CHANNELS_LAST_WIDTH = 64  # the widest convolution from which channels_last trains faster on the CPU (DECISIONS.md)
 
 
 @dataclass
@@ -148,13 +149,30 @@ def input_statistics(data: Splits, recipe: Recipe) -> tuple[list[float], list[fl
     return mean.tolist(), std.tolist()
 
 
-def normalizer(data: Splits, recipe: Recipe, dev: torch.device):
-    """uint8 batch -> the float channels_last input the recipe trains on (standardised or pixels / 255)."""
+def widest_output(module: nn.Module) -> int:
+    """The most channels a convolution layer of ``module`` outputs; a factorised layer counts as
+    one layer (its inner convolutions are not the network's width)."""
+    if isinstance(getattr(module, "out_channels", None), int):
+        return module.out_channels
+    return max((widest_output(child) for child in module.children()), default=0)
+
+
+def memory_format(model: nn.Module, dev: torch.device) -> torch.memory_format:
+    """The layout ``model`` trains fastest in: channels_last on CUDA and, on the CPU, where its
+    widest convolution has at least ``CHANNELS_LAST_WIDTH`` channels; NCHW below that, where a
+    channels_last vector holds too few channels to fill (measured: RESULTS.md, "Memory format by width")."""
+    if dev.type == "cuda":
+        return torch.channels_last
+    return torch.channels_last if widest_output(model) >= CHANNELS_LAST_WIDTH else torch.contiguous_format
+
+
+def normalizer(data: Splits, recipe: Recipe, dev: torch.device, fmt: torch.memory_format = torch.channels_last):
+    """uint8 batch -> the float input the recipe trains on (standardised or pixels / 255), in layout ``fmt``."""
     mean, std = normalization(data, recipe)
     mean, std = mean.view(1, -1, 1, 1).to(dev), std.view(1, -1, 1, 1).to(dev)
 
     def normalize(xb: torch.Tensor) -> torch.Tensor:
-        return ((xb.float() - mean) / std).contiguous(memory_format=torch.channels_last)
+        return ((xb.float() - mean) / std).contiguous(memory_format=fmt)
 
     return normalize
 
@@ -202,9 +220,11 @@ def evaluate_as_given(spec: ModelSpec, data: Splits, recipe: Recipe, device: str
                       parent: Mapping[str, torch.Tensor] | None = None) -> tuple[float, float]:
     """(validation, test) accuracy of a network as built (or inherited from ``parent``), before any training."""
     dev = resolve_device(device)
-    model = make_network(spec, parent).to(dev, memory_format=torch.channels_last)
+    model = make_network(spec, parent)
+    fmt = memory_format(model, dev)
+    model = model.to(dev, memory_format=fmt)
     apply_recipe(model, recipe)
-    normalize = normalizer(data, recipe, dev)
+    normalize = normalizer(data, recipe, dev, fmt)
     bf16 = recipe.precision == "bf16"
     val = evaluate(model, data.val_x.to(dev), data.val_y.to(dev), normalize, dev, bf16)[0]
     test = evaluate(model, data.test_x.to(dev), data.test_y.to(dev), normalize, dev, bf16)[0]
@@ -257,8 +277,9 @@ def train(
     started = time.perf_counter()
     torch.manual_seed(seed)
     gen = torch.Generator(device=dev).manual_seed(seed)
-    fmt = torch.channels_last
-    model = make_network(spec, parent).to(dev, memory_format=fmt)
+    model = make_network(spec, parent)
+    fmt = memory_format(model, dev)
+    model = model.to(dev, memory_format=fmt)
     penalised = apply_recipe(model, recipe)
     teacher = None
     if parent is not None and recipe.distill > 0:
@@ -266,7 +287,7 @@ def train(
 
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
     val_x, val_y = data.val_x.to(dev), data.val_y.to(dev)
-    normalize = normalizer(data, recipe, dev)
+    normalize = normalizer(data, recipe, dev, fmt)
 
     augment = recipe.augment and data.in_channels == 3
     batch = batch_size_for(recipe, len(train_y))

@@ -1,7 +1,8 @@
 """``ranksearch train`` images/s at two git revisions, in one run: what a trainer change bought.
 
 For each model of issue 26's table (MNIST Light k=4 and Conv2D with the paper recipe, batch 64;
-CIFAR-10 Conv2D and Light k=3 with the fast recipe), ``ranksearch train --json`` runs from a
+CIFAR-10 Conv2D and Light k=3 with the fast recipe), and two a search on grey images trains
+(Fashion-MNIST Conv2D and Light k=3, fast recipe), ``ranksearch train --json`` runs from a
 worktree of each revision (``PYTHONPATH`` set to it, so this checkout's editable install is not
 what runs), at the precision and thread count a user gets by default. The two revisions
 alternate within each repeat (base, head; then head, base; ...), so a slow spell of the shared
@@ -32,6 +33,9 @@ MODELS = {  # name: the train flags that pick it
     "mnist conv (paper)": ["--dataset", "mnist", "--family", "conv", "--recipe", "paper"],
     "cifar10 conv (fast)": ["--dataset", "cifar10", "--family", "conv", "--recipe", "fast"],
     "cifar10 light k=3 (fast)": ["--dataset", "cifar10", "--family", "light", "--rank", "3", "--recipe", "fast"],
+    # Not in the issue's table: what a search on grey images trains (the fast recipe, bf16 where native).
+    "fmnist conv (fast)": ["--dataset", "fashion-mnist", "--family", "conv", "--recipe", "fast"],
+    "fmnist light k=3 (fast)": ["--dataset", "fashion-mnist", "--family", "light", "--rank", "3", "--recipe", "fast"],
 }
 
 

@@ -1,0 +1,81 @@
+"""NCHW or channels_last: which memory format trains a network faster on this CPU, by width.
+
+One training step (forward, backward, AdamW; batch 64; random data) of the paper's two
+architectures (grey 28x28 plain, colour 32x32 residual) at three width ladders and four
+families, in both formats, at the precision the fast recipe trains in here (``--precision`` to
+override). Each cell runs ``--seconds``; the two formats alternate within each repeat and the
+median of ``--repeats`` counts. It is how ``trainer.memory_format`` was chosen (RESULTS.md,
+"Memory format by width").
+
+    python studies/benchmarks/memory_format.py [--threads 2] [--precision bf16|fp32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from lightlayers import build_model, uniform_spec
+from ranksearch.hardware import default_precision
+
+ARCHITECTURES = [("plain", 1, 28), ("residual", 3, 32)]
+WIDTHS = [(8, 16, 32), (12, 24, 48), (16, 32, 64)]
+FAMILIES = [("conv", None), ("separable", None), ("light", 3), ("decef", 2)]
+FORMATS = {"NCHW": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
+def images_per_second(spec, fmt: torch.memory_format, bf16: bool, seconds: float) -> float:
+    torch.manual_seed(0)
+    model = build_model(spec).to(memory_format=fmt)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    x = torch.randn(64, spec.in_channels, spec.image_size, spec.image_size).contiguous(memory_format=fmt)
+    y = torch.randint(0, spec.num_classes, (64,))
+
+    def step() -> None:
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        step()
+        n += 64
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=("bf16", "fp32"), default=default_precision("cpu"))
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    bf16 = args.precision == "bf16"
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.precision}, batch 64, "
+          f"{args.repeats} interleaved repeats of {args.seconds:g} s, medians")
+    print(f"{'architecture':<22} {'widths':<13} {'family':<12} {'NCHW':>7} {'ch_last':>8} {'NCHW/cl':>8}")
+    for arch, channels, size in ARCHITECTURES:
+        for widths in WIDTHS:
+            for family, rank in FAMILIES:
+                spec = uniform_spec(arch, channels, size, 10, widths, family, rank)
+                seen: dict[str, list[float]] = {name: [] for name in FORMATS}
+                for repeat in range(args.repeats):
+                    order = list(FORMATS) if repeat % 2 == 0 else list(reversed(FORMATS))
+                    for name in order:
+                        seen[name].append(images_per_second(spec, FORMATS[name], bf16, args.seconds))
+                nchw, last = (statistics.median(seen[name]) for name in FORMATS)
+                label = f"{family}{'' if rank is None else f' {rank}'}"
+                print(f"{arch} {channels}x{size}x{size:<10} {str(widths):<13} {label:<12} {nchw:7.0f} {last:8.0f} "
+                      f"{nchw / last:7.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
