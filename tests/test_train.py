@@ -1,7 +1,6 @@
 """The trainer (in process, on tiny data) and `ranksearch train` (the real CLI, in a subprocess)."""
 
 import json
-from pathlib import Path
 
 import pytest
 from dataclasses import asdict, replace
