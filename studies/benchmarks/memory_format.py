@@ -7,7 +7,11 @@ override). Each cell runs ``--seconds``; the two formats alternate within each r
 median of ``--repeats`` counts. It is how ``trainer.memory_format`` was chosen (RESULTS.md,
 "Memory format by width").
 
-    python studies/benchmarks/memory_format.py [--threads 2] [--precision bf16|fp32]
+``--blocks`` instead times the CIFAR-10 reference networks with their first 0-3 blocks NCHW and
+the rest channels_last (the batch converted where the layout changes): whether a layout chosen
+per layer would beat one per network.
+
+    python studies/benchmarks/memory_format.py [--threads 2] [--precision bf16|fp32] [--blocks]
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 
 import torch
 
-from lightlayers import build_model, uniform_spec
+from lightlayers import build_model, reference_spec, uniform_spec
 from ranksearch.hardware import default_precision
 
 ARCHITECTURES = [("plain", 1, 28), ("residual", 3, 32)]
@@ -27,9 +31,20 @@ FAMILIES = [("conv", None), ("separable", None), ("light", 3), ("decef", 2)]
 FORMATS = {"NCHW": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
-def images_per_second(spec, fmt: torch.memory_format, bf16: bool, seconds: float) -> float:
+def split_network(spec, nchw_blocks: int) -> torch.nn.Module:
+    """The reference network with its first ``nchw_blocks`` blocks NCHW, the rest channels_last."""
     torch.manual_seed(0)
-    model = build_model(spec).to(memory_format=fmt)
+    model = build_model(spec)
+    for i, block in enumerate([model.block1, model.block2, model.block3]):
+        block.to(memory_format=torch.contiguous_format if i < nchw_blocks else torch.channels_last)
+        if i == nchw_blocks > 0:
+            block.register_forward_pre_hook(lambda module, args: (args[0].contiguous(memory_format=torch.channels_last),))
+    return model
+
+
+def images_per_second(spec, fmt: torch.memory_format, bf16: bool, seconds: float, model=None) -> float:
+    torch.manual_seed(0)
+    model = build_model(spec).to(memory_format=fmt) if model is None else model
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     x = torch.randn(64, spec.in_channels, spec.image_size, spec.image_size).contiguous(memory_format=fmt)
     y = torch.randint(0, spec.num_classes, (64,))
@@ -56,11 +71,15 @@ def main() -> None:
     parser.add_argument("--precision", choices=("bf16", "fp32"), default=default_precision("cpu"))
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--blocks", action="store_true", help="the per-block split of the CIFAR-10 networks instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bf16 = args.precision == "bf16"
     print(f"torch {torch.__version__}, {args.threads} threads, {args.precision}, batch 64, "
           f"{args.repeats} interleaved repeats of {args.seconds:g} s, medians")
+    if args.blocks:
+        blocks_table(args, bf16)
+        return
     print(f"{'architecture':<22} {'widths':<13} {'family':<12} {'NCHW':>7} {'ch_last':>8} {'NCHW/cl':>8}")
     for arch, channels, size in ARCHITECTURES:
         for widths in WIDTHS:
@@ -75,6 +94,20 @@ def main() -> None:
                 label = f"{family}{'' if rank is None else f' {rank}'}"
                 print(f"{arch} {channels}x{size}x{size:<10} {str(widths):<13} {label:<12} {nchw:7.0f} {last:8.0f} "
                       f"{nchw / last:7.2f}x", flush=True)
+
+
+def blocks_table(args: argparse.Namespace, bf16: bool) -> None:
+    print("CIFAR-10 reference networks, first N blocks NCHW, the rest channels_last")
+    print(f"{'family':<12}" + "".join(f"{f'N={n}':>8}" for n in range(4)))
+    for family, rank in FAMILIES:
+        spec = reference_spec("cifar10", family, rank)
+        seen: dict[int, list[float]] = {n: [] for n in range(4)}
+        for repeat in range(args.repeats):
+            for n in (range(4) if repeat % 2 == 0 else reversed(range(4))):
+                fmt = torch.contiguous_format if n > 0 else torch.channels_last
+                seen[n].append(images_per_second(spec, fmt, bf16, args.seconds, split_network(spec, n)))
+        label = f"{family}{'' if rank is None else f' {rank}'}"
+        print(f"{label:<12}" + "".join(f"{statistics.median(seen[n]):8.0f}" for n in range(4)), flush=True)
 
 
 if __name__ == "__main__":
