@@ -9,9 +9,11 @@ median of ``--repeats`` counts. It is how ``trainer.memory_format`` was chosen (
 
 ``--blocks`` instead times the CIFAR-10 reference networks with their first 0-3 blocks NCHW and
 the rest channels_last (the batch converted where the layout changes): whether a layout chosen
-per layer would beat one per network.
+per layer would beat one per network. ``--inference`` times eval-mode fp32 forward passes (one
+image, and per image in a batch of 256), as ``ranksearch.latency`` measures a deployed network,
+in both layouts: whether the training rule holds for inference.
 
-    python studies/benchmarks/memory_format.py [--threads 2] [--precision bf16|fp32] [--blocks]
+    python studies/benchmarks/memory_format.py [--threads 2] [--precision bf16|fp32] [--blocks | --inference]
 """
 
 from __future__ import annotations
@@ -72,9 +74,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--blocks", action="store_true", help="the per-block split of the CIFAR-10 networks instead")
+    parser.add_argument("--inference", action="store_true", help="eval-mode fp32 latency in both layouts instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bf16 = args.precision == "bf16"
+    if args.inference:
+        print(f"torch {torch.__version__}, {args.threads} thread(s), {args.repeats} interleaved repeats")
+        inference_table(args)
+        return
     print(f"torch {torch.__version__}, {args.threads} threads, {args.precision}, batch 64, "
           f"{args.repeats} interleaved repeats of {args.seconds:g} s, medians")
     if args.blocks:
@@ -108,6 +115,40 @@ def blocks_table(args: argparse.Namespace, bf16: bool) -> None:
                 seen[n].append(images_per_second(spec, fmt, bf16, args.seconds, split_network(spec, n)))
         label = f"{family}{'' if rank is None else f' {rank}'}"
         print(f"{label:<12}" + "".join(f"{statistics.median(seen[n]):8.0f}" for n in range(4)), flush=True)
+
+
+@torch.no_grad()
+def milliseconds_per_image(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
+    for _ in range(3):
+        model(x)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times) / len(x)
+
+
+def inference_table(args: argparse.Namespace) -> None:
+    print("eval mode, fp32: ms per image, batch 1 (median of 15) and batch 256 (median of 3); NCHW / channels_last")
+    for arch, channels, size in ARCHITECTURES:
+        for widths in WIDTHS:
+            for family, rank in FAMILIES:
+                spec = uniform_spec(arch, channels, size, 10, widths, family, rank)
+                seen: dict[tuple[str, int], list[float]] = {}
+                for repeat in range(args.repeats):
+                    for name in (list(FORMATS) if repeat % 2 == 0 else list(reversed(FORMATS))):
+                        torch.manual_seed(0)
+                        model = build_model(spec).to(memory_format=FORMATS[name]).eval()
+                        for batch, repeats in ((1, 15), (256, 3)):
+                            x = torch.randn(batch, channels, size, size).contiguous(memory_format=FORMATS[name])
+                            seen.setdefault((name, batch), []).append(milliseconds_per_image(model, x, repeats))
+                m = {key: statistics.median(v) for key, v in seen.items()}
+                label = f"{family}{'' if rank is None else f' {rank}'}"
+                print(f"{arch} {channels}x{size}x{size:<10} {str(widths):<13} {label:<12} "
+                      f"batch 1 {m['NCHW', 1]:.3f} / {m['channels_last', 1]:.3f} ms ({m['NCHW', 1] / m['channels_last', 1]:.2f}x)  "
+                      f"batch 256 {m['NCHW', 256]:.4f} / {m['channels_last', 256]:.4f} ms ({m['NCHW', 256] / m['channels_last', 256]:.2f}x)",
+                      flush=True)
 
 
 if __name__ == "__main__":
