@@ -96,16 +96,23 @@ def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.T
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize, device: torch.device,
              bf16: bool = False) -> tuple[float, float]:
-    """(top-1 accuracy, mean cross-entropy) in eval mode, on uint8 images already on ``device``."""
-    model.eval()
+    """(top-1 accuracy, mean cross-entropy) in eval mode, on uint8 images already on ``device``.
+
+    Always channels_last, whatever layout the network trains in: at the evaluation batch it is
+    the faster layout at every width measured, thin too (RESULTS.md, "Memory format by width").
+    The weights are converted for the pass and back (exact copies), so training is unchanged.
+    """
+    model.eval().to(memory_format=torch.channels_last)
     correct, loss = 0, 0.0
-    with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-        batch = EVAL_BATCH[device.type]
-        for xb, yb in zip(x.split(batch), y.split(batch)):
-            logits = model(normalize(xb))
-            correct += (logits.argmax(1) == yb).sum().item()
-            loss += F.cross_entropy(logits.float(), yb, reduction="sum").item()
-    model.train()
+    try:
+        with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            batch = EVAL_BATCH[device.type]
+            for xb, yb in zip(x.split(batch), y.split(batch)):
+                logits = model(normalize(xb).contiguous(memory_format=torch.channels_last))
+                correct += (logits.argmax(1) == yb).sum().item()
+                loss += F.cross_entropy(logits.float(), yb, reduction="sum").item()
+    finally:
+        model.train().to(memory_format=memory_format(model, device))
     return correct / max(1, len(y)), loss / max(1, len(y))
 
 

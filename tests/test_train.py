@@ -143,11 +143,16 @@ def test_the_network_trains_in_the_layout_its_width_calls_for(channels, widths, 
     splits = tiny_splits(channels=channels)
     base = tiny_spec(splits)
     spec = uniform_spec(base.architecture, channels, splits.image_size, splits.num_classes, widths, "decef", 2)
-    seen = []
+    seen, evaluated = [], []
 
     def record(module, args):
-        if isinstance(module, torch.nn.BatchNorm2d) and module.training:
-            seen.append(args[0].is_contiguous(memory_format=layout))
+        if isinstance(module, torch.nn.BatchNorm2d):
+            if module.training:
+                seen.append(args[0].is_contiguous(memory_format=layout))
+            elif module.num_features == widths[-1]:
+                # validation and test run channels_last at every width, the faster layout there
+                # (the last block's; a grey image's one channel leaves the first layer's output NCHW)
+                evaluated.append(args[0].is_contiguous(memory_format=torch.channels_last))
 
     hook = torch.nn.modules.module.register_module_forward_pre_hook(record)
     try:
@@ -155,6 +160,7 @@ def test_the_network_trains_in_the_layout_its_width_calls_for(channels, widths, 
     finally:
         hook.remove()
     assert seen and all(seen)
+    assert evaluated and all(evaluated)
     assert all(p.is_contiguous(memory_format=layout) for p in result.model.parameters() if p.dim() == 4)
 
 
