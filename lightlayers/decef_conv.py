@@ -68,8 +68,8 @@ class DeCEFConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.runs_dense:
-            # einsum's kernel is in neither layout; in a channels_last one the convolution runs
-            # channels_last whatever x is, so the kernel takes x's layout (NCHW where ambiguous).
+            # einsum returns the kernel in neither layout, and the convolution then ran channels_last
+            # even on an NCHW x: the kernel takes x's layout (NCHW where x's one channel leaves it open).
             strictly_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
             kernel = self.kernel().contiguous(memory_format=torch.channels_last if strictly_last else torch.contiguous_format)
             return F.conv2d(x, kernel, self.pointwise.bias, self.depthwise.stride, self.depthwise.padding)

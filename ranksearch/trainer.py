@@ -2,8 +2,9 @@
 
 Speed comes from a few deliberate choices: the data lives on the device as uint8 and is
 normalised and augmented there in whole batches (no DataLoader, no per-image Python);
-channels_last where the network is wide enough for it to pay, NCHW where it is thin; bf16 autocast where the hardware computes in bf16 natively (the recipe's
-``precision``); a one-cycle schedule over a batch sized for the device (see ``make_recipe``).
+channels_last where the network is wide enough for it to pay, NCHW where it is thin; bf16
+autocast where the hardware computes in bf16 natively (the recipe's ``precision``); a
+one-cycle schedule over a batch sized for the device (see ``make_recipe``).
 Why each, with its figure: DECISIONS.md.
 """
 
@@ -227,11 +228,9 @@ def evaluate_as_given(spec: ModelSpec, data: Splits, recipe: Recipe, device: str
                       parent: Mapping[str, torch.Tensor] | None = None) -> tuple[float, float]:
     """(validation, test) accuracy of a network as built (or inherited from ``parent``), before any training."""
     dev = resolve_device(device)
-    model = make_network(spec, parent)
-    fmt = memory_format(model, dev)
-    model = model.to(dev, memory_format=fmt)
+    model = make_network(spec, parent).to(dev)
     apply_recipe(model, recipe)
-    normalize = normalizer(data, recipe, dev, fmt)
+    normalize = normalizer(data, recipe, dev)
     bf16 = recipe.precision == "bf16"
     val = evaluate(model, data.val_x.to(dev), data.val_y.to(dev), normalize, dev, bf16)[0]
     test = evaluate(model, data.test_x.to(dev), data.test_y.to(dev), normalize, dev, bf16)[0]
