@@ -3,7 +3,8 @@
 The search queues allocated starts at a quarter, 35 % and half of the parameters (ranksearch.starts.SHARES);
 the issue's mark is 30 %. This reads a point exported from the run (for its model, data and recipe),
 allocates each layer's family and rank at ``--share`` from the parent's spectra, exactly as a warm start,
-and writes the point for `ranksearch train --config`.
+and writes the point for `ranksearch train --config`. The space is `all`, the search's default
+(an exported point does not record its run's space).
 
     ranksearch export runs/resnet20-cifar10 --trial 3 -o t3.json
     python studies/resnet20-cifar10/allocated_point.py t3.json --share 0.3 -o p30.json
@@ -24,7 +25,13 @@ def main() -> None:
     ap.add_argument("--share", type=float, required=True, help="of the parent's trainable parameters")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
-    point = json.load(open(args.point))
+    if not 0 < args.share <= 1:
+        raise SystemExit(f"--share {args.share} is not a share of the parameters: give one in (0, 1], e.g. 0.3")
+    try:
+        point = json.load(open(args.point))
+        point["model"]["source"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"{args.point} is not a point exported from a run ({e}); write one with `ranksearch export RUN --trial N -o point.json`")
     model = dict(point["model"], layers={})
     weights = model.pop("weights", None) or point["parent"]
     spec = NetworkSpec.from_dict(model)
