@@ -40,7 +40,7 @@ from ranksearch.trainer import resolve_device
 SEARCH_SETTINGS = (
     "dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "device", "budget",
     "family", "objectives", "sampler", "pruner", "storage", "study", "timeout", "warm_start", "model", "model_args",
-    "weights", "start", "finetune_epochs", "baselines", "confirm_seeds",
+    "weights", "start", "finetune_epochs", "baselines", "confirm_seeds", "warm_shares",
 )
 _DATA_KEYS = ("dataset", "data_dir", "train_subset", "val_fraction")
 _TOP_KEYS = ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start", "device", "start",
@@ -54,6 +54,7 @@ def setting_defaults() -> dict[str, Any]:
     defaults["objectives"] = ",".join(defaults["objectives"])
     defaults["recipe"] = RECIPE_NAMES[0]
     defaults["baselines"] = ",".join(DEFAULT_BASELINES)
+    defaults["warm_shares"] = ",".join(str(s) for s in defaults["warm_shares"])
     return defaults
 
 
@@ -99,6 +100,15 @@ def _names(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
 
 
+def _shares(value: str | float | tuple[float, ...] | list[float]) -> tuple[float, ...]:
+    if isinstance(value, str):
+        try:
+            return tuple(float(v) for v in value.split(","))
+        except ValueError:
+            raise ValueError(f"warm_shares must be numbers separated by commas, such as 0.3,0.5, got {value!r}") from None
+    return (value,) if isinstance(value, (int, float)) else tuple(value)
+
+
 def search_config(config: SearchConfig | dict | str | Path | None = None, **settings: Any) -> SearchConfig:
     """The search that ``config`` and the keyword settings describe (settings win; None means "not given")."""
     given = {k: v for k, v in settings.items() if v is not None}
@@ -134,6 +144,8 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
         top["objectives"] = _names(given["objectives"])
     if "baselines" in given:
         top["baselines"] = _names(given["baselines"])
+    if "warm_shares" in given:
+        top["warm_shares"] = _shares(given["warm_shares"])
     if "study" in given:
         top["study_name"] = given["study"]
     if base is not None and ("epochs" in given or "recipe" in given or "precision" in given or "start" in given):

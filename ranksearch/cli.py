@@ -63,10 +63,7 @@ def _check_rank_flag(family: str, rank: int | None) -> None:
 def _jobs(value: str) -> int | str:
     if value == "auto":
         return value
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
+    n = int(value) if value.isdecimal() else 0
     if n < 1:
         raise UserError(f"--jobs must be auto or an integer >= 1, got {value!r}")
     return n
@@ -320,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         f"this many more seeds; 0 turns it off (default {D['confirm_seeds']})")
     p.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,
                    help="queue candidates read off the trained dense network's effective ranks (default: on)")
+    p.add_argument("--warm-shares", help=f"warm starts allocated at these shares of the trained network's parameters, in this order (default {D['warm_shares']})")
     p.add_argument("--jobs", default="auto", help="training processes on this machine, each with its share of the cores (default auto: one per core)")
     p.add_argument("--out", help="run folder (default runs/<study name>)")
     p.add_argument("--storage", help="Optuna storage URL shared by several processes or machines (default: study.db in the run "

@@ -32,6 +32,7 @@ RECIPE_NAMES = ("fast", "paper", "finetune")
 STARTS = ("parent", "scratch")
 DEFAULT_BASELINES = ("conv", "separable", "conv@0.5", "conv@0.75")  # the dense network, all separable, thinner
 NETWORK_BASELINES = ("conv", "separable")  # a user's network: widths are the paper network's only
+WARM_SHARES = (0.25, 0.35, 0.5)  # of the trained network's parameters: warm starts allocated where compression is asked for
 BASELINE_FAMILIES = ("conv", "separable")
 FINETUNE_LR_FACTOR = 1.0  # the fine-tune's peak rate, as a share of the parent's (DECISIONS.md)
 GIVEN_FINETUNE_LR = 1e-2  # the fine-tune's peak rate (SGD) for a user's trained network (DECISIONS.md)
@@ -182,11 +183,9 @@ def finetune_epochs(parent_epochs: int) -> int:
 def finetune_recipe(parent: Recipe, epochs: int, given: bool = False) -> Recipe:
     """How a network inherited from a trained parent is fine-tuned: the parent's recipe (its data
     normalisation, augmentation, precision and batch) with a short one-cycle schedule at a fraction
-    of its rate, so the inherited weights are adjusted rather than retrained.
-
-    ``given``: the parent is a user's trained network, whose own recipe is unknown here. It fine-tunes
-    with SGD (Nesterov momentum) at ``GIVEN_FINETUNE_LR``: the search's Adam at its full rate undoes
-    weights it did not train (DECISIONS.md)."""
+    of its rate, so the inherited weights are adjusted rather than retrained. ``given``: the parent is
+    a user's trained network, whose recipe is unknown here; it fine-tunes with SGD (Nesterov) at
+    ``GIVEN_FINETUNE_LR``, as the search's Adam at its full rate undoes weights it did not train."""
     recipe = replace(parent, name="finetune", epochs=epochs, lr=parent.lr * FINETUNE_LR_FACTOR, schedule="onecycle")
     return given_finetune(recipe) if given else recipe
 
@@ -313,6 +312,7 @@ class SearchConfig:
     sampler: str = "tpe"
     device: str = "auto"
     warm_start: bool = True  # queue candidates read off the trained dense network (ranksearch.starts)
+    warm_shares: tuple[float, ...] = WARM_SHARES  # the warm starts allocated to a parameter budget, in this order
     # "parent": candidates inherit the trained dense network's weights and fine-tune (``finetune``);
     # "scratch": every network trains from scratch with ``recipe``, as the paper's setting does.
     start: str = "parent"
@@ -333,6 +333,9 @@ class SearchConfig:
         if self.baselines is None:
             self.baselines = DEFAULT_BASELINES if self.model is None else NETWORK_BASELINES
         self.baselines = tuple(self.baselines)
+        self.warm_shares = tuple(self.warm_shares)
+        for share in self.warm_shares:
+            _check_number("warm_shares", share, 0, 1, low_open=True)
         for name in self.baselines:
             if parse_baseline(name)[1] != 1 and self.model is not None:
                 raise ValueError(f"baselines: {name} scales the widths of the paper's reference network; a network "

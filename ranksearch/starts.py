@@ -33,10 +33,10 @@ from torch import nn
 from lightlayers import LayerChoice, ModelSpec, Slot, energy_curve, get_family, rank_at
 
 from ranksearch import storage
+from ranksearch.config import WARM_SHARES as SHARES
 from ranksearch.space import PAPER_RANKS, params_for, rank_range, slot_families, uniform_params
 
 ENERGIES = (0.8, 0.9, 0.95, 0.99)
-SHARES = (0.25, 0.35, 0.5)  # of the trained network's trainable parameters: starts where compression is asked for
 PER_CHANNEL = ("conv", "separable", "decef")  # families whose energy is read per input channel (or is all of it)
 
 
@@ -171,15 +171,16 @@ def warm_layers(template: ModelSpec, space: str, trained: nn.Module, energy: flo
     return Spectra(template, space, trained).layers_at(energy)
 
 
-def warm_params(template: ModelSpec, space: str, trained: nn.Module) -> list[dict[str, object]]:
+def warm_params(template: ModelSpec, space: str, trained: nn.Module,
+                shares: tuple[float, ...] = SHARES) -> list[dict[str, object]]:
     """Trial parameters of the distinct warm-start candidates: the compact separable network, one per
-    parameter share, then one per energy level."""
+    parameter share (of the trained network's trainable parameters), then one per energy level."""
     out: list[dict[str, object]] = []
     compact = compact_separable_layers(template, space)
     if compact is not None:
         out.append(params_for(template, space, compact))
     spectra = Spectra(template, space, trained)
-    for layers in [spectra.layers_allocated(spectra.budget(share)) for share in SHARES] + \
+    for layers in [spectra.layers_allocated(spectra.budget(share)) for share in shares] + \
             [spectra.layers_at(e) for e in ENERGIES]:
         if layers is None:
             continue
@@ -200,9 +201,10 @@ def queue_paper_models(study: optuna.Study, template: ModelSpec, space: str) -> 
     storage.set_paper_models_queued(study)
 
 
-def queue_warm_starts(study: optuna.Study, template: ModelSpec, space: str, trained: nn.Module) -> None:
+def queue_warm_starts(study: optuna.Study, template: ModelSpec, space: str, trained: nn.Module,
+                      shares: tuple[float, ...] = SHARES) -> None:
     """Queue the warm starts read off the trained dense network; the report marks them."""
-    warm = warm_params(template, space, trained)
+    warm = warm_params(template, space, trained, shares)
     for params in warm:
         study.enqueue_trial(params, skip_if_exists=True)
     storage.set_warm_starts(study, warm)

@@ -115,7 +115,7 @@ class TrialLoop:
                        "val": result.val_accuracy, "test": result.test_accuracy, "seconds": result.seconds})
         if self.cfg.warm_start:
             trained = build_model(spec) if self.cfg.given_weights else result.model.cpu()
-            queue_warm_starts(self.study, self.template, self.cfg.family, trained)
+            queue_warm_starts(self.study, self.template, self.cfg.family, trained, self.cfg.warm_shares)
         return [records.candidate(live.trial).last_val_accuracy] + self._objectives(measures)
 
     def _parent_threads(self) -> int:
@@ -144,7 +144,7 @@ class TrialLoop:
         checks = self.checks if live.required.comparable else ()
         result = self._train(live, spec, recipe, parent, f"baseline {name}", int(measures["trainable_params"]), checks)
         if name == "conv" and self.cfg.start == "scratch" and self.cfg.warm_start:
-            queue_warm_starts(self.study, self.template, self.cfg.family, result.model.cpu())
+            queue_warm_starts(self.study, self.template, self.cfg.family, result.model.cpu(), self.cfg.warm_shares)
         self.emit({"kind": "baseline", "job": self.job, "family": name, "params": int(measures["trainable_params"]),
                    "val": result.val_accuracy, "test": result.test_accuracy, "seconds": result.seconds})
         return [result.val_accuracy] + self._objectives(measures)

@@ -259,6 +259,8 @@ CASES = [
     Case("unknown dataset", lambda w: ["run", "--dataset", "imagenet", "--budget", "2"], 2, "unknown dataset 'imagenet'"),
     Case("unknown search space", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--family", "tucker"], 2, "--family must be one of"),
     Case("unknown objective", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--objectives", "params,energy"], 2, "energy"),
+    Case("--warm-shares 0,5", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--warm-shares", "0,5"], 2, "--warm-shares must be a number > 0 and < 1"),
+    Case("--warm-shares a third", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--warm-shares", "a third"], 2, "--warm-shares must be numbers separated by commas"),
     Case("unknown pruner", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--pruner", "median"], 2, "--pruner must be one of"),
     Case("--jobs 0", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--jobs", "0"], 2, "--jobs must be auto or an integer >= 1"),
     Case("--budget 0", lambda w: ["run", "--dataset", "mnist", "--budget", "0"], 2, "--budget must be an integer >= 1"),

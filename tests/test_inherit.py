@@ -8,7 +8,8 @@ import torch
 from lightlayers import LayerChoice, build_model, count_model, energy_kept, inherit, reference_spec
 from lightlayers.families import families
 from ranksearch.space import params_for
-from ranksearch.starts import SHARES, Spectra, compact_separable_layers, warm_params
+from ranksearch.config import WARM_SHARES as SHARES
+from ranksearch.starts import Spectra, compact_separable_layers, warm_params
 
 
 def full_rank(slot, family) -> int:
@@ -106,3 +107,12 @@ def test_a_share_start_keeps_the_most_energy_it_can_add_within_its_budget(parent
     assert sum(kept.values()) > sum(energy_kept(replace(template, layers=level), parent.state_dict()).values())
     assert params_for(template, "all", layers) in warm_params(template, "all", parent)
     assert spectra.layers_allocated(10) is None  # not even the cheapest choices fit
+
+
+def test_warm_shares_choose_the_allocated_starts_and_their_order(parent):
+    template = reference_spec("cifar10", "conv")
+    spectra = Spectra(template, "all", parent)
+    at = {share: params_for(template, "all", spectra.layers_allocated(spectra.budget(share))) for share in (0.3, 0.2)}
+    warm = warm_params(template, "all", parent, (0.3, 0.2))
+    assert warm[1:3] == [at[0.3], at[0.2]]  # after the compact separable start, in the order given
+    assert at[0.3] not in warm_params(template, "all", parent)  # not a default share

@@ -1,6 +1,6 @@
 """A point at any share of the parent's parameters, allocated the way the search's warm starts are.
 
-The search queues allocated starts at a quarter, 35 % and half of the parameters (ranksearch.starts.SHARES);
+The search queues allocated starts at a quarter, 35 % and half of the parameters (ranksearch.config.WARM_SHARES);
 the issue's mark is 30 %. This reads a point exported from the run (for its model, data and recipe),
 allocates each layer's family and rank at ``--share`` from the parent's spectra, exactly as a warm start,
 and writes the point for `ranksearch train --config`. The space is `all`, the search's default
