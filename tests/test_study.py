@@ -341,6 +341,10 @@ def test_existing_study_for_another_dataset_is_refused_and_left_as_it_was(mnist_
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "created for dataset mnist" in errors[0] and "Traceback" not in proc.stderr
     assert (out / "study.db").read_bytes() == before
+    proc = run(mnist_like, out, "--warm-shares", "0.3", budget=2)
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert proc.returncode == 2 and len(errors) == 1 and "(warm_shares differ)" in errors[0], proc.stderr
+    assert (out / "study.db").read_bytes() == before
 
 
 def test_two_workers_share_one_postgres_study(mnist_like, tmp_path, postgres_url):
