@@ -41,7 +41,7 @@ REQUEUED = "requeued"
 HEARTBEAT_SECONDS = 30
 CREATION_SECONDS = 10.0  # how long a run waits for a study created at the same moment to get its configuration
 # What makes two runs the same study: changing any of these would mix incomparable trials.
-SIGNATURE_FIELDS = ("family", "objectives", "model", "start", "finetune", "warm_shares")  # queued once: a rerun cannot change them
+SIGNATURE_FIELDS = ("family", "objectives", "model", "start", "finetune", "warm_start", "warm_shares")  # queued once: a rerun cannot change them
 
 
 def _check_sqlite_file(path: Path) -> None:

@@ -345,6 +345,10 @@ def test_existing_study_for_another_dataset_is_refused_and_left_as_it_was(mnist_
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
     assert proc.returncode == 2 and len(errors) == 1 and "(warm_shares differ)" in errors[0], proc.stderr
     assert (out / "study.db").read_bytes() == before
+    proc = run(mnist_like, out, "--no-warm-start", budget=2)
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert proc.returncode == 2 and len(errors) == 1 and "(warm_start differ)" in errors[0], proc.stderr
+    assert (out / "study.db").read_bytes() == before
 
 
 def test_two_workers_share_one_postgres_study(mnist_like, tmp_path, postgres_url):
