@@ -6,10 +6,13 @@ against one reference point per dataset (the Conv2d baseline's parameters, accur
 which baselines sit above the front: a baseline no complete candidate matches with as few
 parameters and as much validation accuracy, leaving out the most accurate network of all (the
 dense network, usually: nothing smaller can be expected to match it). Prints one line per search
-and a summary per dataset and setting.
+and a summary per dataset and setting, then how far each baseline is from the best complete
+candidate with no more parameters (validation points; "none": no complete candidate that small).
+``--read`` prints the same for run folders kept with ``--out``, without training anything.
 
     python studies/benchmarks/spaces.py --data-dir ../shared/datasets --seeds 3 --settings "all,all + warm"
-    python studies/benchmarks/spaces.py --seeds 3 --settings "tpe,nsga2,random,front-walk"
+    python studies/benchmarks/spaces.py --seeds 3 --settings "tpe,nsga2,random,front-walk" --out runs/spaces
+    python studies/benchmarks/spaces.py --read runs/spaces
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ranksearch.api import load
 from ranksearch.config import DataConfig, SearchConfig, make_recipe
 from ranksearch.progress import Progress
 from ranksearch.results import Tables
@@ -44,16 +48,28 @@ DATASETS = {  # name -> (dataset, training images, epochs, budget)
 }
 
 
+def margins(tables: Tables) -> dict[str, float | None]:
+    """Each baseline but the most accurate network of all -> the best validation accuracy of a complete
+    candidate with no more parameters, minus the baseline's (None: no complete candidate that small)."""
+    complete = [r for r in tables.candidates if r.val_accuracy is not None]
+    best = max((r.val_accuracy for r in complete + tables.references if r.val_accuracy is not None), default=None)
+    out: dict[str, float | None] = {}
+    for b in tables.baselines:
+        if b.val_accuracy is None or b.val_accuracy == best:
+            continue
+        smaller = [r.val_accuracy for r in complete if r.trainable_params <= b.trainable_params]
+        out[b.family] = max(smaller) - b.val_accuracy if smaller else None
+    return out
+
+
 def baselines_above(tables: Tables) -> list[str]:
     """Baselines that no complete candidate matches with no more parameters and no less validation accuracy,
     but the most accurate network of all."""
-    complete = [r for r in tables.candidates if r.val_accuracy is not None]
-    best = max((r.val_accuracy for r in complete + tables.references if r.val_accuracy is not None), default=None)
-    return [
-        b.family for b in tables.baselines
-        if b.val_accuracy is not None and b.val_accuracy != best
-        and not any(r.trainable_params <= b.trainable_params and r.val_accuracy >= b.val_accuracy for r in complete)
-    ]
+    return [name for name, m in margins(tables).items() if m is None or m < 0]
+
+
+def _cell(margin: float | None) -> str:
+    return "none" if margin is None else f"{100 * margin:+.1f}"
 
 
 def main() -> None:
@@ -63,11 +79,16 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--settings", default="all,all + warm", help=f"comma-separated, of: {', '.join(SETTINGS)}")
     parser.add_argument("--out", help="keep the run folders here (default: a temporary folder)")
+    parser.add_argument("--read", help="summarise the run folders kept here by an earlier --out instead of running")
     args = parser.parse_args()
+    if args.read:
+        read(Path(args.read))
+        return
     chosen = [(label, SETTINGS[label]) for label in args.settings.split(",")]
     keep = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="rs-spaces-"))
     keep.mkdir(parents=True, exist_ok=True)
     summary: dict[tuple[str, str], list[tuple[float, list[str]]]] = {}
+    gaps: list[tuple[str, dict[str, float | None]]] = []
     print(f"{'dataset':<14} {'setting':<13} {'seed':>4} {'hypervolume':>11} {'front':>5} {'best val':>8} {'baselines above':<26} {'wall s':>6}")
     for name in args.datasets.split(","):
         dataset, subset, epochs, budget = DATASETS[name]
@@ -86,6 +107,7 @@ def main() -> None:
                 above = baselines_above(t)
                 best = max((r.val_accuracy for r in t.front), default=float("nan"))
                 summary.setdefault((name, label), []).append((t.hypervolume, above))
+                gaps.append((cfg.study_name, margins(t)))
                 print(f"{name:<14} {label:<13} {seed:>4} {t.hypervolume:>11.4f} {len(t.front):>5} {best:>8.4f} "
                       f"{','.join(above) or '-':<26} {time.perf_counter() - t0:>6.0f}", flush=True)
     print("\nsummary: mean hypervolume (min..max) and how many searches had a baseline above the front")
@@ -94,7 +116,30 @@ def main() -> None:
         above = sum(bool(a) for _, a in results)
         print(f"{name:<14} {label:<13} {statistics.mean(hvs):.4f} ({min(hvs):.4f}..{max(hvs):.4f})  "
               f"baseline above the front in {above} of {len(results)}")
+    print_margins(gaps)
     print(f"run folders: {keep}")
+
+
+def print_margins(gaps: list[tuple[str, dict[str, float | None]]]) -> None:
+    names = list(dict.fromkeys(name for _, m in gaps for name in m))
+    print("\nthe best complete candidate with no more parameters than each baseline, validation points against it")
+    print(f"{'search':<28} " + " ".join(f"{n:>10}" for n in names))
+    for study, m in gaps:
+        print(f"{study:<28} " + " ".join(f"{_cell(m[n]) if n in m else '-':>10}" for n in names))
+
+
+def read(folder: Path) -> None:
+    """The per-search lines and the margins of the run folders below ``folder``, in name order."""
+    gaps = []
+    print(f"{'search':<28} {'hypervolume':>11} {'front':>5} {'best val':>8} {'trained':>7} baselines above")
+    for run in sorted(p.parent for p in folder.glob("*/study.db")):
+        t = load(run).tables
+        trained = sum(r.val_accuracy is not None for r in t.candidates)
+        best = max((r.val_accuracy for r in t.front), default=float("nan"))
+        print(f"{run.name:<28} {t.hypervolume:>11.4f} {len(t.front):>5} {best:>8.4f} {trained:>7} "
+              f"{','.join(baselines_above(t)) or '-'}")
+        gaps.append((run.name, margins(t)))
+    print_margins(gaps)
 
 
 if __name__ == "__main__":
