@@ -12,7 +12,8 @@ trained again first, to show the retraining reproduces its recorded accuracy. Pr
 network and the best against the baseline.
 
 Run: python studies/benchmarks/small_end.py runs/spaces/fashion-mnist-tpe-0 [--slots 2] [--jobs 2]
-(a run folder of ``spaces.py --out``, or any ``ranksearch run`` folder with a separable baseline).
+(a run folder of ``spaces.py --out``, or any ``ranksearch run`` folder of a paper's reference network with a
+separable baseline).
 """
 
 from __future__ import annotations
@@ -32,22 +33,26 @@ from ranksearch.api import load
 from ranksearch.space import rank_range, slot_families
 
 
-def networks_no_larger(template: ModelSpec, space: str, budget: int) -> list[dict[str, LayerChoice]]:
-    """Every choice of family and rank per slot whose slots hold at most ``budget`` parameters."""
+def networks_no_larger(template: ModelSpec, space: str, budget: int) -> list[tuple[int, dict[str, LayerChoice]]]:
+    """(parameters of the slots, layers) of every choice of family and rank per slot within ``budget``."""
     per_slot = []
     for slot in template.slots():
         options = []
         for family in slot_families(slot, space):
             fam = get_family(slot.kind, family)
-            ranks = range(rank_range(slot, family, template.num_classes)[0],
-                          rank_range(slot, family, template.num_classes)[1] + 1) if fam.takes_rank else [None]
+            lo, hi = rank_range(slot, family, template.num_classes) if fam.takes_rank else (0, 0)
+            ranks = range(lo, hi + 1) if fam.takes_rank else [None]
             for rank in ranks:
                 if family == "decef" and rank == 1 and "separable" in slot_families(slot, space):
                     continue  # the separable layer: the space names it once
                 options.append((fam.params(slot.shape, (rank,) if rank else ()), slot.name, LayerChoice(family, rank)))
         per_slot.append(options)
-    return [{name: choice for _, name, choice in combo} | {"_params": sum(c[0] for c in combo)}
-            for combo in itertools.product(*per_slot) if sum(c[0] for c in combo) <= budget]
+    out = []
+    for combo in itertools.product(*per_slot):
+        params = sum(c[0] for c in combo)
+        if params <= budget:
+            out.append((params, {name: choice for _, name, choice in combo}))
+    return out
 
 
 def train(config: dict, folder: Path, name: str) -> float:
@@ -76,9 +81,9 @@ def main() -> None:
     template = ModelSpec.from_dict(base_config["model"])
     slots_budget = sum(get_family(s.kind, template.layers[s.name].family).params(s.shape, ()) for s in template.slots())
     every = networks_no_larger(template, run.config.family, slots_budget)
-    def changed(network: dict) -> int:
-        return sum(network[s.name] != template.layers[s.name] for s in template.slots())
-    drawn = [n for n in every if 0 < changed(n) <= args.slots]
+    def changed(layers: dict[str, LayerChoice]) -> int:
+        return sum(layers[s.name] != template.layers[s.name] for s in template.slots())
+    drawn = [n for n in every if 0 < changed(n[1]) <= args.slots]
     print(f"{len(every):,} networks of the space no larger than the separable baseline "
           f"({slots_budget:,} parameters in its factorisable layers); {len(drawn)} differ from it in 1 to "
           f"{args.slots} slots")
@@ -89,15 +94,15 @@ def main() -> None:
         recorded = float(run.baselines.set_index("family").loc["separable", "val_accuracy"])
         print(f"separable baseline: recorded val {recorded:.4f}, trained again {baseline_val:.4f}", flush=True)
 
-        def one(i_layers: tuple[int, dict]) -> tuple[int, str, float]:
-            i, layers = i_layers
+        def one(i: int) -> tuple[int, str, float]:
+            params, layers = drawn[i]
             config = copy.deepcopy(base_config)
-            config["model"]["layers"] = {name: c.to_dict() for name, c in layers.items() if name != "_params"}
-            return layers["_params"], label({k: v for k, v in layers.items() if k != "_params"}), train(config, folder, f"n{i}")
+            config["model"]["layers"] = {name: c.to_dict() for name, c in layers.items()}
+            return params, label(layers), train(config, folder, f"n{i}")
 
         results = []
         with ThreadPoolExecutor(args.jobs) as pool:
-            for params, name, val in pool.map(one, enumerate(drawn)):
+            for params, name, val in pool.map(one, range(len(drawn))):
                 results.append((val, params, name))
                 print(f"  {params:>6,} slot params  val {val:.4f}  {val - baseline_val:+.4f}  {name}", flush=True)
     best = max(results)
