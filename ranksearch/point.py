@@ -117,7 +117,9 @@ def train_point(
         try:
             parent = load_state(cfg.parent)
         except ValueError as e:
-            raise UserError(f"{e} (the configuration's parent, which the model inherits from)") from None
+            raise UserError(f"{e} (the configuration's parent, which the model inherits from); if its run folder "
+                            "moved, `ranksearch export RUN_FOLDER --trial N -o point.json` writes the configuration "
+                            "with the parent beside it") from None
         progress.line(f"inheriting from the parent {cfg.parent}, factorised layer by layer")
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)  # the figures of a search point reproduce only with its thread count

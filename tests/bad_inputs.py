@@ -51,6 +51,16 @@ def _config(w: World, **recipe) -> str:
     return str(path)
 
 
+def _moved_parent(w: World) -> str:
+    """A point copied out of a run folder that later moved: its parent's path no longer exists."""
+    point = json.loads((w.run / "front.json").read_text())[0]["config"]
+    assert point["parent"], "the world's run starts from a parent"
+    point["parent"] = str(w.root / "moved" / "parent.pt")
+    path = w.root / "moved-parent.json"
+    path.write_text(json.dumps(point))
+    return str(path)
+
+
 def _unknown_field(w: World) -> str:
     point = json.loads((w.run / "front.json").read_text())[0]["config"]
     point["recipe"]["warmup"] = 3
@@ -237,6 +247,7 @@ CASES = [
     Case("config with a field we do not know", lambda w: ["train", "--config", _unknown_field(w)], 2, "unknown field(s) warmup"),
     Case("config that is not JSON", lambda w: ["train", "--config", _not_json(w)], 2, "not valid JSON"),
     Case("config file missing", lambda w: ["train", "--config", str(w.root / "nope.json")], 2, "no such file"),
+    Case("config whose run folder moved", lambda w: ["train", "--config", _moved_parent(w)], 2, "ranksearch export RUN_FOLDER"),
     Case("--seed 1e23", lambda w: ["train", "--dataset", "mnist", "--family", "conv", "--seed", "1e23"], 2, "invalid int value: '1e23'"),
     Case("--seed 2**70", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), "--family", "conv", "--seed", str(2**70)], 2, "seed must be below 2**63"),
     Case("images of 4x4 pixels (train)", lambda w: ["train", "--dataset", _tiny_images(w), "--family", "conv"], 2, "too small"),
