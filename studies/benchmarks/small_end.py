@@ -11,7 +11,13 @@ seed; only the layers differ), with ``ranksearch train --config ... --json``. Th
 trained again first, to show the retraining reproduces its recorded accuracy. Prints one line per
 network and the best against the baseline.
 
-Run: python studies/benchmarks/small_end.py runs/spaces/fashion-mnist-tpe-0 [--slots 2] [--jobs 2]
+``--sample N`` trains N networks drawn at random from all of them instead (the same N for every run
+folder, so a network that wins on one seed can be checked on the others), each with the share of the
+parent's spectral energy it keeps (the mean over slots, the search's zero-cost signal) and the
+Spearman correlation of that share with validation accuracy: would an energy-led start find the
+winners?
+
+Run: python studies/benchmarks/small_end.py runs/spaces/fashion-mnist-tpe-0 [--slots 2 | --sample 60] [--jobs 2]
 (a run folder of ``spaces.py --out``, or any ``ranksearch run`` folder of a paper's reference network with a
 separable baseline).
 """
@@ -22,13 +28,17 @@ import argparse
 import copy
 import itertools
 import json
+import random
 import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lightlayers import LayerChoice, ModelSpec, get_family
+import pandas as pd
+
+from lightlayers import LayerChoice, ModelSpec, energy_kept, get_family
+from lightlayers.network import load_state
 from ranksearch.api import load
 from ranksearch.space import rank_range, slot_families
 
@@ -73,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("run_dir")
     parser.add_argument("--slots", type=int, default=2, help="train the networks that differ from it in at most this many slots")
+    parser.add_argument("--sample", type=int, default=0, help="train this many networks drawn at random from all no larger instead")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
 
@@ -83,10 +94,19 @@ def main() -> None:
     every = networks_no_larger(template, run.config.family, slots_budget)
     def changed(layers: dict[str, LayerChoice]) -> int:
         return sum(layers[s.name] != template.layers[s.name] for s in template.slots())
-    drawn = [n for n in every if 0 < changed(n[1]) <= args.slots]
+    if args.sample:
+        drawn = random.Random(0).sample([n for n in every if changed(n[1]) > 0], args.sample)
+        chosen = f"{len(drawn)} drawn at random from them"
+    else:
+        drawn = [n for n in every if 0 < changed(n[1]) <= args.slots]
+        chosen = f"{len(drawn)} differ from it in 1 to {args.slots} slots"
     print(f"{len(every):,} networks of the space no larger than the separable baseline "
-          f"({slots_budget:,} parameters in its factorisable layers); {len(drawn)} differ from it in 1 to "
-          f"{args.slots} slots")
+          f"({slots_budget:,} parameters in its factorisable layers); {chosen}")
+    parent = load_state(base_config["parent"])
+
+    def energy(layers: dict[str, LayerChoice]) -> float:
+        kept = energy_kept(ModelSpec.from_dict({**base_config["model"], "layers": {n: c.to_dict() for n, c in layers.items()}}), parent)
+        return sum(kept.values()) / len(kept)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -94,21 +114,24 @@ def main() -> None:
         recorded = float(run.baselines.set_index("family").loc["separable", "val_accuracy"])
         print(f"separable baseline: recorded val {recorded:.4f}, trained again {baseline_val:.4f}", flush=True)
 
-        def one(i: int) -> tuple[int, str, float]:
+        def one(i: int) -> tuple[int, str, float, float]:
             params, layers = drawn[i]
             config = copy.deepcopy(base_config)
             config["model"]["layers"] = {name: c.to_dict() for name, c in layers.items()}
-            return params, label(layers), train(config, folder, f"n{i}")
+            return params, label(layers), energy(layers), train(config, folder, f"n{i}")
 
         results = []
         with ThreadPoolExecutor(args.jobs) as pool:
-            for params, name, val in pool.map(one, range(len(drawn))):
-                results.append((val, params, name))
-                print(f"  {params:>6,} slot params  val {val:.4f}  {val - baseline_val:+.4f}  {name}", flush=True)
+            for params, name, kept, val in pool.map(one, range(len(drawn))):
+                results.append((val, params, name, kept))
+                print(f"  {params:>6,} slot params  energy {kept:.3f}  val {val:.4f}  {val - baseline_val:+.4f}  {name}", flush=True)
     best = max(results)
-    beats = sum(v >= baseline_val for v, _, _ in results)
+    beats = sum(r[0] >= baseline_val for r in results)
+    table = pd.DataFrame(results, columns=["val", "params", "layers", "energy"])
     print(f"best: val {best[0]:.4f} ({best[0] - baseline_val:+.4f} against the separable baseline retrained), "
-          f"{best[1]:,} slot params, {best[2]}; {beats} of {len(results)} at least as accurate")
+          f"{best[1]:,} slot params, {best[2]}; {beats} of {len(results)} at least as accurate; "
+          f"Spearman(energy kept, val) {table['energy'].rank().corr(table['val'].rank()):.2f}; "
+          f"the separable network keeps {energy(template.layers):.3f}")
 
 
 if __name__ == "__main__":
