@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ranksearch.labels import acc, duration, points
-from ranksearch.verdict_parts import CLOSE_POINTS, Cost, Dominance, Noise, Verdict
+from ranksearch.verdict_parts import CLOSE_POINTS, Cost, Dominance, Noise, Unbeaten, Verdict
 
 
 def _capital(text: str) -> str:
@@ -22,6 +22,15 @@ def _dominance_sentence(d: Dominance) -> str:
                 f"no candidate that size is worth taking over {d.label}.")
     return (f"{head} is at least as accurate as every candidate between {d.low:,} and {d.high:,} parameters "
             f"({members}): below {d.high + 1:,} parameters, take {d.label} unless you need fewer than {d.low:,}.")
+
+
+def _unbeaten_sentence(u: Unbeaten) -> str:
+    b = u.baseline
+    head = f"The search did not beat {b.name} ({b.trainable_params:,} parameters, val {acc(b.val_accuracy)}) at its size"
+    if u.best_no_larger is None:
+        return f"{head}: no candidate is that small."
+    return (f"{head}: the most accurate candidate no larger, {u.best_no_larger.brief()}, is "
+            f"{points(u.val_points)} under it in validation accuracy.")
 
 
 def _span(c) -> str:
@@ -93,6 +102,9 @@ def sentences(v: Verdict, conv_present: bool = True) -> list[str]:
     for d in v.dominance:
         if not d.whole_front:
             out.append(_dominance_sentence(d))
+    said = {d.label for d in v.dominance}
+    top = v.most_accurate.key if v.most_accurate else None
+    out += [_unbeaten_sentence(u) for u in v.unbeaten if u.baseline.name not in said and u.baseline.key != top]
     s = v.saving
     if s is not None:
         cand, conv = s.candidate, s.conv

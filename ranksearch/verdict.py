@@ -21,6 +21,10 @@ The rules:
   and no higher validation accuracy. The range it covers runs from the baseline's parameters to
   one below the smallest front member with more parameters that is more accurate than it. A
   baseline that dominates every front member is said first.
+- *Unbeaten*: a baseline (or the parent) that no complete candidate matches with no more
+  parameters and at least its validation accuracy, with the most accurate candidate no larger:
+  what the search did not win. Said in words where dominance has not said it already, but for
+  the most accurate option of all (the saving below compares it).
 - *Saving*: the most accurate complete candidate against the Conv2d baseline: parameters
   x-fold and percent, validation and test accuracy difference in points (1 point = 0.01);
   and the smallest candidate within 1 point of the Conv2d baseline's validation accuracy.
@@ -46,7 +50,7 @@ from ranksearch.labels import network_name
 from ranksearch.objectives import get_objective
 from ranksearch.results import Row, Tables, pareto_front
 from ranksearch.sentences import latency_sentence, sentences
-from ranksearch.verdict_parts import CLOSE_POINTS, Budget, Choice, Cost, CurveSaving, Dominance, Noise, Saving, Verdict
+from ranksearch.verdict_parts import CLOSE_POINTS, Budget, Choice, Cost, CurveSaving, Dominance, Noise, Saving, Unbeaten, Verdict
 
 BUDGET_FRACTIONS = (0.10, 0.25, 0.50)
 CHANCE_POINTS = 2.0  # a network this close to 1 / classes has learned nothing
@@ -86,6 +90,16 @@ def dominance(b: Row, front: list[Row], network: str | None = None) -> Dominance
     whole = bool(front) and b.trainable_params <= front[0].trainable_params and b.val_accuracy >= max(m.val_accuracy for m in front)
     return Dominance(b.family, Choice.of(b, network).name, b.trainable_params, b.val_accuracy, b.test_accuracy,
                      [m.number for m in members], b.trainable_params, high, whole)
+
+
+def unbeaten(b: Row, complete: list[Row], network: str | None = None) -> Unbeaten | None:
+    """``b`` against the complete candidates no larger than it; None when one is at least as accurate."""
+    no_larger = [r for r in complete if r.trainable_params <= b.trainable_params]
+    best = _most_accurate(no_larger)
+    if best is not None and best.val_accuracy >= b.val_accuracy:
+        return None
+    return Unbeaten(Choice.of(b, network), Choice.of(best, network) if best else None,
+                    100.0 * (best.val_accuracy - b.val_accuracy) if best else None)
 
 
 def curve_params(curve: list[Row], accuracy: float) -> tuple[float | None, list[Row]]:
@@ -188,6 +202,7 @@ def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
             budgets.append(Budget(f, limit, Choice.of(best, network) if best else None, Choice.of(best_cand, network) if best_cand else None))
 
     doms = [d for d in (dominance(b, front, network) for b in baselines) if d is not None]
+    unbeat = [u for u in (unbeaten(b, complete, network) for b in baselines) if u is not None]
     best_cand = _most_accurate(complete)
     saving = None
     if conv is not None and best_cand is not None:
@@ -215,7 +230,7 @@ def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
         budgets=budgets, dominance=doms, saving=saving, close_to_conv=Choice.of(close, network) if close else None,
         test_gap=gap, test_gap_number=gap_number, cost=cost(tables, cfg),
         baseline_curve=[Choice.of(b, network) for b in curve], curve_savings=savings,
-        best_curve_saving=max(gains, key=lambda c: c.times_fewer) if gains else None,
+        best_curve_saving=max(gains, key=lambda c: c.times_fewer) if gains else None, unbeaten=unbeat,
     )
     named = [v.most_accurate] + [c for b in v.budgets for c in (b.best, b.best_candidate)] + v.options
     v.noise = noise(v.take, named, [(saving.candidate, saving.conv)] if saving is not None else [])

@@ -88,6 +88,16 @@ class Dominance:
 
 
 @dataclass
+class Unbeaten:
+    """A baseline that no complete candidate matches at its size (no more parameters, at least its validation
+    accuracy): what the search did not win."""
+
+    baseline: Choice
+    best_no_larger: Choice | None  # the most accurate complete candidate with no more parameters; None: none that small
+    val_points: float | None  # 100 x (that candidate - the baseline) validation accuracy: negative
+
+
+@dataclass
 class Saving:
     """The most accurate candidate against the Conv2d baseline."""
 
@@ -159,6 +169,7 @@ class Verdict:
     baseline_curve: list[Choice] = field(default_factory=list)  # the parent and baselines not dominated by another
     curve_savings: list[CurveSaving] = field(default_factory=list)  # each candidate-front member against that curve
     best_curve_saving: CurveSaving | None = None  # the largest saving at equal accuracy, if any candidate beats the curve
+    unbeaten: list[Unbeaten] = field(default_factory=list)  # baselines no candidate matches at their size
     noise: list[Noise] = field(default_factory=list)  # close calls: the take against what it names; best candidate vs conv
     conv_name: str = "the Conv2d baseline"  # the dense network, as the sentences name it
     sentences: list[str] = field(default_factory=list)

@@ -97,6 +97,30 @@ def test_a_baseline_above_every_larger_candidate():
             "that size is worth taking over the SeparableConv2d baseline.") in " ".join(verdict(t, cfg()).sentences)
 
 
+def test_a_baseline_between_candidates_that_none_no_larger_matches_is_said_as_not_beaten():
+    # The separable network dominates no candidate (every larger one is more accurate), yet none no larger matches it.
+    t = tables([cand(1, 3164, 0.6692), cand(2, 3934, 0.7697), cand(3, 18546, 0.8457)],
+               [base("conv", 18594, 0.8443), base("separable", 3387, 0.7583), base("conv@0.5", 4838, 0.7600)])
+    v = verdict(t, cfg())
+    assert v.dominance == []
+    assert [(u.baseline.key, u.best_no_larger.key) for u in v.unbeaten] == [("baseline separable", "trial 1")]
+    assert v.unbeaten[0].val_points == pytest.approx(100 * (0.6692 - 0.7583))
+    assert ("The search did not beat the SeparableConv2d baseline (3,387 parameters, val 0.7583) at its size: the most "
+            "accurate candidate no larger, trial 1 (3,164 parameters, val 0.6692, test 0.6642), is 8.91 points under it "
+            "in validation accuracy.") in v.sentences
+    assert "conv@0.5" not in json.dumps([u.baseline.family for u in v.unbeaten])  # trial 2 is smaller and more accurate
+
+
+def test_what_dominance_or_the_saving_already_says_is_not_repeated_and_a_baseline_below_every_candidate_is_said():
+    v = verdict(fashion_like(), cfg())
+    assert {u.baseline.key: u.best_no_larger.number for u in v.unbeaten} == {"baseline separable": 30, "baseline conv": 6}
+    text = " ".join(v.sentences)
+    assert "The search did not beat" not in text  # the separable one's dominance and the saving against conv say it
+    t = tables([cand(1, 5000, 0.80), cand(2, 9000, 0.84)], [base("conv", 18594, 0.90), base("separable", 3387, 0.70)])
+    assert ("The search did not beat the SeparableConv2d baseline (3,387 parameters, val 0.7000) at its size: no candidate "
+            "is that small.") in verdict(t, cfg()).sentences
+
+
 def test_budgets_name_the_best_option_and_the_best_candidate():
     v = verdict(fashion_like(), cfg())
     by = {round(b.fraction, 2): b for b in v.budgets}
