@@ -32,7 +32,7 @@ th{background:#f0f0f0} td.l,th.l{text-align:left} tr.baseline td{background:#fff
 tr.dominated td{color:#777}
 .badge{display:inline-block;white-space:nowrap;background:#2a7;color:#fff;border-radius:4px;padding:0 5px;margin:1px;
   font-size:11px;font-weight:600}
-.badge.grey{background:#999} code{font-size:11px;color:#333;word-break:break-all}
+.badge.grey{background:#999} .badge.warn{background:#c60} code{font-size:11px;color:#333;word-break:break-all}
 .note{font-size:13px;color:#555} .plot{margin:6px 0 18px} td.layers{white-space:nowrap}
 details summary{cursor:pointer;color:#06c;font-size:12px;white-space:nowrap} details code{display:block;max-width:380px}
 """
@@ -90,6 +90,7 @@ def _table(data: dict[str, Any]) -> str:
     by_number = {p["number"]: p for p in data["points"]}
     conv = next((b for b in data["baselines"] if b["family"] == "conv"), None)
     dominated = {n: d["label"] for d in v["dominance"] for n in d["members"]}
+    unbeaten = {_key(u["baseline"]) for u in v.get("unbeaten", [])}
     rows = [(b, "baseline") for b in data["baselines"]] + [(by_number[n], "candidate") for n in data["front"]]
     rows.sort(key=lambda r: (r[0]["trainable_params"], r[1] == "candidate"))
     run_dir = data["run_dir"] or "RUN_DIR"
@@ -100,6 +101,8 @@ def _table(data: dict[str, Any]) -> str:
         beaten = role == "candidate" and p["number"] in dominated
         if beaten:
             notes += f'<span class="badge grey">beaten by {html.escape(dominated[p["number"]])}</span>'
+        if role == "baseline" and _key(p) in unbeaten:
+            notes += '<span class="badge warn">no candidate this small is as accurate</span>'
         if role == "baseline" and p["role"] == "parent":
             name = f"the parent<br><span class=\"note\">{html.escape(p.get('lineage') or '')}</span>"
             cmd = f"{data['train_command']} --family conv"
@@ -129,6 +132,7 @@ def _table(data: dict[str, Any]) -> str:
         "that network alone. Latency: PyTorch eager, measured on this machine, batch 1 (median) and per image in a batch "
         "of 256 (the menu of the other fronts also offers ONNX Runtime's where the search measured it); "
         "— where the study predates the measurement. Grey rows: a baseline is no larger and at least as accurate. "
+        "Orange: a baseline the search did not beat at its size. "
         "<i>train it</i>: the command that trains that network again.</p>"
         '<table id="front-table"><thead><tr><th class="l">network</th><th class="l">verdict</th><th class="l">layers</th>'
         "<th>params</th><th>fewer than Conv2d</th><th>FLOPs</th><th>val acc</th><th>test acc</th><th>seconds to train</th>"

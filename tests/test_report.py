@@ -213,6 +213,17 @@ def test_the_page_opens_with_the_verdict_then_the_front_and_the_table(run_dir):
     assert "take: the" in table  # the verdict's pick is marked
 
 
+def test_the_table_marks_the_baselines_the_search_did_not_beat_and_no_other_row():
+    _, data = data_of(STUDY)
+    unbeaten = {u["baseline"]["family"] for u in data["verdict"]["unbeaten"]}
+    assert unbeaten == {"conv", "separable"}  # the committed Fashion-MNIST study: both above its front at their size
+    table = render_html(data)
+    rows = table[table.index('id="front-table"'):].split("<tr")[2:]
+    marked = [r for r in rows if "no candidate this small is as accurate" in r]
+    assert len(marked) == 2 and all("SeparableConv2d" in r or "Conv2d" in r for r in marked)
+    assert all('class="candidate' not in r for r in marked)
+
+
 @pytest.mark.slow
 def test_the_verdict_in_the_page_is_the_verdict_of_the_tables(run_dir):
     run = open_run(str(run_dir))
