@@ -96,7 +96,8 @@ def lineage_of(cfg: SearchConfig, required: Required) -> Lineage:
     if required.inherits:
         thinner = parse_baseline(required.name)[1] < 1
         kept = " (its strongest channels)" if thinner else ""
-        return Lineage(f"inherits from the parent{kept}, {cfg.candidate_recipe.epochs} fine-tune epochs", True)
+        e = cfg.candidate_recipe.epochs
+        return Lineage(f"inherits from the parent{kept}, {e} fine-tune epoch{'s' if e != 1 else ''}", True)
     epochs = cfg.recipe.epochs + (cfg.candidate_recipe.epochs if cfg.start == "parent" else 0)
     return Lineage(f"from scratch, {epochs} epochs", False, epochs)
 

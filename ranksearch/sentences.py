@@ -61,7 +61,7 @@ def _cost_sentence(c: Cost) -> str:
              f"baselines ({duration(c.baseline_seconds)})"]
     finished = "" if c.candidates_finished == c.budget else f"; {c.candidates_finished} of {c.budget} candidates finished"
     parts.append(f"{c.epochs_trained:,g} of the budget's {c.epochs_budget:,} candidate-epochs trained "
-                 f"({c.budget} candidates x {c.epochs_per_candidate} epochs{finished})")
+                 f"({c.budget} candidates x {c.epochs_per_candidate} epoch{'s' if c.epochs_per_candidate != 1 else ''}{finished})")
     if c.pruned:
         saved = f", about {duration(c.seconds_saved)}" if c.seconds_saved is not None else ""
         parts.append(f"pruning stopped {c.pruned} candidate{'s' if c.pruned != 1 else ''} early and saved "

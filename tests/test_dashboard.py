@@ -76,7 +76,7 @@ def test_the_dashboard_shows_the_parent_and_baselines_in_plain_words(dashboard):
         if "name" in attrs:
             named[attrs["name"]] = attrs["lineage"]
     assert named == {"parent": "the dense network trained 3 epochs",
-                     "conv": "inherits from the parent, 1 fine-tune epochs",
-                     "separable": "inherits from the parent, 1 fine-tune epochs",
-                     "conv@0.5": "inherits from the parent (its strongest channels), 1 fine-tune epochs",
-                     "conv@0.75": "inherits from the parent (its strongest channels), 1 fine-tune epochs"}
+                     "conv": "inherits from the parent, 1 fine-tune epoch",
+                     "separable": "inherits from the parent, 1 fine-tune epoch",
+                     "conv@0.5": "inherits from the parent (its strongest channels), 1 fine-tune epoch",
+                     "conv@0.75": "inherits from the parent (its strongest channels), 1 fine-tune epoch"}

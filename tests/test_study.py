@@ -58,8 +58,8 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
     assert sorted(base.family) == ["conv", "conv@0.5", "conv@0.75", "separable"]
     inherited, thin = base[base.family.isin(["conv", "separable"])], base[base.family.str.contains("@")]
     assert sorted(inherited.trainable_params) == [3387, 18594]
-    assert (inherited.lineage == "inherits from the parent, 1 fine-tune epochs").all() and (inherited.epochs_run == 1).all()
-    assert (thin.lineage == "inherits from the parent (its strongest channels), 1 fine-tune epochs").all()
+    assert (inherited.lineage == "inherits from the parent, 1 fine-tune epoch").all() and (inherited.epochs_run == 1).all()
+    assert (thin.lineage == "inherits from the parent (its strongest channels), 1 fine-tune epoch").all()
     assert (thin.epochs_run == 1).all() and (thin.energy_kept < 1).all() and (inherited.family == "conv").sum() == 1
     assert (thin.trainable_params < 18594).all() and thin.sort_values("family").trainable_params.is_monotonic_increasing
     cand = trials[trials.role == "candidate"]

@@ -73,7 +73,7 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     assert parent.lineage == "your network as given, not retrained" and 0 <= parent.test_accuracy <= 1
     assert not (out / "parent.pt").exists()  # the candidates inherit the user's own file
     base = trials[trials.role == "baseline"].set_index("family")
-    assert (base.lineage == "inherits from the parent, 1 fine-tune epochs").all()
+    assert (base.lineage == "inherits from the parent, 1 fine-tune epoch").all()
 
 
 def test_train_fine_tunes_a_users_trained_network_as_the_search_does(mnist_like_module, trained_weights):
