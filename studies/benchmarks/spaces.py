@@ -28,6 +28,7 @@ from ranksearch.config import DataConfig, SearchConfig, make_recipe
 from ranksearch.progress import Progress
 from ranksearch.results import Tables
 from ranksearch.lifecycle import run_search
+from ranksearch.verdict import verdict
 
 SETTINGS = {  # label -> settings that differ from the defaults
     "light": {"family": "light", "warm_start": False},
@@ -128,9 +129,18 @@ def print_margins(gaps: list[tuple[str, dict[str, float | None]]]) -> None:
         print(f"{study:<28} " + " ".join(f"{_cell(m[n]) if n in m else '-':>10}" for n in names))
 
 
+def said_by_verdict(run: Path) -> list[str]:
+    """The baselines the run's verdict says the search did not beat, but the most accurate network of all."""
+    result = load(run)
+    v = verdict(result.tables, result.config)
+    top = v.most_accurate.key if v.most_accurate else None
+    return [u.baseline.family for u in v.unbeaten if u.baseline.key != top]
+
+
 def read(folder: Path) -> None:
-    """The per-search lines and the margins of the run folders below ``folder``, in name order."""
-    gaps = []
+    """The per-search lines and the margins of the run folders below ``folder``, in name order, and whether
+    each run's verdict names the same baselines as not beaten."""
+    gaps, agree, runs = [], 0, 0
     print(f"{'search':<28} {'hypervolume':>11} {'front':>5} {'best val':>8} {'trained':>7} baselines above")
     for run in sorted(p.parent for p in folder.glob("*/study.db")):
         t = load(run).tables
@@ -139,7 +149,10 @@ def read(folder: Path) -> None:
         print(f"{run.name:<28} {t.hypervolume:>11.4f} {len(t.front):>5} {best:>8.4f} {trained:>7} "
               f"{','.join(baselines_above(t)) or '-'}")
         gaps.append((run.name, margins(t)))
+        runs += 1
+        agree += sorted(said_by_verdict(run)) == sorted(baselines_above(t))
     print_margins(gaps)
+    print(f"\nthe verdict names the same baselines as not beaten at their size in {agree} of {runs} searches")
 
 
 if __name__ == "__main__":
