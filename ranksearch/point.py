@@ -48,6 +48,15 @@ def check_writable(path: str | Path) -> None:
         raise UserError(f"{path}: folder {folder} is not writable; choose another path")
 
 
+def check_base_weights(spec: ModelSpec | NetworkSpec) -> None:
+    """A configuration of a network of your own names the trained weights it was factorised from; say how to get
+    them back when that file is gone (a committed study keeps the configuration, not 45 MB of weights)."""
+    if isinstance(spec, NetworkSpec) and spec.weights and not Path(spec.weights).is_file():
+        raise UserError(f"weights {spec.weights}: no such file (the trained {spec.source} this configuration "
+                        f"factorises); put that file there, or train it (`ranksearch train --model {spec.source} "
+                        "--save FILE`, its study's run.sh says with what) and set \"weights\" in the configuration to FILE")
+
+
 @dataclass
 class PointResult:
     config: TrainConfig
@@ -93,6 +102,7 @@ def train_point(
     if cfg.model is None:
         raise UserError("no model: give --family F or a --config with a model")
     check_spec_fits(cfg.model, splits)
+    check_base_weights(cfg.model)
     counts = count_model(build_model(cfg.model))
     progress.line(
         f"training {cfg.data.dataset}: {counts.trainable_params:,} parameters, {counts.flops:,} FLOPs, "

@@ -194,11 +194,11 @@ def _broken_image(root: Path) -> None:
     (root / "train" / "class1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n and then nothing of an image")
 
 
-def _network_config(w: World, layers: dict) -> str:
+def _network_config(w: World, layers: dict, weights: str | None = None) -> str:
     point = json.loads((w.run / "front.json").read_text())[0]["config"]
     point["model"] = {"source": f"{_model_file(w)}:Net", "kwargs": {}, "in_channels": 1, "image_size": 28,
-                      "num_classes": 10, "layers": layers}
-    path = w.root / f"net-{'-'.join(layers)}.json"
+                      "num_classes": 10, "layers": layers, "weights": weights}
+    path = w.root / f"net-{'-'.join(layers)}{'-gone' if weights else ''}.json"
     path.write_text(json.dumps(point))
     return str(path)
 
@@ -284,6 +284,7 @@ CASES = [
     Case("--model that cannot take the data's images", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), "--model", _model_file(w) + ":Net", "--model-args", '{"in_channels": 3}'], 2, "cannot take 1x28x28 images"),
     Case("--weights that do not fit the model", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _wrong_weights(w), "--out", str(w.root / "r-m4")], 2, "do not fit the model"),
     Case("config naming a layer the model does not have", lambda w: ["train", "--config", _network_config(w, {"nope": {"family": "light", "rank": 2}})], 2, "not a replaceable layer"),
+    Case("config whose base network's weights are gone", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 2}}, str(w.root / "gone" / "net.pt"))], 2, "ranksearch train --model"),
     Case("config with a rank over the layer's limit", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 10000}})], 2, "must be <="),
     Case("export of a trial that does not exist", lambda w: ["export", str(w.run), "--trial", "9999", "-o", str(w.root / "y.json")], 2, "no finished candidate numbered 9999"),
     Case("export --input uint8 of a configuration", lambda w: ["export", str(w.run), "--trial", "0", "--input", "uint8", "-o", str(w.root / "u.json")], 2, "input uint8 is for a network file"),
