@@ -29,8 +29,9 @@ def _unbeaten_sentence(u: Unbeaten) -> str:
     head = f"The search did not beat {b.name} ({b.trainable_params:,} parameters, val {acc(b.val_accuracy)}) at its size"
     if u.best_no_larger is None:
         return f"{head}: no candidate is that small."
+    noise = ", level within seed noise" if u.within_noise else ""
     return (f"{head}: the most accurate candidate no larger, {u.best_no_larger.brief()}, is "
-            f"{points(u.val_points)} under it in validation accuracy.")
+            f"{points(u.val_points)} under it in validation accuracy{noise}.")
 
 
 def _span(c) -> str:

@@ -98,8 +98,10 @@ def unbeaten(b: Row, complete: list[Row], network: str | None = None) -> Unbeate
     best = _most_accurate(no_larger)
     if best is not None and best.val_accuracy >= b.val_accuracy:
         return None
-    return Unbeaten(Choice.of(b, network), Choice.of(best, network) if best else None,
-                    100.0 * (best.val_accuracy - b.val_accuracy) if best else None)
+    if best is None:
+        return Unbeaten(Choice.of(b, network), None, None)
+    level = any(n.level for n in noise(Choice.of(b, network), [Choice.of(best, network)]))
+    return Unbeaten(Choice.of(b, network), Choice.of(best, network), 100.0 * (best.val_accuracy - b.val_accuracy), level)
 
 
 def curve_params(curve: list[Row], accuracy: float) -> tuple[float | None, list[Row]]:

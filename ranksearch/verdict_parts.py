@@ -95,6 +95,7 @@ class Unbeaten:
     baseline: Choice
     best_no_larger: Choice | None  # the most accurate complete candidate with no more parameters; None: none that small
     val_points: float | None  # 100 x (that candidate - the baseline) validation accuracy: negative
+    within_noise: bool = False  # either was trained with more seeds and their validation ranges overlap
 
 
 @dataclass

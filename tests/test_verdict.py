@@ -111,6 +111,18 @@ def test_a_baseline_between_candidates_that_none_no_larger_matches_is_said_as_no
     assert "conv@0.5" not in json.dumps([u.baseline.family for u in v.unbeaten])  # trial 2 is smaller and more accurate
 
 
+def test_a_baseline_not_beaten_only_within_seed_noise_is_said_so():
+    sep = base("separable", 3387, 0.7600)
+    sep.seeds = [(0, 0.7600, 0.75), (1, 0.7550, 0.75), (2, 0.7620, 0.75)]  # mean 0.7590, range 0.7550-0.7620
+    t = tables([cand(1, 3336, 0.7580), cand(2, 3934, 0.7697), cand(3, 18546, 0.8457)], [base("conv", 18594, 0.8443), sep])
+    u = next(u for u in verdict(t, cfg()).unbeaten if u.baseline.family == "separable")
+    assert u.best_no_larger.number == 1 and u.within_noise
+    assert any(s.endswith("0.10 points under it in validation accuracy, level within seed noise.") for s in verdict(t, cfg()).sentences)
+    sep.seeds = [(0, 0.7600, 0.75), (1, 0.7650, 0.75), (2, 0.7700, 0.75)]  # 0.7600-0.7700: trial 1's 0.7580 is below
+    u = next(u for u in verdict(t, cfg()).unbeaten if u.baseline.family == "separable")
+    assert not u.within_noise
+
+
 def test_what_dominance_or_the_saving_already_says_is_not_repeated_and_a_baseline_below_every_candidate_is_said():
     v = verdict(fashion_like(), cfg())
     assert {u.baseline.key: u.best_no_larger.number for u in v.unbeaten} == {"baseline separable": 30, "baseline conv": 6}
