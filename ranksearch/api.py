@@ -26,6 +26,8 @@ from typing import Any, TextIO
 import optuna
 import pandas as pd
 
+from lightlayers import NetworkSpec
+
 from ranksearch.config import (
     DEFAULT_BASELINES, RECIPE_NAMES, DataConfig, SearchConfig, TrainConfig, finetune_recipe, given_finetune, make_recipe,
     read_json,
@@ -320,13 +322,20 @@ def train(config: TrainConfig | dict | str | Path | None = None, *, family: str 
 
     The network: the configuration's (an exported point), or the reference network of ``family``
     (and ``rank``), or ``model`` (a source such as ``torchvision.models:resnet18``) unmodified.
+    ``weights`` without ``model``: where the trained base network of a configuration of your own
+    network is now (it names the file the search factorised, which may have moved).
     ``save``: a file to write it to, as ``format`` (default: its suffix's, ``ranksearch.deploy``).
     """
     from ranksearch.point import train_point
 
-    if weights is not None and model is None:
-        raise ValueError(f"weights {weights}: say whose they are with --model SOURCE (the network they were saved from)")
     cfg = train_config(config, device=device, **settings)
+    if weights is not None and model is None:
+        if not isinstance(cfg.model, NetworkSpec) or family is not None:
+            raise ValueError(f"weights {weights}: say whose they are with --model SOURCE (the network they were saved from)")
+        if not Path(weights).is_file():
+            raise ValueError(f"weights {weights}: no such file")
+        new = str(Path(weights).resolve())  # the point's base network, moved; its parent too when it is that network as given
+        cfg = replace(cfg, model=replace(cfg.model, weights=new), parent=new if cfg.parent == cfg.model.weights else cfg.parent)
     network = network_source(model, model_args, weights) if model is not None else None
     if network is not None and network["weights"] and cfg.recipe.name == "finetune":
         cfg = replace(cfg, recipe=given_finetune(cfg.recipe))  # as the search fine-tunes a user's trained network

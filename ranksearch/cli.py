@@ -225,10 +225,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # -- the parser -------------------------------------------------------------------------------
-def _model_args(p: argparse.ArgumentParser, what: str) -> None:
+def _model_args(p: argparse.ArgumentParser, what: str, weights: str = "") -> None:
     p.add_argument("--model", help=f"a network: torchvision.models:resnet18, or path/to/file.py:ClassOrFunction; {what}")
     p.add_argument("--model-args", help='its arguments as JSON, e.g. \'{"width": 32}\' (num_classes is filled in from the data)')
-    p.add_argument("--weights", help="its trained weights (a state_dict file, or a `ranksearch train --save` checkpoint)")
+    p.add_argument("--weights", help=f"its trained weights (a state_dict file, or a `ranksearch train --save` checkpoint){weights}")
 
 
 def _data_args(p: argparse.ArgumentParser, defaults: dict) -> None:
@@ -281,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p, D)
     p.add_argument("--family", choices=conv_families, help="train the paper's network of this family instead of --config's model")
     p.add_argument("--rank", type=int, help="rank for --family light or decef")
-    _model_args(p, "train this network unmodified (e.g. to get weights for `run --weights`)")
+    _model_args(p, "train this network unmodified (e.g. to get weights for `run --weights`)",
+                "; with a --config of your own network, where its trained base network is now")
     p.add_argument("--threads", type=int, help="CPU threads to train with (default: the configuration's, else every core); "
                                                "a search point's figures reproduce with the thread count it trained with")
     p.add_argument("--save", help="write the trained network here, as its suffix says: .onnx ONNX, .ts TorchScript, "

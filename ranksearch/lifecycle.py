@@ -202,7 +202,8 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
 
 def _lineage(cfg: SearchConfig) -> str:
     if cfg.given_weights:
-        return f"the parent is your trained network, candidates fine-tuned {cfg.finetune.epochs} epochs (SGD)"
+        e = cfg.finetune.epochs
+        return f"the parent is your trained network, candidates fine-tuned {e} epoch{'s' if e != 1 else ''} (SGD)"
     if cfg.start == "parent":
         return f"the parent trained {cfg.recipe.epochs} epochs, candidates fine-tuned {cfg.finetune.epochs}"
     return f"every network trained {cfg.recipe.epochs} epochs from scratch"

@@ -53,8 +53,8 @@ def check_base_weights(spec: ModelSpec | NetworkSpec) -> None:
     them back when that file is gone (a committed study keeps the configuration, not 45 MB of weights)."""
     if isinstance(spec, NetworkSpec) and spec.weights and not Path(spec.weights).is_file():
         raise UserError(f"weights {spec.weights}: no such file (the trained {spec.source} this configuration "
-                        f"factorises); put that file there, or train it (`ranksearch train --model {spec.source} "
-                        "--save FILE`, its study's run.sh says with what) and set \"weights\" in the configuration to FILE")
+                        f"factorises); give its new place with --weights FILE, or train it first (`ranksearch train "
+                        f"--model {spec.source} --save FILE`; its study's run.sh says with what)")
 
 
 @dataclass

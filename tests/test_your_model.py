@@ -64,7 +64,7 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     out = tmp_path / "run"
     proc = _run(mnist_like_module, out, "--weights", str(trained_weights))
     assert proc.returncode == 0, proc.stderr
-    assert "the parent is your trained network, candidates fine-tuned 1 epochs (SGD)" in proc.stderr + proc.stdout
+    assert "the parent is your trained network, candidates fine-tuned 1 epoch (SGD)" in proc.stderr + proc.stdout
     finetune = json.loads((out / "config.json").read_text())["finetune"]
     assert (finetune["optimizer"], finetune["lr"]) == ("sgd", GIVEN_FINETUNE_LR)  # not the search's Adam rate
     trials = pd.read_csv(out / "trials.csv")
@@ -74,6 +74,22 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     assert not (out / "parent.pt").exists()  # the candidates inherit the user's own file
     base = trials[trials.role == "baseline"].set_index("family")
     assert (base.lineage == "inherits from the parent, 1 fine-tune epoch").all()
+
+    # A point of it, after its base network's weights moved: one line that says how, then --weights finds them.
+    point, moved = tmp_path / "point.json", tmp_path / "moved" / "vgg.pt"
+    assert ranksearch("export", str(out), "--take", "-o", str(point)).returncode == 0
+    config = json.loads(point.read_text())
+    assert config["model"]["weights"] == config["parent"] == str(trained_weights.resolve())  # the parent is it, as given
+    moved.parent.mkdir()
+    moved.write_bytes(trained_weights.read_bytes())
+    config["model"]["weights"] = config["parent"] = str(tmp_path / "gone.pt")
+    point.write_text(json.dumps(config))
+    proc = ranksearch("train", "--config", str(point), "--epochs", "1", "--json")
+    assert proc.returncode == 2 and "give its new place with --weights FILE" in proc.stderr
+    proc = ranksearch("train", "--config", str(point), "--weights", str(moved), "--epochs", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    taken = json.loads((out / "summary.json").read_text())["take"]
+    assert json.loads(proc.stdout.splitlines()[-1])["trainable_params"] == taken["trainable_params"]
 
 
 def test_train_fine_tunes_a_users_trained_network_as_the_search_does(mnist_like_module, trained_weights):
