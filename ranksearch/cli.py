@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write report.html (Pareto plots and a verdict) for a run", formatter_class=_Help,
                        epilog="examples:\n  ranksearch report runs/cifar10-light\n"
                               "  ranksearch report --storage postgresql://user@host/db --study c10 --out c10-report")
-    p.add_argument("run_dir", nargs="?", help="a run folder written by `ranksearch run` (only report.html is written into it)")
+    p.add_argument("run_dir", nargs="?", help="a run folder written by `ranksearch run` (only report.html and summary.json, the verdict, are written into it)")
     p.add_argument("--storage", help="read the study from this storage URL instead of a run folder")
     p.add_argument("--study", help="the study name, with --storage")
     p.add_argument("--out", help="folder to write the report (and, for a study read by URL, its CSV and JSON) to (default: RUN_DIR)")

@@ -129,9 +129,8 @@ def print_margins(gaps: list[tuple[str, dict[str, float | None]]]) -> None:
         print(f"{study:<28} " + " ".join(f"{_cell(m[n]) if n in m else '-':>10}" for n in names))
 
 
-def said_by_verdict(run: Path) -> list[str]:
-    """The baselines the run's verdict says the search did not beat, but the most accurate network of all."""
-    result = load(run)
+def said_by_verdict(result) -> list[str]:
+    """The baselines a run's verdict says the search did not beat, but the most accurate network of all."""
     v = verdict(result.tables, result.config)
     top = v.most_accurate.key if v.most_accurate else None
     return [u.baseline.family for u in v.unbeaten if u.baseline.key != top]
@@ -143,14 +142,15 @@ def read(folder: Path) -> None:
     gaps, agree, runs = [], 0, 0
     print(f"{'search':<28} {'hypervolume':>11} {'front':>5} {'best val':>8} {'trained':>7} baselines above")
     for run in sorted(p.parent for p in folder.glob("*/study.db")):
-        t = load(run).tables
+        result = load(run)
+        t = result.tables
         trained = sum(r.val_accuracy is not None for r in t.candidates)
         best = max((r.val_accuracy for r in t.front), default=float("nan"))
         print(f"{run.name:<28} {t.hypervolume:>11.4f} {len(t.front):>5} {best:>8.4f} {trained:>7} "
               f"{','.join(baselines_above(t)) or '-'}")
         gaps.append((run.name, margins(t)))
         runs += 1
-        agree += sorted(said_by_verdict(run)) == sorted(baselines_above(t))
+        agree += sorted(said_by_verdict(result)) == sorted(baselines_above(t))
     print_margins(gaps)
     print(f"\nthe verdict names the same baselines as not beaten at their size in {agree} of {runs} searches")
 
