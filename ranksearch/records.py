@@ -189,14 +189,19 @@ def parent(study: optuna.Study) -> Record | None:
 PARENT_FILE = "parent.pt"  # the trained parent's state_dict, in the run folder
 
 
-def parent_weights(study: optuna.Study, folder: str | Path | None = None) -> str | None:
-    """Where the trained parent's state_dict is (absolute path), once it is trained: the path the study
-    recorded, or, for a run ``folder`` moved or copied since (a committed study on a fresh checkout), its own."""
-    t = parent_trial(study)
-    recorded = t.user_attrs.get("weights") if t is not None else None
-    if recorded and not Path(recorded).exists() and folder is not None and (Path(folder) / PARENT_FILE).exists():
-        return str((Path(folder) / PARENT_FILE).resolve())
+def in_folder(recorded: str | None, folder: str | Path | None) -> str | None:
+    """A file the study recorded; when it is gone and the run ``folder`` (moved or copied since: a committed
+    study on a fresh checkout) holds a file of its name, that one (absolute path)."""
+    if recorded and not Path(recorded).exists() and folder is not None and (Path(folder) / Path(recorded).name).exists():
+        return str((Path(folder) / Path(recorded).name).resolve())
     return recorded
+
+
+def parent_weights(study: optuna.Study, folder: str | Path | None = None) -> str | None:
+    """Where the parent's state_dict is, once it is trained (``parent.pt`` in the run folder) or given
+    (the user's ``--weights`` file): the path the study recorded, or the folder's own file of that name."""
+    t = parent_trial(study)
+    return in_folder(t.user_attrs.get("weights") if t is not None else None, folder)
 
 
 def seed_runs(study: optuna.Study) -> dict[str, list[tuple[int, float, float | None]]]:

@@ -62,7 +62,10 @@ def test_a_users_network_is_searched_exported_and_retrained(mnist_like_module, t
 
 def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_like_module, tmp_path, trained_weights):
     out = tmp_path / "run"
-    proc = _run(mnist_like_module, out, "--weights", str(trained_weights))
+    kept = out / "vgg.pt"  # kept in the run folder, as studies/resnet18-cifar10/run.sh keeps its network's
+    out.mkdir()
+    kept.write_bytes(trained_weights.read_bytes())
+    proc = _run(mnist_like_module, out, "--weights", str(kept))
     assert proc.returncode == 0, proc.stderr
     assert "the parent is your trained network, candidates fine-tuned 1 epoch (SGD)" in proc.stderr + proc.stdout
     finetune = json.loads((out / "config.json").read_text())["finetune"]
@@ -75,11 +78,17 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     base = trials[trials.role == "baseline"].set_index("family")
     assert (base.lineage == "inherits from the parent, 1 fine-tune epoch").all()
 
-    # A point of it, after its base network's weights moved: one line that says how, then --weights finds them.
+    # A point of it, from the run folder moved elsewhere: the weights it keeps are found in their new place.
     point, moved = tmp_path / "point.json", tmp_path / "moved" / "vgg.pt"
     assert ranksearch("export", str(out), "--take", "-o", str(point)).returncode == 0
     config = json.loads(point.read_text())
-    assert config["model"]["weights"] == config["parent"] == str(trained_weights.resolve())  # the parent is it, as given
+    assert config["model"]["weights"] == config["parent"] == str(kept.resolve())  # the parent is it, as given
+    out = out.rename(tmp_path / "moved-run")
+    assert ranksearch("export", str(out), "--take", "-o", str(point)).returncode == 0
+    config = json.loads(point.read_text())
+    assert config["model"]["weights"] == config["parent"] == str((out / "vgg.pt").resolve())
+
+    # After its base network's weights moved out of any run folder: one line that says how, then --weights finds them.
     moved.parent.mkdir()
     moved.write_bytes(trained_weights.read_bytes())
     config["model"]["weights"] = config["parent"] = str(tmp_path / "gone.pt")
