@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from lightlayers.spec import LayerChoice, ModelSpec, Slot
 from lightlayers.thinning import state_widths, thin_state
+
+if TYPE_CHECKING:  # lightlayers.network imports this module
+    from lightlayers.network import NetworkSpec
 
 
 def make_layer(slot: Slot, choice: LayerChoice) -> nn.Module:

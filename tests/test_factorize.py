@@ -9,7 +9,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from lightlayers import (
-    Family,
     LayerShape,
     LightConv2d,
     decef_from_conv,
@@ -20,7 +19,6 @@ from lightlayers import (
     layer_shape,
     light_conv_from_conv,
     light_linear_from_linear,
-    register,
     replaceable_layers,
     separable_from_conv,
     trainable_params,

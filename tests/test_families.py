@@ -4,17 +4,14 @@ import json
 
 import pytest
 import torch
-from torch import nn
 
 from lightlayers import (
-    Family,
     LayerShape,
     ModelSpec,
     build_model,
     family_names,
     get_family,
     reference_spec,
-    register,
     trainable_params,
 )
 from lightlayers.families import families

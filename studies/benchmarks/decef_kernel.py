@@ -17,7 +17,6 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from lightlayers import DeCEFConv2d, build_model, reference_spec
 from ranksearch.hardware import cpu_has_native_bf16

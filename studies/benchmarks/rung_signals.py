@@ -86,7 +86,6 @@ def signals(folder: Path) -> pd.DataFrame:
 
 
 def _spec_of(r: dict, cfg: SearchConfig) -> dict:
-    from ranksearch.data import load_splits  # noqa: F401  (only the reference networks are rebuilt here)
     from lightlayers import reference_spec
 
     template = reference_spec(cfg.data.dataset, "conv").to_dict()
