@@ -225,6 +225,16 @@ class SearchResult:
 
         return verdict(self.tables, self.config)
 
+    def write(self) -> Path:
+        """Write the run folder's files as a finished search leaves them (trials.csv, front.json,
+        config.json, summary.json, report.html); return the report's path."""
+        from ranksearch.outputs import write_tables
+
+        if self.folder is None:
+            raise ValueError("this result has no run folder")
+        write_tables(self.tables, self.config, self.folder)
+        return self.report()
+
     def report(self, out: str | Path | None = None) -> Path:
         """Write report.html and summary.json (into the run folder unless ``out`` is given); return the report's path."""
         from ranksearch.outputs import write_summary
@@ -250,8 +260,17 @@ def run(config: SearchConfig | dict | str | Path | None = None, *, out: str | Pa
     """Run (or continue) a search and return its results; ``settings`` mirror ``ranksearch run``'s flags.
 
     ``out`` is the run folder (default ``runs/<study name>``); ``jobs`` the training processes
-    on this machine (``auto``: one per core); ``progress`` False for silence, or a stream.
+    on this machine (``auto``: one per core); ``progress`` False for silence, or a stream. At the
+    end the folder holds what ``ranksearch run`` leaves: report.html and summary.json too.
     """
+    result = _search(config, out=out, jobs=jobs, progress=progress, **settings)
+    result.write()
+    return result
+
+
+def _search(config: SearchConfig | dict | str | Path | None = None, *, out: str | Path | None = None,
+            jobs: int | str = "auto", progress: bool | TextIO | Progress | None = None, **settings: Any) -> SearchResult:
+    """``run`` but the files of its end: the command line prints the results before it writes them."""
     from ranksearch.lifecycle import run_search
 
     cfg = search_config(config, **settings)

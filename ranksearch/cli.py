@@ -155,9 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.config is None and (args.dataset is None or args.budget is None):
         raise UserError("give --dataset and --budget, or --config STUDY.json")
     cfg = _config(api.search_config, args.config, **{k: getattr(args, k) for k in api.SEARCH_SETTINGS})
-    from ranksearch.outputs import write_tables
-
-    result = _config(api.run, cfg, out=args.out, jobs=_jobs(args.jobs))
+    result = _config(api._search, cfg, out=args.out, jobs=_jobs(args.jobs))
     front = result.tables.front
     # The results on stdout first: a full disk (or a file we may not write) cannot take them away.
     print(f"{result.reason} after {result.seconds:.0f}s; front of {len(front)} candidates:")
@@ -167,8 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  baseline {b.family:<9} {b.trainable_params:>8,} params  val {b.val_accuracy:.4f}  test {b.test_accuracy:.4f}")
     print()
     print("\n".join(result.verdict.lines()), flush=True)  # what to take and why
-    write_tables(result.tables, result.config, result.folder)  # as the search left them, unless a full disk stopped it
-    report = result.report()  # report.html and summary.json (the verdict)
+    report = result.write()  # the tables as the search left them, report.html and summary.json (the verdict)
     print(f"results in {result.folder}: trials.csv, front.json, config.json, summary.json, report {report}", file=sys.stderr)
     return 0
 

@@ -21,7 +21,10 @@ def test_run_load_export_train_through_the_public_api(mnist_like, tmp_path):
     assert list(result.front.trainable_params) == sorted(result.front.trainable_params)
     assert set(result.front.number) == {p["number"] for p in result.front_records()}
     assert "trial" in log.getvalue() and result.folder == tmp_path / "run"
-    assert result.verdict.lines() and (tmp_path / "run" / "trials.csv").exists()
+    assert result.verdict.lines()
+    folder = tmp_path / "run"  # what `ranksearch run` leaves, the verdict as the result says it
+    assert all((folder / name).exists() for name in ("trials.csv", "front.json", "config.json", "report.html"))
+    assert json.loads((folder / "summary.json").read_text()) == json.loads(json.dumps(result.verdict.to_dict()))
 
     again = ranksearch.load(tmp_path / "run")
     pd.testing.assert_frame_equal(again.trials, result.trials)
