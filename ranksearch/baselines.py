@@ -33,6 +33,7 @@ from lightlayers.network import load_state
 from ranksearch.config import Recipe, SearchConfig, parse_baseline
 from ranksearch.data import REFERENCE_NAMES, Splits
 from ranksearch.errors import RunFailure
+from ranksearch.labels import epochs, fine_tune_epochs
 from ranksearch.outputs import write_atomic
 from ranksearch.records import PARENT_FILE, Required
 from ranksearch.space import params_for, slot_families
@@ -96,10 +97,9 @@ def lineage_of(cfg: SearchConfig, required: Required) -> Lineage:
     if required.inherits:
         thinner = parse_baseline(required.name)[1] < 1
         kept = " (its strongest channels)" if thinner else ""
-        e = cfg.candidate_recipe.epochs
-        return Lineage(f"inherits from the parent{kept}, {e} fine-tune epoch{'s' if e != 1 else ''}", True)
-    epochs = cfg.recipe.epochs + (cfg.candidate_recipe.epochs if cfg.start == "parent" else 0)
-    return Lineage(f"from scratch, {epochs} epochs", False, epochs)
+        return Lineage(f"inherits from the parent{kept}, {fine_tune_epochs(cfg.candidate_recipe.epochs)}", True)
+    n = cfg.recipe.epochs + (cfg.candidate_recipe.epochs if cfg.start == "parent" else 0)
+    return Lineage(f"from scratch, {epochs(n)}", False, n)
 
 
 def save_parent(model: nn.Module, folder: Path | None) -> str:

@@ -70,6 +70,16 @@ def layers_label(spec: dict[str, Any]) -> str:
     return "; ".join(t for t in (conv_text, dense_text) if t)
 
 
+def epochs(n: int | float) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{n:,g} epoch{'' if n == 1 else 's'}"
+
+
+def fine_tune_epochs(n: int) -> str:
+    """``1 fine-tune epoch``, ``3 fine-tune epochs``."""
+    return f"{n:,g} fine-tune epoch{'' if n == 1 else 's'}"
+
+
 def acc(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 

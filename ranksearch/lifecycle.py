@@ -23,6 +23,7 @@ from ranksearch.config import SearchConfig
 from ranksearch.data import Splits
 from ranksearch.errors import RunFailure, UserError
 from ranksearch.hardware import cores
+from ranksearch.labels import epochs
 from ranksearch.jobs import JobSpec, quiet_optuna, read_data, resolve_jobs, run_jobs, threads_per_job
 from ranksearch.monitor import Monitor
 from ranksearch.objectives import check_measurable
@@ -202,11 +203,10 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
 
 def _lineage(cfg: SearchConfig) -> str:
     if cfg.given_weights:
-        e = cfg.finetune.epochs
-        return f"the parent is your trained network, candidates fine-tuned {e} epoch{'s' if e != 1 else ''} (SGD)"
+        return f"the parent is your trained network, candidates fine-tuned {epochs(cfg.finetune.epochs)} (SGD)"
     if cfg.start == "parent":
-        return f"the parent trained {cfg.recipe.epochs} epochs, candidates fine-tuned {cfg.finetune.epochs}"
-    return f"every network trained {cfg.recipe.epochs} epochs from scratch"
+        return f"the parent trained {epochs(cfg.recipe.epochs)}, candidates fine-tuned {epochs(cfg.finetune.epochs)}"
+    return f"every network trained {epochs(cfg.recipe.epochs)} from scratch"
 
 
 def _remove_empty(out: Path) -> None:

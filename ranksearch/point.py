@@ -16,6 +16,7 @@ from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
 from ranksearch.deploy import Trained, Written, check_format, format_for_path, write
 from ranksearch.errors import UserError, model_failure
+from ranksearch.labels import epochs
 from ranksearch.progress import Progress
 from ranksearch.trainer import normalization, train
 
@@ -107,7 +108,7 @@ def train_point(
     progress.line(
         f"training {cfg.data.dataset}: {counts.trainable_params:,} parameters, {counts.flops:,} FLOPs, "
         f"{len(splits.train_y):,} train / {len(splits.val_y):,} val / {len(splits.test_y):,} test images, "
-        f"recipe {cfg.recipe.name}, {cfg.recipe.epochs} epochs"
+        f"recipe {cfg.recipe.name}, {epochs(cfg.recipe.epochs)}"
     )
 
     event = {"job": 0, "who": "training", "params": counts.trainable_params, "epochs": cfg.recipe.epochs, "val": None}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ranksearch.labels import acc, duration, points
+from ranksearch.labels import acc, duration, epochs, points
 from ranksearch.verdict_parts import CLOSE_POINTS, Cost, Dominance, Noise, Unbeaten, Verdict
 
 
@@ -62,11 +62,11 @@ def _cost_sentence(c: Cost) -> str:
              f"baselines ({duration(c.baseline_seconds)})"]
     finished = "" if c.candidates_finished == c.budget else f"; {c.candidates_finished} of {c.budget} candidates finished"
     parts.append(f"{c.epochs_trained:,g} of the budget's {c.epochs_budget:,} candidate-epochs trained "
-                 f"({c.budget} candidates x {c.epochs_per_candidate} epoch{'s' if c.epochs_per_candidate != 1 else ''}{finished})")
+                 f"({c.budget} candidates x {epochs(c.epochs_per_candidate)}{finished})")
     if c.pruned:
         saved = f", about {duration(c.seconds_saved)}" if c.seconds_saved is not None else ""
         parts.append(f"pruning stopped {c.pruned} candidate{'s' if c.pruned != 1 else ''} early and saved "
-                     f"{c.epochs_saved:,g} epochs{saved}")
+                     f"{epochs(c.epochs_saved)}{saved}")
     else:
         parts.append("nothing was pruned")
     if c.seconds_per_candidate is not None:

@@ -27,6 +27,7 @@ from ranksearch.config import SearchConfig
 from ranksearch.data import Splits
 from ranksearch.errors import Diverged, UserError, model_failure, storage_failure
 from ranksearch.events import Emit, trainer_callbacks
+from ranksearch.labels import epochs
 from ranksearch.hardware import cores, torch_threads
 from ranksearch.objectives import get_objective, measure_network
 from ranksearch.pruners import make_pruner
@@ -97,7 +98,7 @@ class TrialLoop:
         """The dense network every candidate inherits from: trained once, or a user's network measured as given."""
         spec = self.template
         words = ("your network as given, not retrained" if self.cfg.given_weights
-                 else f"the dense network trained {self.cfg.recipe.epochs} epochs")
+                 else f"the dense network trained {epochs(self.cfg.recipe.epochs)}")
         with torch_threads(self._parent_threads()):
             measures = self._describe(live, "parent", spec, Lineage(words, False))
         if self.cfg.given_weights:
