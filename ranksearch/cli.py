@@ -202,13 +202,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not out.resolve().parent.is_dir():
         raise UserError(f"-o {out}: folder {out.resolve().parent} does not exist; create it or choose another path")
     pick = dict(max_params=args.max_params, max_flops=args.max_flops, take=args.take, baseline=args.baseline)
+    result = api.load(args.run_dir)
+    row = result.row(args.trial, **pick)
+    note = _more_accurate_note(result.tables, row, args.max_params, args.max_flops) if args.max_params else None
     if export_format(out, args.format) != "config" or args.input != "float":  # the trained network as a file
         done = _config(api.export, args.run_dir, args.trial, **pick, to=out, format=args.format, input=args.input,
                        device=args.device)
-        print("\n".join(done.lines()))
+        print("\n".join(done.lines() + ([note] if note else [])))
         return 0
-    result = api.load(args.run_dir)
-    row = result.row(args.trial, **pick)
     try:
         result.export(args.trial, **pick, to=out)
     except OSError as e:
@@ -216,9 +217,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(
         f"{row.key}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
         f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f} -> {out}\n"
-        f"train it: ranksearch train --config {out}"
+        f"train it: ranksearch train --config {out}" + (f"\n{note}" if note else "")
     )
     return 0
+
+
+def _more_accurate_note(tables, row, max_params: int, max_flops: int | None) -> str | None:
+    """A line for when a baseline within the limits beats the front member ``--max-params`` picked."""
+    from ranksearch.picks import more_accurate_reference
+    from ranksearch.results import reference_flag
+
+    ref = more_accurate_reference(tables, row, max_params, max_flops)
+    if ref is None:
+        return None
+    return (f"note: {ref.key} ({ref.trainable_params:,} parameters, val {ref.val_accuracy:.4f}) is more accurate "
+            f"within {max_params:,} parameters than this front member (val {row.val_accuracy:.4f}); "
+            f"--baseline {reference_flag(ref)} exports it")
 
 
 # -- the parser -------------------------------------------------------------------------------
@@ -354,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "  ranksearch export runs/cifar10-light --trial 17 --format torchscript -o model.ts")
     p.add_argument("run_dir", help="a run folder written by `ranksearch run`")
     p.add_argument("--trial", type=int, help="the candidate with this trial number (trials.csv's number column)")
-    p.add_argument("--max-params", type=int, help="the most accurate front member with at most this many trainable parameters")
+    p.add_argument("--max-params", type=int, help="the most accurate front member with at most this many trainable parameters "
+                   "(a baseline more accurate within them is named)")
     p.add_argument("--max-flops", type=int, help="and at most this many FLOPs (with --max-params)")
     p.add_argument("--take", action="store_true", help="exactly the network the verdict takes (summary.json's take)")
     p.add_argument("--baseline", help="a baseline by name (conv, separable, conv@0.5, ...), or parent")

@@ -169,12 +169,25 @@ def choose_point(tables: Tables, trial: int | None = None, max_params: int | Non
                     raise UserError(f"trial {trial} was pruned at epoch {r.pruned_at_epoch}; choose a complete trial")
                 return r
         raise UserError(f"no finished candidate numbered {trial}; see the number column of trials.csv")
-    fits = [r for r in front if r.trainable_params <= max_params and (max_flops is None or r.flops <= max_flops)]
+    fits = [r for r in front if within(r, max_params, max_flops)]
     if not fits:
         smallest = min(front, key=lambda r: r.trainable_params) if front else None
         hint = f"; the smallest front member has {smallest.trainable_params:,} parameters and {smallest.flops:,} FLOPs" if smallest else ""
+        refs = [r for r in tables.references if within(r, max_params, max_flops) and r.val_accuracy is not None]
+        if refs:
+            best = max(refs, key=lambda r: r.val_accuracy)
+            hint += f"; {best.key} fits ({best.trainable_params:,} parameters): --baseline {reference_flag(best)}"
         raise UserError(f"no front member within {max_params:,} parameters" + (f" and {max_flops:,} FLOPs" if max_flops else "") + hint)
     return max(fits, key=lambda r: (r.val_accuracy, -r.trainable_params))
+
+
+def within(r: Row, max_params: int, max_flops: int | None = None) -> bool:
+    return r.trainable_params <= max_params and (max_flops is None or r.flops <= max_flops)
+
+
+def reference_flag(r: Row) -> str:
+    """The ``--baseline`` value that picks a parent or baseline row."""
+    return r.key.removeprefix("baseline ")
 
 
 def point_config(row: Row, cfg: SearchConfig, parent_weights: str | None = None) -> dict[str, Any]:

@@ -37,3 +37,26 @@ def test_report_rebuilds_a_committed_summary_byte_for_byte(name, tmp_path):
     for file in ("trials.csv", "front.json", "config.json"):
         assert (folder / file).read_bytes() == (ROOT / "studies" / name / file).read_bytes(), f"{file} was rewritten"
     assert json.loads(committed)["sentences"]
+
+
+def test_export_by_size_says_when_a_baseline_within_it_is_more_accurate(tmp_path):
+    """--max-params picks among the front; a baseline that beats the pick within the limit is named, and
+    where no front member fits, a baseline that does is offered."""
+    from conftest import ranksearch
+
+    fm, resnet = ROOT / "studies" / "fashion-mnist-light", ROOT / "studies" / "resnet18-cifar10"
+    separable = next(b for b in json.loads((fm / "summary.json").read_text())["unbeaten"]
+                     if b["baseline"]["family"] == "separable")["baseline"]
+    point = tmp_path / "p.json"
+    proc = ranksearch("export", str(fm), "--max-params", str(separable["trainable_params"] + 100), "-o", str(point))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("trial ") and json.loads(point.read_text())["model"]  # a front member, as documented
+    assert (f"note: baseline separable ({separable['trainable_params']:,} parameters, val {separable['val_accuracy']:.4f}) "
+            "is more accurate") in proc.stdout and "--baseline separable exports it" in proc.stdout
+    proc = ranksearch("export", str(fm), "--max-params", str(separable["trainable_params"] - 100), "-o", str(point))
+    assert proc.returncode == 0 and "note:" not in proc.stdout + proc.stderr  # no baseline that small
+    small = next(b["baseline"] for b in json.loads((resnet / "summary.json").read_text())["unbeaten"]
+                 if b["best_no_larger"] is None)  # no candidate that small
+    proc = ranksearch("export", str(resnet), "--max-params", str(small["trainable_params"]), "-o", str(point))
+    assert proc.returncode == 2 and "no front member within" in proc.stderr
+    assert f"baseline {small['family']} fits ({small['trainable_params']:,} parameters): --baseline {small['family']}" in proc.stderr
