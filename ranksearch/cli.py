@@ -197,6 +197,7 @@ def _input_arg(p: argparse.ArgumentParser) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from ranksearch import api
     from ranksearch.export_run import export_format
+    from ranksearch.picks import more_accurate_note
 
     out = Path(args.output)
     if not out.resolve().parent.is_dir():
@@ -204,7 +205,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     pick = dict(max_params=args.max_params, max_flops=args.max_flops, take=args.take, baseline=args.baseline)
     result = api.load(args.run_dir)
     row = result.row(args.trial, **pick)
-    note = _more_accurate_note(result.tables, row, args.max_params, args.max_flops) if args.max_params else None
+    note = more_accurate_note(result.tables, row, args.max_params, args.max_flops) if args.max_params else None
     if export_format(out, args.format) != "config" or args.input != "float":  # the trained network as a file
         done = _config(api.export, args.run_dir, args.trial, **pick, to=out, format=args.format, input=args.input,
                        device=args.device)
@@ -220,19 +221,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"train it: ranksearch train --config {out}" + (f"\n{note}" if note else "")
     )
     return 0
-
-
-def _more_accurate_note(tables, row, max_params: int, max_flops: int | None) -> str | None:
-    """A line for when a baseline within the limits beats the front member ``--max-params`` picked."""
-    from ranksearch.picks import more_accurate_reference
-    from ranksearch.results import reference_flag
-
-    ref = more_accurate_reference(tables, row, max_params, max_flops)
-    if ref is None:
-        return None
-    return (f"note: {ref.key} ({ref.trainable_params:,} parameters, val {ref.val_accuracy:.4f}) is more accurate "
-            f"within {max_params:,} parameters than this front member (val {row.val_accuracy:.4f}); "
-            f"--baseline {reference_flag(ref)} exports it")
 
 
 # -- the parser -------------------------------------------------------------------------------

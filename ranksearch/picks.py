@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ranksearch.config import SearchConfig
 from ranksearch.errors import UserError
-from ranksearch.results import Row, Tables, choose_point, within
+from ranksearch.results import Row, Tables, choose_point, reference_flag, within
 from ranksearch.verdict import verdict
 
 
@@ -21,9 +21,13 @@ def pick_row(tables: Tables, cfg: SearchConfig, trial: int | None = None, *, max
     return choose_point(tables, trial, max_params, max_flops, baseline, chosen)
 
 
-def more_accurate_reference(tables: Tables, row: Row, max_params: int, max_flops: int | None = None) -> Row | None:
-    """The most accurate parent or baseline within the same limits, when it beats ``row`` on validation:
-    ``--max-params`` picks among the search's front, and a user should hear when a baseline does better."""
+def more_accurate_note(tables: Tables, row: Row, max_params: int, max_flops: int | None = None) -> str | None:
+    """A line naming the most accurate parent or baseline within the same limits, when it beats ``row`` on
+    validation: ``--max-params`` picks among the search's front, and a user should hear when a baseline does better."""
     refs = [r for r in tables.references if r.val_accuracy is not None and within(r, max_params, max_flops)]
-    best = max(refs, key=lambda r: r.val_accuracy, default=None)
-    return best if best is not None and best.val_accuracy > row.val_accuracy else None
+    ref = max(refs, key=lambda r: r.val_accuracy, default=None)
+    if ref is None or ref.val_accuracy <= row.val_accuracy:
+        return None
+    return (f"note: {ref.key} ({ref.trainable_params:,} parameters, val {ref.val_accuracy:.4f}) is more accurate "
+            f"within {max_params:,} parameters than this front member (val {row.val_accuracy:.4f}); "
+            f"--baseline {reference_flag(ref)} exports it")
