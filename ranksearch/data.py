@@ -15,7 +15,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -100,24 +100,31 @@ def default_data_dir() -> Path:
     return default_cache_dir() / "datasets"
 
 
-def load_dataset(dataset: str, data_dir: str | Path | None = None, cache_dir: Path | None = None) -> ImageDataset:
-    """Read ``dataset`` (a reference name or an image-folder path), from the tensor cache when it can."""
+SLOW_DECODE_FILES = 1000  # an image folder this large takes seconds to decode: say so before (IDX files are quick)
+
+
+def load_dataset(dataset: str, data_dir: str | Path | None = None, cache_dir: Path | None = None,
+                 say: Callable[[str], None] | None = None) -> ImageDataset:
+    """Read ``dataset`` (a reference name or an image-folder path), from the tensor cache when it can;
+    ``say`` hears, before a slow decode, that one is starting."""
     cache_dir = cache_dir or default_cache_dir() / "tensors"
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     if dataset in REFERENCE_NAMES:
-        files, reader = _reference_source(dataset, data_dir)
+        files, reader, source = _reference_source(dataset, data_dir)
     elif Path(dataset).is_dir():
         root = Path(dataset)
-        files, reader = _image_folder_files(root), lambda: read_image_folder(root)
+        files, reader, source = _image_folder_files(root), lambda: read_image_folder(root), root.name
     else:
         raise UserError(
             f"unknown dataset {dataset!r}: use one of {', '.join(REFERENCE_NAMES)}, "
             "or the path of a folder with train/ and test/ subfolders of class folders"
         )
-    cache_file = cache_dir / f"{Path(dataset).name}-{cache_key(files)}.pt"
+    cache_file = cache_dir / f"{source}-{cache_key(files)}.pt"  # cifar10 read from cifar10-jpeg/ shares its folder's
     saved, note = read_cache(cache_file)
     if saved is not None:
-        return ImageDataset(**saved)
+        return ImageDataset(**{**saved, "name": dataset})
+    if say is not None and len(files) >= SLOW_DECODE_FILES:
+        say(f"decoding {len(files):,} images into tensors, once (cached in {cache_dir})")
     with _codecs_quiet():
         data = reader()
     data.name = dataset
@@ -152,20 +159,20 @@ def _reference_source(dataset: str, data_dir: Path):
                 f"put them there or pass --data-dir DIR where DIR/{sub} holds them "
                 f"(torchvision.datasets.{tv_name}(DIR, download=True) fetches them)"
             )
-        return found, lambda: read_idx_dataset(folder)
+        return found, lambda: read_idx_dataset(folder, dataset), dataset
     tv_name, sub, train_files, test_files, _ = _CIFAR[dataset]
     folder = data_dir / sub
     names = train_files + test_files
     if not all((folder / n).is_file() for n in names):
         jpeg = data_dir / f"{dataset}-jpeg"
         if (jpeg / "train").is_dir() and (jpeg / "test").is_dir():
-            return _image_folder_files(jpeg), lambda: read_image_folder(jpeg)
+            return _image_folder_files(jpeg), lambda: read_image_folder(jpeg), jpeg.name
         raise UserError(
             f"{dataset}: files not found: expected {', '.join(names)} in {folder} "
             f"(torchvision's layout) or an image-folder tree in {data_dir / (dataset + '-jpeg')}; "
             f"put them there or pass --data-dir DIR (torchvision.datasets.{tv_name}(DIR, download=True) fetches them)"
         )
-    return [folder / n for n in names], lambda: read_cifar(folder, dataset)
+    return [folder / n for n in names], lambda: read_cifar(folder, dataset), dataset
 
 
 def _idx_path(folder: Path, name: str) -> Path | None:
@@ -188,7 +195,7 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
-def read_idx_dataset(folder: Path) -> ImageDataset:
+def read_idx_dataset(folder: Path, dataset: str = "mnist") -> ImageDataset:
     parts = {}
     for split, (images, labels) in _IDX_FILES.items():
         x = read_idx(_idx_path(folder, images))
@@ -197,6 +204,10 @@ def read_idx_dataset(folder: Path) -> ImageDataset:
             raise UserError(f"{folder}: {split} has {len(x)} images but {len(y)} labels")
         parts[split] = (torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64)))
     classes = [str(i) for i in range(int(max(parts["train"][1].max(), parts["test"][1].max())) + 1)]
+    if dataset == "fashion-mnist":  # IDX files hold no names; MNIST's are its digits
+        from torchvision.datasets import FashionMNIST
+
+        classes = FashionMNIST.classes if len(FashionMNIST.classes) == len(classes) else classes
     return ImageDataset(folder.name, *parts["train"], *parts["test"], classes)
 
 
@@ -375,6 +386,6 @@ def make_splits(data: ImageDataset, cfg: DataConfig) -> Splits:
     )
 
 
-def load_splits(cfg: DataConfig) -> tuple[ImageDataset, Splits]:
-    data = load_dataset(cfg.dataset, cfg.data_dir)
+def load_splits(cfg: DataConfig, say: Callable[[str], None] | None = None) -> tuple[ImageDataset, Splits]:
+    data = load_dataset(cfg.dataset, cfg.data_dir, say=say)
     return data, make_splits(data, cfg)

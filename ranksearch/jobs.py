@@ -174,7 +174,7 @@ def _join(spec: JobSpec, emit) -> TrialLoop:
 def read_data(cfg: SearchConfig, progress: Progress | None = None) -> Splits:
     """The splits of ``cfg.data``, refused in one line if they do not fit the reference network."""
     with signals.allowed():  # decoding a dataset can take a while: Ctrl-C may stop it
-        data, splits = load_splits(cfg.data)
+        data, splits = load_splits(cfg.data, (lambda s: progress.line(f"data {cfg.data.dataset}: {s}")) if progress is not None else None)
     for note in data.notes if progress is not None else ():
         progress.line(f"data {cfg.data.dataset}: {note}")
     try:

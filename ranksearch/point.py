@@ -87,7 +87,7 @@ def train_point(
         check_writable(save)
         format = format or format_for_path(save, "checkpoint")
         check_format(format, input)
-    data, splits = load_splits(cfg.data)
+    data, splits = load_splits(cfg.data, lambda s: progress.line(f"data {cfg.data.dataset}: {s}"))
     for note in data.notes:
         progress.line(f"data {cfg.data.dataset}: {note}")
     if family is not None:

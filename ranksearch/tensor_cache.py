@@ -17,11 +17,12 @@ from typing import Any
 import torch
 
 TENSORS = ("train_x", "train_y", "test_x", "test_y")
+FORMAT = 2  # what a cache file holds; a new one is keyed apart (2: Fashion-MNIST's class names)
 
 
 def cache_key(files: list[Path]) -> str:
     return hashlib.sha256(
-        "\n".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files).encode()
+        "\n".join([f"format {FORMAT}"] + [f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files]).encode()
     ).hexdigest()[:16]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision
 from torchvision.io import decode_image, encode_jpeg, encode_png
 
 from ranksearch.config import DataConfig
@@ -129,7 +130,8 @@ def test_idx_round_trip(tmp_path, name, sub, gz):
     assert torch.equal(data.train_y, torch.from_numpy(arrays["train"][1].astype(np.int64)))
     assert torch.equal(data.test_x[:, 0], torch.from_numpy(arrays["t10k"][0].astype(np.uint8)))
     assert torch.equal(data.test_y, torch.from_numpy(arrays["t10k"][1].astype(np.int64)))
-    assert data.classes == [str(i) for i in range(10)]
+    names = {"mnist": [str(i) for i in range(10)], "fashion-mnist": torchvision.datasets.FashionMNIST.classes}
+    assert data.classes == names[name]  # what a saved model's .classes names its outputs by
     assert (data.in_channels, data.image_size, data.num_classes) == (1, 28, 10)
 
 
@@ -340,6 +342,28 @@ def test_a_broken_cache_file_is_rebuilt(tmp_path):
     again = load_dataset("mnist", tmp_path)
     assert torch.equal(again.train_x, first.train_x)
     assert torch.load(cache, weights_only=True)["train_x"].shape == first.train_x.shape
+
+
+def test_a_slow_decode_is_announced_and_a_cache_hit_is_not(tmp_path):
+    root = tmp_path / "imgs"
+    write_image_folder(root, classes=("a", "b"), n_train=500, n_test=10)  # 1,020 images
+    heard = []
+    load_dataset(str(root), say=heard.append)
+    assert len(heard) == 1 and heard[0].startswith("decoding 1,020 images into tensors, once")
+    load_dataset(str(root), say=heard.append)
+    assert len(heard) == 1
+    write_idx_dataset(tmp_path)
+    load_dataset("mnist", tmp_path, say=heard.append)  # four IDX files decode at once: nothing to wait for
+    assert len(heard) == 1
+
+
+def test_cifar10_by_name_and_its_image_folder_by_path_share_one_cache_file(tmp_path):
+    jpeg = tmp_path / "cifar10-jpeg"
+    write_image_folder(jpeg, classes=("airplane", "automobile"), channels=3, suffix=".jpg")
+    by_name, by_path = load_dataset("cifar10", tmp_path), load_dataset(str(jpeg))
+    assert len(_cache_files()) == 1
+    assert (by_name.name, by_path.name) == ("cifar10", str(jpeg))  # each as the user named it
+    assert torch.equal(by_name.train_x, by_path.train_x) and by_name.classes == by_path.classes
 
 
 def test_image_folder_cache_key_follows_the_files(tmp_path):
