@@ -109,9 +109,12 @@ def sentences(v: Verdict, conv_present: bool = True) -> list[str]:
     s = v.saving
     if s is not None:
         cand, conv = s.candidate, s.conv
-        if s.times_fewer > 1:
+        if s.times_fewer >= 1.005:
             size = (f"has {s.times_fewer:.2f}x fewer parameters than {v.conv_name} ({conv.trainable_params:,}, "
                     f"val {acc(conv.val_accuracy)}, test {acc(conv.test_accuracy)}), {s.percent_fewer:.1f} % fewer")
+        elif s.times_fewer > 1:  # "1.00x fewer" says nothing
+            size = (f"has {s.percent_fewer:.1f} % fewer parameters than {v.conv_name} ({conv.trainable_params:,}, "
+                    f"val {acc(conv.val_accuracy)}, test {acc(conv.test_accuracy)})")
         else:
             size = (f"is no smaller than {v.conv_name} ({conv.trainable_params:,}, val {acc(conv.val_accuracy)}, "
                     f"test {acc(conv.test_accuracy)})")
@@ -126,7 +129,8 @@ def sentences(v: Verdict, conv_present: bool = True) -> list[str]:
         if v.close_to_conv is not None:
             c = v.close_to_conv
             ratio = v.saving.conv.trainable_params / c.trainable_params if v.saving else None
-            more = f": {ratio:.2f}x fewer parameters" if ratio and ratio > 1 else ""
+            more = (f": {ratio:.2f}x fewer parameters" if ratio and ratio >= 1.005 else
+                    f": {100 * (1 - 1 / ratio):.1f} % fewer parameters" if ratio and ratio > 1 else "")
             out.append(f"The smallest candidate within {CLOSE_POINTS:g} point of {v.conv_name}'s validation accuracy "
                        f"is {c.brief()}{more}.")
         elif v.saving is not None:

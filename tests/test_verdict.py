@@ -157,6 +157,13 @@ def test_saving_against_conv_in_parameters_and_points():
     assert "No candidate comes within 1 point of the Conv2d baseline's validation accuracy (0.8873)." in text
 
 
+def test_a_candidate_barely_smaller_than_conv_is_said_in_percent():
+    v = verdict(tables([cand(10, 18562, 0.8900, test=0.8890)], [base("conv", 18594, 0.8873, 0.8871)]), cfg())
+    text = " ".join(v.sentences)
+    assert "trial 10 (18,562 parameters, val 0.8900, test 0.8890), has 0.2 % fewer parameters than the Conv2d" in text
+    assert "1.00x" not in text
+
+
 def test_the_smallest_candidate_close_to_conv():
     t = tables([cand(1, 3000, 0.80), cand(2, 6000, 0.880), cand(3, 9000, 0.885)], [base("conv", 18594, 0.8873)])
     v = verdict(t, cfg())
