@@ -203,23 +203,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not out.resolve().parent.is_dir():
         raise UserError(f"-o {out}: folder {out.resolve().parent} does not exist; create it or choose another path")
     pick = dict(max_params=args.max_params, max_flops=args.max_flops, take=args.take, baseline=args.baseline)
-    result = api.load(args.run_dir)
-    row = result.row(args.trial, **pick)
-    note = more_accurate_note(result.tables, row, args.max_params, args.max_flops) if args.max_params else None
     if export_format(out, args.format) != "config" or args.input != "float":  # the trained network as a file
         done = _config(api.export, args.run_dir, args.trial, **pick, to=out, format=args.format, input=args.input,
                        device=args.device)
-        print("\n".join(done.lines() + ([note] if note else [])))
-        return 0
-    try:
-        result.export(args.trial, **pick, to=out)
-    except OSError as e:
-        raise UserError(f"cannot write {out}: {e.strerror}; choose another -o path") from None
-    print(
-        f"{row.key}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
-        f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f} -> {out}\n"
-        f"train it: ranksearch train --config {out}" + (f"\n{note}" if note else "")
-    )
+        result = api.load(args.run_dir)
+        lines = done.lines()
+    else:
+        result = api.load(args.run_dir)
+        row = result.row(args.trial, **pick)
+        try:
+            result.export(args.trial, **pick, to=out)
+        except OSError as e:
+            raise UserError(f"cannot write {out}: {e.strerror}; choose another -o path") from None
+        lines = [f"{row.key}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
+                 f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f} -> {out}", f"train it: ranksearch train --config {out}"]
+    if args.max_params is not None:
+        note = more_accurate_note(result.tables, result.row(args.trial, **pick), args.max_params, args.max_flops)
+        lines += [note] if note else []
+    print("\n".join(lines))
     return 0
 
 
