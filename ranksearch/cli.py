@@ -207,7 +207,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         done = _config(api.export, args.run_dir, args.trial, **pick, to=out, format=args.format, input=args.input,
                        device=args.device)
         result = api.load(args.run_dir)
-        lines = done.lines()
+        row, lines = result.row(args.trial, **pick), done.lines()
     else:
         result = api.load(args.run_dir)
         row = result.row(args.trial, **pick)
@@ -218,7 +218,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         lines = [f"{row.key}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
                  f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f} -> {out}", f"train it: ranksearch train --config {out}"]
     if args.max_params is not None:
-        note = more_accurate_note(result.tables, result.row(args.trial, **pick), args.max_params, args.max_flops)
+        note = more_accurate_note(result.tables, row, args.max_params, args.max_flops)
         lines += [note] if note else []
     print("\n".join(lines))
     return 0
