@@ -5,7 +5,7 @@ from __future__ import annotations
 from ranksearch.config import SearchConfig
 from ranksearch.errors import UserError
 from ranksearch.results import Row, Tables, choose_point, reference_flag, within
-from ranksearch.verdict import verdict
+from ranksearch.verdict import on_mean, verdict
 
 
 def pick_row(tables: Tables, cfg: SearchConfig, trial: int | None = None, *, max_params: int | None = None,
@@ -23,11 +23,17 @@ def pick_row(tables: Tables, cfg: SearchConfig, trial: int | None = None, *, max
 
 def more_accurate_note(tables: Tables, row: Row, max_params: int, max_flops: int | None = None) -> str | None:
     """A line naming the most accurate parent or baseline within the same limits, when it beats ``row`` on
-    validation: ``--max-params`` picks among the search's front, and a user should hear when a baseline does better."""
-    refs = [r for r in tables.references if r.val_accuracy is not None and within(r, max_params, max_flops)]
-    ref = max(refs, key=lambda r: r.val_accuracy, default=None)
-    if ref is None or ref.val_accuracy <= row.val_accuracy:
+    validation: ``--max-params`` picks among the search's front, and a user should hear when a baseline does better.
+    Networks trained with more seeds are compared on their mean, as the verdict compares them."""
+    refs = [on_mean(r) for r in tables.references if r.val_accuracy is not None and within(r, max_params, max_flops)]
+    ref, mine = max(refs, key=lambda r: r.val_accuracy, default=None), on_mean(row)
+    if ref is None or ref.val_accuracy <= mine.val_accuracy:
         return None
-    return (f"note: {ref.key} ({ref.trainable_params:,} parameters, val {ref.val_accuracy:.4f}) is more accurate "
-            f"within {max_params:,} parameters than this front member (val {row.val_accuracy:.4f}); "
+
+    def val(r: Row) -> str:
+        seeds = f", mean of {len(r.seeds)} seeds" if r.seeds else ""
+        return f"val {r.val_accuracy:.4f}{seeds}"
+
+    return (f"note: {ref.key} ({ref.trainable_params:,} parameters, {val(ref)}) is more accurate "
+            f"within {max_params:,} parameters than this front member ({val(mine)}); "
             f"--baseline {reference_flag(ref)} exports it")
