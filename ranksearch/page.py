@@ -103,14 +103,13 @@ def _table(data: dict[str, Any]) -> str:
             notes += f'<span class="badge grey">beaten by {html.escape(dominated[p["number"]])}</span>'
         if role == "baseline" and _key(p) in unbeaten:
             notes += '<span class="badge warn">no candidate this small is as accurate</span>'
-        if role == "baseline" and p["role"] == "parent":
-            name = f"the parent<br><span class=\"note\">{html.escape(p.get('lineage') or '')}</span>"
-            cmd = f"{data['train_command']} --family conv"
-        elif role == "baseline":
-            name = html.escape(p["label"])
+        if role == "baseline":  # exported, so it trains as the search trained it (inherited, thinner, its epochs)
+            flag = p["family"]  # the parent's is "parent"
+            name = "the parent" if p["role"] == "parent" else html.escape(p["label"])
             if p.get("lineage"):
                 name += f"<br><span class=\"note\">{html.escape(p['lineage'])}</span>"
-            cmd = f"{data['train_command']} --family {p['family'].partition('@')[0]}"
+            cmd = (f"ranksearch export {run_dir} --baseline {flag} -o {flag}.json && ranksearch train --config {flag}.json"
+                   if not (p.get("lineage") or "").startswith("your network as given") else "your --weights file, as given")
         else:
             name = f"trial {p['number']}"
             n = p["number"]

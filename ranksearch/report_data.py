@@ -127,21 +127,4 @@ def report_data(tables: Tables, cfg: SearchConfig, study_name: str, run_dir: str
         "hypervolume": [{"finished": n, "hypervolume": hv} for n, hv in tables.history],
         "hypervolume_reference_params": tables.reference_params,
         "run_dir": run_dir,
-        "train_command": _train_command(cfg),
     }
-
-
-def _train_command(cfg: SearchConfig) -> str:
-    """``ranksearch train`` flags that train a baseline the way the study did (the family is added per row)."""
-    d, r = cfg.data, cfg.recipe
-    parts = [f"ranksearch train --dataset {d.dataset}"]
-    if d.data_dir:
-        parts.append(f"--data-dir {d.data_dir}")
-    if d.train_subset:
-        parts.append(f"--train-subset {d.train_subset}")
-    if d.val_fraction != 0.1:
-        parts.append(f"--val-fraction {d.val_fraction}")
-    parts.append(f"--recipe {r.name} --epochs {r.epochs}")
-    if cfg.seed:
-        parts.append(f"--seed {cfg.seed}")
-    return " ".join(parts)

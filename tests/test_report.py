@@ -224,6 +224,27 @@ def test_the_table_marks_the_baselines_the_search_did_not_beat_and_no_other_row(
     assert names == {b["label"] for b in data["baselines"] if b["family"] in unbeaten} and len(marked) == 2
 
 
+def test_each_baselines_command_trains_that_baseline_as_the_search_did(tmp_path):
+    """The committed headline has thinner and inherited baselines: each row's command exports exactly it."""
+    folder = ROOT / "studies" / "cifar10-all"
+    _, data = data_of(folder)
+    table = render_html(data)
+    rows = table[table.index('id="front-table"'):].split("<tr")[2:]
+    commands = {html.unescape(r.split("<code>")[1].split("</code>")[0]): r for r in rows if "--baseline " in r}
+    assert len(commands) == len(data["baselines"])  # every baseline, the parent among them
+    for command in commands:
+        export = command.split(" && ")[0].split()[1:]
+        point = tmp_path / export[export.index("-o") + 1]
+        export[export.index("-o") + 1] = str(point)
+        proc = ranksearch(*export)
+        assert proc.returncode == 0, proc.stderr
+        config = json.loads(point.read_text())
+        flag = export[export.index("--baseline") + 1]
+        row = next(p for p in data["baselines"] if p["family"] == flag)
+        assert trainable_params(build_model(config["model"])) == row["trainable_params"], flag
+        assert (config.get("parent") is not None) == row["lineage"].startswith("inherits"), flag
+
+
 @pytest.mark.slow
 def test_the_verdict_in_the_page_is_the_verdict_of_the_tables(run_dir):
     run = open_run(str(run_dir))
