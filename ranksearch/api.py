@@ -35,6 +35,7 @@ from ranksearch.config import (
 from ranksearch.progress import Progress
 from ranksearch.results import Tables, front_records, point_config, study_tables, trials_frame
 from ranksearch.storage import open_run
+from ranksearch.storage_url import EMBEDDED_FILE, sqlite_path
 from ranksearch.trainer import resolve_device
 
 # The keyword settings of a search, as ``ranksearch run``'s flags name them; their defaults are the
@@ -121,6 +122,9 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
         base = config
     elif config is not None:
         base = SearchConfig.from_dict(_as_dict(config, "SearchConfig"), str(config) if isinstance(config, (str, Path)) else "config")
+        path = sqlite_path(base.storage or "")
+        if path is not None and path.name == EMBEDDED_FILE and not path.exists():  # a definition written in another
+            base = replace(base, storage=None)  # checkout (studies/*/config.json): the study.db of this run's folder
     else:
         for required in ("dataset", "budget"):
             if required not in given:

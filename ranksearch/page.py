@@ -13,7 +13,7 @@ from typing import Any
 from ranksearch import figures
 from ranksearch.figures import PAPER_LABEL
 from ranksearch.labels import acc as _acc
-from ranksearch.labels import duration
+from ranksearch.labels import duration, epochs
 
 PLOT_CONFIG = {"responsive": True, "displaylogo": False}
 
@@ -187,9 +187,9 @@ def _paper_note(data: dict[str, Any]) -> str:
 
 def _lineage(data: dict[str, Any]) -> str:
     if data.get("start") == "parent":
-        return (f"the parent (the dense network) trained once, {data['parent_epochs']} epochs with the {html.escape(data['recipe'])} "
-                f"recipe; every candidate inherits its weights, factorised layer by layer, and fine-tunes {data['epochs']} epochs")
-    return f"recipe {html.escape(data['recipe'])}, {data['epochs']} epochs per network from scratch"
+        return (f"the parent (the dense network) trained once, {epochs(data['parent_epochs'])} with the {html.escape(data['recipe'])} "
+                f"recipe; every candidate inherits its weights, factorised layer by layer, and fine-tunes {epochs(data['epochs'])}")
+    return f"recipe {html.escape(data['recipe'])}, {epochs(data['epochs'])} per network from scratch"
 
 
 def _context(data: dict[str, Any]) -> str:

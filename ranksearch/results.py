@@ -166,7 +166,7 @@ def choose_point(tables: Tables, trial: int | None = None, max_params: int | Non
         for r in candidates:
             if r.number == trial:
                 if r.state != "COMPLETE":
-                    raise UserError(f"trial {trial} was pruned at epoch {r.pruned_at_epoch}; choose a complete trial")
+                    raise UserError(f"trial {trial} was pruned at epoch {r.pruned_at_epoch:g}; choose a complete trial")
                 return r
         raise UserError(f"no finished candidate numbered {trial}; see the number column of trials.csv")
     fits = [r for r in front if within(r, max_params, max_flops)]

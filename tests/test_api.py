@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import ranksearch
+from conftest import ROOT
 from ranksearch.config import DEFAULT_BASELINES
 
 
@@ -62,3 +63,15 @@ def test_the_package_exports_what_its_all_says():
     assert ranksearch.__version__ == "0.1.0"
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         ranksearch.nothing_here
+
+
+def test_a_study_definition_from_another_checkout_runs_in_its_own_folder(tmp_path):
+    """studies/*/config.json of older runs name their study.db where they ran; a copy elsewhere uses --out's."""
+    definition = json.loads((ROOT / "studies" / "fashion-mnist-light" / "config.json").read_text())
+    gone, kept = tmp_path / "elsewhere" / "study.db", tmp_path / "kept" / "study.db"
+    kept.parent.mkdir()
+    kept.touch()
+    for storage, expected in ((f"sqlite:///{gone}", None), (f"sqlite:///{kept}", f"sqlite:///{kept}")):
+        path = tmp_path / "definition.json"
+        path.write_text(json.dumps({**definition, "storage": storage}))
+        assert ranksearch.search_config(path).storage == expected
