@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ranksearch import records
+from ranksearch.atomic import make_folder
 from ranksearch.config import SearchConfig, read_json
 from ranksearch.errors import RunFailure, UserError
 from ranksearch.objectives import get_objective
@@ -62,6 +63,8 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
     ``create=False`` refuses a file that does not exist or is not a study, instead of creating one.
     """
     journal = journal_path(url)
+    if (file := journal or sqlite_path(url)) is not None and create:  # a new study's folder, as --out makes its own
+        make_folder(file.parent)
     if journal is not None:
         if not create and not (journal.is_file() and journal.stat().st_size > 0):
             raise UserError(f"{journal}: no such study journal (or an empty file); give the storage that `ranksearch run` used")

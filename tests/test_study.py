@@ -380,3 +380,13 @@ def test_worker_on_a_missing_study_is_one_line(tmp_path):
     proc = ranksearch("worker", "--storage", f"sqlite:///{tmp_path / 'none.db'}", "--study", "nope")
     assert proc.returncode != 0 and "no study 'nope'" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("scheme", ["sqlite:///", "journal:///"])
+def test_a_new_storage_file_gets_its_folder_as_a_run_folder_does(tmp_path, scheme):
+    from ranksearch.storage import open_storage
+
+    file = tmp_path / "not" / "yet" / ("study.db" if scheme.startswith("sqlite") else "study.log")
+    study = optuna.create_study(study_name="new", storage=open_storage(f"{scheme}{file}"), direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    assert file.is_file() and len(optuna.load_study(study_name="new", storage=open_storage(f"{scheme}{file}", create=False)).trials) == 1
