@@ -18,7 +18,8 @@ from ranksearch.deploy import Trained, Written, check_format, format_for_path, w
 from ranksearch.errors import UserError, model_failure
 from ranksearch.labels import epochs
 from ranksearch.progress import Progress
-from ranksearch.trainer import normalization, train
+from ranksearch.hardware import cores
+from ranksearch.trainer import normalization, resolve_device, train
 
 
 def reference_model(dataset: str, splits: Splits, family: str, rank: int | None) -> ModelSpec:
@@ -109,6 +110,8 @@ def train_point(
         f"training {cfg.data.dataset}: {counts.trainable_params:,} parameters, {counts.flops:,} FLOPs, "
         f"{len(splits.train_y):,} train / {len(splits.val_y):,} val / {len(splits.test_y):,} test images, "
         f"recipe {cfg.recipe.name}, {epochs(cfg.recipe.epochs)}"
+        + (f", {cfg.threads} CPU thread{'s' if cfg.threads != 1 else ''} as the search trained it (--threads N for more)"
+           if cfg.threads is not None and resolve_device(device).type == "cpu" and cfg.threads < cores() else "")
     )
 
     event = {"job": 0, "who": "training", "params": counts.trainable_params, "epochs": cfg.recipe.epochs, "val": None}
