@@ -26,7 +26,8 @@ def _dominance_sentence(d: Dominance) -> str:
 
 def _unbeaten_sentence(u: Unbeaten) -> str:
     b = u.baseline
-    head = f"The search did not beat {b.name} ({b.trainable_params:,} parameters, val {acc(b.val_accuracy)}) at its size"
+    seeds = f" ({acc(b.val_range[0])}-{acc(b.val_range[1])} over {len(b.val_accuracy_seeds)} seeds)" if b.val_range else ""
+    head = f"The search did not beat {b.name} ({b.trainable_params:,} parameters, val {acc(b.val_accuracy)}{seeds}) at its size"
     if u.best_no_larger is None:
         return f"{head}: no candidate is that small."
     noise = ", level within seed noise" if u.within_noise else ""

@@ -117,7 +117,9 @@ def test_a_baseline_not_beaten_only_within_seed_noise_is_said_so():
     t = tables([cand(1, 3336, 0.7580), cand(2, 3934, 0.7697), cand(3, 18546, 0.8457)], [base("conv", 18594, 0.8443), sep])
     u = next(u for u in verdict(t, cfg()).unbeaten if u.baseline.family == "separable")
     assert u.best_no_larger.number == 1 and u.within_noise
-    assert any(s.endswith("0.10 points under it in validation accuracy, level within seed noise.") for s in verdict(t, cfg()).sentences)
+    said = next(s for s in verdict(t, cfg()).sentences if s.startswith("The search did not beat the SeparableConv2d"))
+    assert "(3,387 parameters, val 0.7590 (0.7550-0.7620 over 3 seeds)) at its size" in said  # its mean, labelled
+    assert said.endswith("0.10 points under it in validation accuracy, level within seed noise.")
     sep.seeds = [(0, 0.7600, 0.75), (1, 0.7650, 0.75), (2, 0.7700, 0.75)]  # 0.7600-0.7700: trial 1's 0.7580 is below
     u = next(u for u in verdict(t, cfg()).unbeaten if u.baseline.family == "separable")
     assert not u.within_noise
