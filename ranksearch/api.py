@@ -123,8 +123,9 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
     elif config is not None:
         base = SearchConfig.from_dict(_as_dict(config, "SearchConfig"), str(config) if isinstance(config, (str, Path)) else "config")
         path = sqlite_path(base.storage or "")
-        if path is not None and path.name == EMBEDDED_FILE and not path.exists():  # a definition written in another
-            base = replace(base, storage=None)  # checkout (studies/*/config.json): the study.db of this run's folder
+        if (isinstance(config, (str, Path)) and path is not None and path.name == EMBEDDED_FILE and not path.exists()
+                and path.parent.name == Path(config).resolve().parent.name):  # a run folder's config.json, moved since
+            base = replace(base, storage=None)  # (studies/*/config.json): the study.db of this run's own folder
     else:
         for required in ("dataset", "budget"):
             if required not in given:

@@ -66,12 +66,16 @@ def test_the_package_exports_what_its_all_says():
 
 
 def test_a_study_definition_from_another_checkout_runs_in_its_own_folder(tmp_path):
-    """studies/*/config.json of older runs name their study.db where they ran; a copy elsewhere uses --out's."""
+    """studies/*/config.json of older runs name their own study.db where they ran; a copy elsewhere uses --out's.
+    A storage the user named elsewhere is theirs, kept even before it exists."""
     definition = json.loads((ROOT / "studies" / "fashion-mnist-light" / "config.json").read_text())
-    gone, kept = tmp_path / "elsewhere" / "study.db", tmp_path / "kept" / "study.db"
+    path = tmp_path / "fashion-mnist-light" / "config.json"
+    path.parent.mkdir()
+    kept = tmp_path / "kept" / "study.db"
     kept.parent.mkdir()
     kept.touch()
-    for storage, expected in ((f"sqlite:///{gone}", None), (f"sqlite:///{kept}", f"sqlite:///{kept}")):
-        path = tmp_path / "definition.json"
-        path.write_text(json.dumps({**definition, "storage": storage}))
-        assert ranksearch.search_config(path).storage == expected
+    for storage, expected in ((tmp_path / "elsewhere" / "fashion-mnist-light" / "study.db", None),  # its moved folder's
+                              (kept, f"sqlite:///{kept}"),  # there: continued
+                              (tmp_path / "shared" / "study.db", f"sqlite:///{tmp_path / 'shared' / 'study.db'}")):
+        path.write_text(json.dumps({**definition, "storage": f"sqlite:///{storage}"}))
+        assert ranksearch.search_config(path).storage == expected, storage
