@@ -32,7 +32,7 @@ from torch import nn
 
 from lightlayers import build_model, reference_spec
 from lightlayers.counting import flops
-from ranksearch.hardware import default_precision
+from ranksearch.config import make_recipe
 from ranksearch.trainer import memory_format
 
 MODELS = {  # name: (dataset, family, rank, recipe)
@@ -109,8 +109,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(0)
-    precision = default_precision("cpu")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision {precision}, batch {BATCH}")
+    precisions = {name: make_recipe(recipe, dataset).precision for name, (dataset, _, _, recipe) in MODELS.items()}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}; precision as each recipe "
+          f"trains: {', '.join(f'{name} {p}' for name, p in precisions.items())}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"fp32 matrix product 2048 x 2048: {matmul_gflops():.0f} GFLOP/s")
     print("| model | MFLOP per training image | conv+linear alone, images/s | GFLOP/s | trainer, images/s "
@@ -126,7 +127,7 @@ def main() -> None:
             model = model.to(memory_format=layout)
             x = torch.randn(BATCH, *SHAPES[dataset]).contiguous(memory_format=layout)
             mflops[name] = 3 * 2 * flops(model, SHAPES[dataset]) / 1e6  # forward, plus a backward of twice its work
-            bounds[name].append(BATCH / layers_alone_seconds(model, x, precision))
+            bounds[name].append(BATCH / layers_alone_seconds(model, x, precisions[name]))
             trainers[name].append(trainer_images_per_second(dataset, family, rank, recipe, args))
     for name in MODELS:
         bound, trainer = statistics.median(bounds[name]), statistics.median(trainers[name])
