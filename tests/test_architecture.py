@@ -86,3 +86,11 @@ def test_trial_attributes_and_private_storage_calls_live_in_two_modules():
 def test_every_module_has_one_job_and_under_400_lines():
     long = {p.relative_to(ROOT).as_posix(): n for p in sources() if (n := len(p.read_text().splitlines())) > 400}
     assert not long, long
+
+
+def test_readme_names_every_module_in_its_repository_table():
+    """A new module gets its line in README's table of one job per module (private ones and the
+    registries' kind folders, named there as folders, aside)."""
+    table = (ROOT / "README.md").read_text().split("## Repository", 1)[1]
+    modules = [p for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py") if not p.name.startswith("_")]
+    assert [p.name for p in modules if f"{p.name}`" not in table] == []
