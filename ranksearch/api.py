@@ -210,9 +210,10 @@ class SearchResult:
         row = self.row(trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline)
         config = point_config(row, self.config, self.tables.parent_weights)
         if to is not None:
+            from ranksearch.atomic import make_parent
             from ranksearch.outputs import json_text, write_atomic
 
-            write_atomic(to, json_text(config))
+            write_atomic(make_parent(to) / Path(to).name, json_text(config))
         return config
 
     def row(self, trial: int | None = None, *, max_params: int | None = None, max_flops: int | None = None,

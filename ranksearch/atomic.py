@@ -62,6 +62,18 @@ def make_folder(folder: str | Path) -> Path:
     return folder
 
 
+def make_parent(path: str | Path) -> Path:
+    """Create the folder the file ``path`` will be written in, as ``--out`` creates its folder, before
+    any work is spent on it; one line when it cannot be made or written."""
+    folder = Path(path).resolve().parent
+    nearest = next(p for p in (folder, *folder.parents) if p.exists())
+    if not nearest.is_dir():
+        raise UserError(f"{path}: {nearest} is a file, not a folder; choose another path")
+    if not os.access(nearest, os.W_OK):
+        raise UserError(f"{path}: folder {nearest} is not writable; choose another path")
+    return make_folder(folder)
+
+
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ranksearch.atomic import make_parent
 from ranksearch.config import TrainConfig
 from ranksearch.deploy import Trained, Written, check_format, format_for_path, load_checkpoint, write
 from ranksearch.errors import UserError
 from ranksearch.labels import duration
-from ranksearch.point import check_writable, train_point
+from ranksearch.point import train_point
 from ranksearch.progress import Progress
 from ranksearch.picks import pick_row
 from ranksearch.results import Row, point_config, study_tables
@@ -99,7 +100,7 @@ def export_point(run_dir: str | Path, trial: int | None = None, *, max_params: i
     """The chosen row (``ranksearch.picks``) written to ``to`` as ``format`` (see the module rules)."""
     format = export_format(to, format)
     check_format(format, input)
-    check_writable(to)
+    make_parent(to)
     run = open_run(run_dir)
     tables = study_tables(run.study, run.config, run.folder)
     row = pick_row(tables, run.config, trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import torch
 from lightlayers import ModelSpec, NetworkSpec, build_model, count_model, reference_spec, reference_spec_for_shape
 from lightlayers.network import check_outputs, load_state
 
+from ranksearch.atomic import make_parent
 from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
 from ranksearch.deploy import Trained, Written, check_format, format_for_path, write
@@ -39,15 +39,6 @@ def check_spec_fits(spec: ModelSpec | NetworkSpec, splits: Splits) -> None:
             f"{spec.num_classes} classes, but the data has {splits.in_channels}x{splits.image_size}x"
             f"{splits.image_size} images and {splits.num_classes} classes"
         )
-
-
-def check_writable(path: str | Path) -> None:
-    """Refuse a save path whose folder is missing or read-only before any training is spent."""
-    folder = Path(path).resolve().parent
-    if not folder.is_dir():
-        raise UserError(f"{path}: folder {folder} does not exist; create it or choose another path")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"{path}: folder {folder} is not writable; choose another path")
 
 
 def check_base_weights(spec: ModelSpec | NetworkSpec) -> None:
@@ -85,7 +76,7 @@ def train_point(
     ``save``: write the trained network there as ``format`` (default: the one its suffix names,
     else a checkpoint), taking ``input`` (``ranksearch.deploy``: formats, metadata, the check)."""
     if save is not None:
-        check_writable(save)
+        make_parent(save)
         format = format or format_for_path(save, "checkpoint")
         check_format(format, input)
     data, splits = load_splits(cfg.data, lambda s: progress.line(f"data {cfg.data.dataset}: {s}"))

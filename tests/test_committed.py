@@ -60,3 +60,17 @@ def test_export_by_size_says_when_a_baseline_within_it_is_more_accurate(tmp_path
     proc = ranksearch("export", str(resnet), "--max-params", str(small["trainable_params"]), "-o", str(point))
     assert proc.returncode == 2 and "no front member within" in proc.stderr
     assert f"baseline {small['family']} fits ({small['trainable_params']:,} parameters): --baseline {small['family']}" in proc.stderr
+
+
+def test_export_creates_the_folder_it_writes_into(tmp_path):
+    """-o models/take.json makes models/, as --out makes a run folder (the command and the API alike)."""
+    from conftest import ranksearch
+
+    import ranksearch as rs
+
+    fm = ROOT / "studies" / "fashion-mnist-light"
+    proc = ranksearch("export", str(fm), "--take", "-o", str(tmp_path / "models" / "take.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "models" / "take.json").read_text())["model"]
+    config = rs.export(fm, take=True, to=tmp_path / "api" / "deep" / "take.json")
+    assert json.loads((tmp_path / "api" / "deep" / "take.json").read_text()) == config
