@@ -74,3 +74,18 @@ def test_export_creates_the_folder_it_writes_into(tmp_path):
     assert json.loads((tmp_path / "models" / "take.json").read_text())["model"]
     config = rs.export(fm, take=True, to=tmp_path / "api" / "deep" / "take.json")
     assert json.loads((tmp_path / "api" / "deep" / "take.json").read_text()) == config
+
+
+def test_readme_documents_every_column_and_key_of_the_committed_headline():
+    """README's `trials.csv` table and its `front.json`/`summary.json` paragraph name every column and key
+    the headline's files hold (the slot columns by their pattern), so a program reading them has a reference."""
+    readme = (ROOT / "README.md").read_text()
+    columns_table = readme.split("### `trials.csv`", 1)[1].split("### `front.json`", 1)[0]
+    keys_text = readme.split("### `front.json`, `summary.json`", 1)[1].split("\n## ", 1)[0]
+    folder = ROOT / "studies" / "cifar10-all"
+    columns = (folder / "trials.csv").read_text().splitlines()[0].split(",")
+    missing = [c for c in columns if not c.startswith(("family.", "rank.")) and f"`{c}`" not in columns_table]
+    front_keys = set(json.loads((folder / "front.json").read_text())[0])
+    summary_keys = set(json.loads((folder / "summary.json").read_text()))
+    missing += [k for k in sorted(front_keys | summary_keys) if f"`{k}`" not in keys_text]
+    assert missing == []
