@@ -10,6 +10,12 @@ nothing: an upper bound on images/s no trainer change can pass without faster co
 the same run (``--repeats`` times, the models interleaved; medians), and the table says how much of that bound the trainer reaches, and whether twice its
 images/s (issue 26's goal, against a base as fast as today's: RESULTS.md) fits under it.
 
+That bound holds for a step on every thread of one process. Issue 26 also names the layout of
+processes on the cores: data-parallel training over one-thread processes, each taking half the
+recipe's batch. Its bound is also printed: a whole training step (forward, backward, Adam; random
+data, no augmentation) on one thread at half the batch, times the number of cores, as if the
+processes shared nothing and their gradients were averaged for free.
+
 Also printed: this machine's fp32 matrix-product rate (2048 x 2048, every thread), for scale.
 Nothing else may run meanwhile.
 
@@ -89,6 +95,25 @@ def layers_alone_seconds(model: nn.Module, x: torch.Tensor, precision: str) -> f
     return total
 
 
+def one_thread_step_images_per_second(model: nn.Module, x: torch.Tensor, precision: str) -> float:
+    """A whole training step on one thread at ``x``'s batch: what one process of a data-parallel layout does."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        y = torch.randint(0, 10, (x.shape[0],))
+
+        def step() -> None:
+            with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+                loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return x.shape[0] / median_seconds(step)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def trainer_images_per_second(dataset: str, family: str, rank: int | None, recipe: str,
                               args: argparse.Namespace) -> float:
     cmd = [sys.executable, "-m", "ranksearch", "train", "--dataset", dataset, "--family", family, "--recipe", recipe,
@@ -114,10 +139,12 @@ def main() -> None:
           f"trains: {', '.join(f'{name} {p}' for name, p in precisions.items())}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"fp32 matrix product 2048 x 2048: {matmul_gflops():.0f} GFLOP/s")
+    cores = os.cpu_count() or 1
     print("| model | MFLOP per training image | conv+linear alone, images/s | GFLOP/s | trainer, images/s "
-          "| share of the bound | 2x the trainer |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"| share of the bound | 2x the trainer | {cores} x one-thread step at batch {BATCH // 2} |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     bounds: dict[str, list[float]] = {name: [] for name in MODELS}
+    parallel: dict[str, list[float]] = {name: [] for name in MODELS}
     trainers: dict[str, list[float]] = {name: [] for name in MODELS}
     mflops: dict[str, float] = {}
     for _ in range(args.repeats):  # the models interleaved within each repeat: a slow spell falls on all
@@ -128,15 +155,17 @@ def main() -> None:
             x = torch.randn(BATCH, *SHAPES[dataset]).contiguous(memory_format=layout)
             mflops[name] = 3 * 2 * flops(model, SHAPES[dataset]) / 1e6  # forward, plus a backward of twice its work
             bounds[name].append(BATCH / layers_alone_seconds(model, x, precisions[name]))
+            parallel[name].append(cores * one_thread_step_images_per_second(model, x[:BATCH // 2], precisions[name]))
             trainers[name].append(trainer_images_per_second(dataset, family, rank, recipe, args))
     for name in MODELS:
         bound, trainer = statistics.median(bounds[name]), statistics.median(trainers[name])
         verdict = "above the bound" if 2 * trainer > bound else "under the bound"
+        spread = statistics.median(parallel[name])
         print(f"| {name} | {mflops[name]:.1f} | {bound:,.0f} | {bound * mflops[name] / 1e3:.0f} | {trainer:,.0f} "
-              f"| {trainer / bound:.0%} | {2 * trainer:,.0f}: {verdict} |")
-    print("single runs (bound / trainer): " + "; ".join(
+              f"| {trainer / bound:.0%} | {2 * trainer:,.0f}: {verdict} | {spread:,.0f} |")
+    print(f"single runs (bound / trainer / {cores} x one thread): " + "; ".join(
         f"{name}: {' '.join(f'{b:.0f}' for b in bounds[name])} / {' '.join(f'{t:.0f}' for t in trainers[name])}"
-        for name in MODELS))
+        f" / {' '.join(f'{v:.0f}' for v in parallel[name])}" for name in MODELS))
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
