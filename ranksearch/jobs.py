@@ -59,6 +59,12 @@ def resolve_jobs(jobs: int | str, device: str, budget: int) -> int:
 
 
 def threads_per_job(jobs: int) -> int:
+    """Each job process's share of the cores; a single job trains in this process, on its threads
+    (every core, or what OMP_NUM_THREADS says)."""
+    if jobs == 1:
+        import torch
+
+        return torch.get_num_threads()
     return max(1, cores() // jobs)
 
 

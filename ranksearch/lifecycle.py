@@ -22,7 +22,6 @@ from ranksearch.confirm import confirmations
 from ranksearch.config import SearchConfig
 from ranksearch.data import Splits
 from ranksearch.errors import RunFailure, UserError
-from ranksearch.hardware import cores
 from ranksearch.labels import epochs
 from ranksearch.jobs import JobSpec, quiet_optuna, read_data, resolve_jobs, run_jobs, threads_per_job
 from ranksearch.monitor import Monitor
@@ -168,7 +167,7 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
     if cfg.model is None and cfg.start == "scratch":  # the paper's setting; a parent's own warm starts beat them
         queue_paper_models(study, template, cfg.family)
     done = len(monitor.refresh().candidates)
-    threads = threads_per_job(n_jobs) if n_jobs > 1 else cores()
+    threads = threads_per_job(n_jobs)
     earlier = records.thread_counts(study) - {threads}
     if earlier and cfg.device != "cuda":
         progress.line(f"note: this run trains with {threads} thread{'s' if threads > 1 else ''} per job; networks of this "
@@ -177,7 +176,7 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
     progress.line(
         f"study {cfg.study_name} in {url}: {done}/{cfg.budget} candidates finished; space {cfg.family}, "
         f"{_lineage(cfg)}, {cfg.recipe.precision}, sampler {cfg.sampler}, pruner {cfg.pruner}, "
-        f"{n_jobs} job{'s' if n_jobs > 1 else ''} x {threads_per_job(n_jobs) if n_jobs > 1 else cores()} threads"
+        f"{n_jobs} job{'s' if n_jobs > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
     )
     try:
         reason = _finish(study, cfg, url, monitor, splits, n_jobs, cfg.device, cfg.data.data_dir, deadline, out)

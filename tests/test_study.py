@@ -390,3 +390,16 @@ def test_a_new_storage_file_gets_its_folder_as_a_run_folder_does(tmp_path, schem
     study = optuna.create_study(study_name="new", storage=open_storage(f"{scheme}{file}"), direction="maximize")
     study.add_trial(optuna.trial.create_trial(value=1.0))
     assert file.is_file() and len(optuna.load_study(study_name="new", storage=open_storage(f"{scheme}{file}", create=False)).trials) == 1
+
+
+@pytest.mark.slow
+def test_a_single_job_says_the_threads_it_trains_with(mnist_like, tmp_path):
+    """--jobs 1 trains in the command's own process, on OMP_NUM_THREADS threads when that is set: the
+    header says so, and the candidates' recorded thread count agrees."""
+    out = tmp_path / "run"
+    proc = ranksearch("run", "--dataset", "mnist", "--data-dir", str(mnist_like), "--epochs", "1", "--train-subset", "100",
+                      "--budget", "2", "--jobs", "1", "--confirm-seeds", "0", "--out", str(out), env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert ", 1 job x 1 thread" in proc.stderr and "1 threads" not in proc.stderr
+    candidates = pd.read_csv(out / "trials.csv").query("role == 'candidate'")
+    assert len(candidates) and set(candidates["latency_threads"]) == {1}
