@@ -20,7 +20,7 @@ from ranksearch.errors import UserError, storage_failure
 
 ENVIRONMENT = """environment variables:
   RANKSEARCH_DATASETS  where the tests look for the real datasets (default ../shared/datasets)
-  RANKSEARCH_CACHE     decoded datasets and other caches (default $XDG_CACHE_HOME/ranksearch or ~/.cache/ranksearch)
+  RANKSEARCH_CACHE     decoded datasets, the default --data-dir (its datasets/) (default $XDG_CACHE_HOME/ranksearch or ~/.cache/ranksearch)
   OMP_NUM_THREADS      threads of a single training process (run/worker --jobs sets them per job)
   PGPASSWORD           the PostgreSQL password of a --storage URL without one (or ~/.pgpass)"""
 EXIT_CODES = """exit codes: 0 done, 1 a failure while running (storage, training job, full disk), 2 usage error or
@@ -235,7 +235,7 @@ def _data_args(p: argparse.ArgumentParser, defaults: dict) -> None:
     from ranksearch.config import PRECISIONS, RECIPE_NAMES
 
     p.add_argument("--dataset", help="mnist, fashion-mnist, cifar10, cifar100, or a folder with train/ and test/ class folders")
-    p.add_argument("--data-dir", help="folder holding the datasets in torchvision's layout (default: a per-user cache folder)")
+    p.add_argument("--data-dir", help="folder holding the datasets in torchvision's layout (default: $RANKSEARCH_CACHE/datasets)")
     p.add_argument("--train-subset", type=int, help="train on a stratified subset of N images (default: all)")
     p.add_argument("--val-fraction", type=float, help=f"share of the training set held out for validation (default {defaults['val_fraction']})")
     p.add_argument("--epochs", type=int, help="epochs per network (default: the recipe's, 10 for fast)")
@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="search per-layer ranks with an Optuna study", formatter_class=_Help,
                        epilog="examples:\n  ranksearch run --dataset cifar10 --data-dir ../shared/datasets --budget 50\n"
-                              "  ranksearch run --dataset fashion-mnist --budget 50 --epochs 5 --train-subset 10000 --family decef\n"
+                              "  ranksearch run --dataset fashion-mnist --data-dir ../shared/datasets --budget 50 --epochs 5 --family decef\n"
                               "  ranksearch run --config studies/fashion-mnist-light/config.json\n"
                               "  ranksearch run --dataset cifar10 --budget 200 --storage postgresql://user@host/db --study c10\n"
                               f"\nRerunning the same command continues the study; Ctrl-C is safe.\n\n{EXIT_CODES}\n\n{ENVIRONMENT}")
