@@ -153,9 +153,10 @@ def _reference_source(dataset: str, data_dir: Path):
         folder = data_dir / sub
         names = [n for pair in _IDX_FILES.values() for n in pair]
         found = [_idx_path(folder, n) for n in names]
-        if any(f is None for f in found):
+        missing = [n for n, f in zip(names, found) if f is None]
+        if missing:
             raise UserError(
-                f"{dataset}: files not found: expected {', '.join(names)} (or .gz) in {folder}; "
+                f"{dataset}: not found in {folder}: {', '.join(missing)} (or .gz; {len(missing)} of its {len(names)} files); "
                 f"put them there or pass --data-dir DIR where DIR/{sub} holds them "
                 f"(torchvision.datasets.{tv_name}(DIR, download=True) fetches them)"
             )
@@ -163,12 +164,13 @@ def _reference_source(dataset: str, data_dir: Path):
     tv_name, sub, train_files, test_files, _ = _CIFAR[dataset]
     folder = data_dir / sub
     names = train_files + test_files
-    if not all((folder / n).is_file() for n in names):
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
         jpeg = data_dir / f"{dataset}-jpeg"
         if (jpeg / "train").is_dir() and (jpeg / "test").is_dir():
             return _image_folder_files(jpeg), lambda: read_image_folder(jpeg), jpeg.name
         raise UserError(
-            f"{dataset}: files not found: expected {', '.join(names)} in {folder} "
+            f"{dataset}: not found in {folder}: {', '.join(missing)} ({len(missing)} of its {len(names)} files) "
             f"(torchvision's layout) or an image-folder tree in {data_dir / (dataset + '-jpeg')}; "
             f"put them there or pass --data-dir DIR (torchvision.datasets.{tv_name}(DIR, download=True) fetches them)"
         )
@@ -268,8 +270,11 @@ def read_image_folder(root: Path) -> ImageDataset:
     index = {c: i for i, c in enumerate(classes)}
 
     def decode(path: Path) -> torch.Tensor:
+        raw = path.read_bytes()
+        if not raw:
+            raise UserError(f"{path}: cannot decode image (an empty file); remove or replace the file")
         try:
-            img = decode_image(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8), ImageReadMode.RGB)
+            img = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), ImageReadMode.RGB)
         except Exception as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             reason = "damaged, or not an image" if ".cpp:" in first else first  # a codec's source line says nothing

@@ -255,6 +255,21 @@ def test_an_image_that_does_not_decode_is_named(tmp_path):
         load_dataset(str(root))
 
 
+def test_an_empty_image_file_is_named_as_empty(tmp_path):
+    root = tmp_path / "imgs"
+    write_image_folder(root, classes=("a", "b"), n_train=2, n_test=1)
+    (root / "test" / "a" / "empty.jpg").write_bytes(b"")
+    with pytest.raises(UserError, match=r"empty.jpg: cannot decode image \(an empty file\)"):
+        load_dataset(str(root))
+
+
+def test_a_missing_idx_file_is_named_alone(tmp_path):
+    write_idx_dataset(tmp_path)
+    (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(UserError, match=r"not found in .*: t10k-labels-idx1-ubyte \(or .gz; 1 of its 4 files\)"):
+        load_dataset("mnist", tmp_path)
+
+
 def test_a_train_subset_smaller_than_the_classes_is_a_user_error(tmp_path):
     write_idx_dataset(tmp_path)
     data = load_dataset("mnist", tmp_path)
