@@ -155,9 +155,10 @@ def _curve_sentence(v: Verdict) -> str:
                 f"accurate than that curve at its size: at equal validation accuracy the search saved no parameters.")
     c = best.candidate
     around = " and ".join(n.removeprefix("the ") for n in best.between)
+    read = f"read between {around}, log-interpolated" if len(best.between) > 1 else f"{around}, as accurate"
     return (f"What the search bought: at the validation accuracy of {c.name} ({c.trainable_params:,} parameters, val "
             f"{acc(c.val_accuracy)}), the curve of what you have without the search ({names}) needs about "
-            f"{best.baseline_params:,} parameters (read between {around}, log-interpolated): {best.times_fewer:.2f}x "
+            f"{best.baseline_params:,} parameters ({read}): {best.times_fewer:.2f}x "
             f"more, {best.percent_fewer:.0f} % saved.")
 
 

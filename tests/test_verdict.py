@@ -265,6 +265,10 @@ def test_what_the_search_bought_against_the_baselines_curve_at_equal_accuracy():
     # A front the curve beats everywhere buys nothing, and the verdict says so.
     lost = verdict(tables([cand(1, 9000, 0.81)], bases), cfg())
     assert lost.best_curve_saving is None and any("saved no parameters" in s for s in lost.sentences)
+    # A candidate exactly as accurate as one curve point is read off that point, not "between" it alone.
+    level = verdict(tables([cand(1, 5000, 0.86)], bases), cfg())
+    assert level.best_curve_saving.between == ["the Conv2d x0.75 baseline"]
+    assert any("10,000 parameters (Conv2d x0.75 baseline, as accurate): 2.00x more" in s for s in level.sentences)
 
 
 def test_confirmed_networks_are_judged_on_their_mean_and_level_within_seed_noise_is_said():
