@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("report", help="write report.html (Pareto plots and a verdict) for a run", formatter_class=_Help,
-                       epilog="examples:\n  ranksearch report runs/cifar10-light\n"
+                       epilog="examples:\n  ranksearch report runs/cifar10-all\n"
                               "  ranksearch report --storage postgresql://user@host/db --study c10 --out c10-report")
     p.add_argument("run_dir", nargs="?", help="a run folder written by `ranksearch run` (only report.html and summary.json, the verdict, are written into it)")
     p.add_argument("--storage", help="read the study from this storage URL instead of a run folder")
@@ -347,14 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder to write the report (and, for a study read by URL, its CSV and JSON) to (default: RUN_DIR)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("export", help="write a chosen point's configuration, or the trained network as ONNX or TorchScript",
+    p = sub.add_parser("export", help="write a chosen point's configuration, or the trained network (ONNX, TorchScript, checkpoint)",
                        formatter_class=_Help,
-                       epilog="examples:\n  ranksearch export runs/cifar10-light --max-params 20000 -o point.json\n"
-                              "  ranksearch export runs/cifar10-light --trial 17 -o point.json\n"
+                       epilog="examples:\n  ranksearch export runs/cifar10-all --max-params 20000 -o point.json\n"
+                              "  ranksearch export runs/cifar10-all --take -o point.json\n"
                               "then: ranksearch train --config point.json --epochs 30\n"
                               "the trained network as a file (trained first unless the run folder kept its weights):\n"
-                              "  ranksearch export runs/cifar10-light --max-params 20000 -o model.onnx\n"
-                              "  ranksearch export runs/cifar10-light --trial 17 --format torchscript -o model.ts")
+                              "  ranksearch export runs/cifar10-all --max-params 20000 -o model.onnx\n"
+                              "  ranksearch export runs/cifar10-all --trial 17 --format torchscript -o model.ts")
     p.add_argument("run_dir", help="a run folder written by `ranksearch run`")
     p.add_argument("--trial", type=int, help="the candidate with this trial number (trials.csv's number column)")
     p.add_argument("--max-params", type=int, help="the most accurate front member with at most this many trainable parameters "

@@ -52,7 +52,8 @@ class Setting:
         raise ValueError(f"{where}: {self.name} must be {want}, got {text!r}")
 
     def describe(self) -> str:
-        return f"{self.name}={self.default}"
+        """``name=default`` as help shows it, a float to 4 significant digits (grace=0.3333)."""
+        return f"{self.name}={self.default:.4g}" if isinstance(self.default, float) else f"{self.name}={self.default}"
 
 
 @dataclass(frozen=True)
