@@ -294,6 +294,11 @@ def test_train_from_config_with_flag_overrides_json_and_save(tmp_path):
     assert torch.isfinite(logits).all() and logits.shape == (18, 3)
     acc = accuracy(model, splits.test_x, splits.test_y, lambda xb: (xb.float() - mean) / std, torch.device("cpu"))
     assert acc == out["test_accuracy"]
+    # Without --json the result is one line on stdout too (progress stays on stderr).
+    plain = ranksearch("train", "--config", str(tmp_path / "config.json"), "--epochs", "1", "--val-fraction", "0.25")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == (f"{counts.trainable_params:,} parameters, {counts.flops:,} FLOPs, val {out['val_accuracy']:.4f}, "
+                            f"test {out['test_accuracy']:.4f}\n")
 
 
 @pytest.mark.slow
