@@ -193,6 +193,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UserError(f"cannot write {out}: {e.strerror}; choose another -o path") from None
         lines = [f"{row.key}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
                  f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f} -> {out}", f"train it: ranksearch train --config {out}"]
+        if args.format is None and out.suffix.lower() in (".pt", ".pth"):  # what `train --save x.pt` writes is a checkpoint
+            lines.append(f"note: {out} holds the configuration as JSON, nothing trained; --format checkpoint writes the "
+                         "trained network")
     if args.max_params is not None:
         note = more_accurate_note(result.tables, row, args.max_params, args.max_flops)
         lines += [note] if note else []

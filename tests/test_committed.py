@@ -89,3 +89,16 @@ def test_readme_documents_every_column_and_key_of_the_committed_headline():
     summary_keys = set(json.loads((folder / "summary.json").read_text()))
     missing += [k for k in sorted(front_keys | summary_keys) if f"`{k}`" not in keys_text]
     assert missing == []
+
+
+def test_export_to_a_pt_file_says_it_holds_the_configuration(tmp_path):
+    """`train --save x.pt` writes a trained checkpoint; `export -o x.pt` writes the configuration unless
+    --format checkpoint: said, so nobody deploys a JSON file by its suffix."""
+    from conftest import ranksearch
+
+    fm = ROOT / "studies" / "fashion-mnist-light"
+    proc = ranksearch("export", str(fm), "--take", "-o", str(tmp_path / "take.pt"))
+    assert proc.returncode == 0 and json.loads((tmp_path / "take.pt").read_text())["model"]
+    assert "holds the configuration as JSON, nothing trained; --format checkpoint" in proc.stdout
+    proc = ranksearch("export", str(fm), "--take", "-o", str(tmp_path / "take.json"))
+    assert proc.returncode == 0 and "note:" not in proc.stdout
