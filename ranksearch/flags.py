@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, help="finished candidates in total, complete or pruned (required without --config)")
     p.add_argument("--family", help=f"the search space: {', '.join(spaces())} (default {D['family']})")
     p.add_argument("--objectives", help=f"minimised beside validation accuracy: params, optionally with "
-                                        f"{' and '.join(o for o in objective_names() if o != 'params')} (default {D['objectives']})")
+                                        f"{' and '.join(o for o in objective_names() if o != 'params')}, comma-separated; latency:eager and "
+                                        f"latency:onnx name the latencies by runtime (default {D['objectives']})")
     p.add_argument("--sampler", help=f"NAME or NAME:key=value,...: {SAMPLERS.help()} (default {D['sampler']})")
     p.add_argument("--pruner", help=f"NAME or NAME:key=value,...: {PRUNERS.help()} (default {D['pruner']})")
     p.add_argument("--start", choices=("parent", "scratch"),
