@@ -247,19 +247,15 @@ def test_image_folder_with_an_empty_class_folder_is_a_user_error(tmp_path):
         load_dataset(str(root))
 
 
-def test_an_image_that_does_not_decode_is_named(tmp_path):
+@pytest.mark.parametrize("where,raw,said", [
+    ("train/b/broken.png", b"\x89PNG\r\n\x1a\n not really", r"broken.png: cannot decode image"),
+    ("test/a/empty.jpg", b"", r"empty.jpg: cannot decode image \(an empty file\)"),
+], ids=["damaged", "empty"])
+def test_an_image_that_does_not_decode_is_named(tmp_path, where, raw, said):
     root = tmp_path / "imgs"
     write_image_folder(root, classes=("a", "b"), n_train=2, n_test=1)
-    (root / "train" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    with pytest.raises(UserError, match=r"broken.png: cannot decode image"):
-        load_dataset(str(root))
-
-
-def test_an_empty_image_file_is_named_as_empty(tmp_path):
-    root = tmp_path / "imgs"
-    write_image_folder(root, classes=("a", "b"), n_train=2, n_test=1)
-    (root / "test" / "a" / "empty.jpg").write_bytes(b"")
-    with pytest.raises(UserError, match=r"empty.jpg: cannot decode image \(an empty file\)"):
+    (root / where).write_bytes(raw)
+    with pytest.raises(UserError, match=said):
         load_dataset(str(root))
 
 
