@@ -33,7 +33,7 @@ tr.dominated td{color:#777}
 .badge{display:inline-block;white-space:nowrap;background:#2a7;color:#fff;border-radius:4px;padding:0 5px;margin:1px;
   font-size:11px;font-weight:600}
 .badge.grey{background:#999} .badge.warn{background:#c60} code{font-size:11px;color:#333;word-break:break-all}
-.note{font-size:13px;color:#555} .plot{margin:6px 0 18px} td.layers{white-space:nowrap}
+.note{font-size:13px;color:#555} .plot{margin:6px 0 18px} td.layers{min-width:14em} .wide{overflow-x:auto}
 details summary{cursor:pointer;color:#06c;font-size:12px;white-space:nowrap} details code{display:block;max-width:380px}
 """
 
@@ -133,10 +133,10 @@ def _table(data: dict[str, Any]) -> str:
         "— where the study predates the measurement. Grey rows: a baseline is no larger and at least as accurate. "
         "Orange: a baseline the search did not beat at its size. "
         "<i>train it</i>: the command that trains that network again.</p>"
-        '<table id="front-table"><thead><tr><th class="l">network</th><th class="l">verdict</th><th class="l">layers</th>'
+        '<div class="wide"><table id="front-table"><thead><tr><th class="l">network</th><th class="l">verdict</th><th class="l">layers</th>'
         "<th>params</th><th>fewer than Conv2d</th><th>FLOPs</th><th>val acc</th><th>test acc</th><th>seconds to train</th>"
         "<th>latency ms (batch 1)</th><th>ms / image (batch 256)</th><th class=\"l\">train it</th></tr></thead><tbody>"
-        + "".join(body) + "</tbody></table>"
+        + "".join(body) + "</tbody></table></div>"
     )
 
 
@@ -171,9 +171,9 @@ def _paper_table(data: dict[str, Any]) -> str:
         "accuracy after the last epoch. The plots draw them (purple diamonds) at the trainable parameters of the same "
         "network rebuilt here; the paper counts the Keras way (plus BatchNorm's moving mean and variance). The last "
         "columns are the same networks trained by this study with its own recipe.</p>"
-        "<table><thead><tr><th class=\"l\">the paper's model</th><th>params (paper, Keras)</th><th>trainable params</th>"
+        "<div class=\"wide\"><table><thead><tr><th class=\"l\">the paper's model</th><th>params (paper, Keras)</th><th>trainable params</th>"
         "<th>paper test acc</th><th>epochs</th><th>lr</th><th class=\"l\">here</th><th>val acc here</th><th>test acc here</th>"
-        "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"
     )
 
 
