@@ -62,16 +62,22 @@ def make_folder(folder: str | Path) -> Path:
     return folder
 
 
-def make_parent(path: str | Path) -> Path:
-    """Create the folder the file ``path`` will be written in, as ``--out`` creates its folder, before
-    any work is spent on it; one line when it cannot be made or written."""
+def check_parent(path: str | Path) -> Path:
+    """The folder the file ``path`` will be written in, refused in one line when it could not be made or
+    written (a file in the way, a read-only parent); nothing is created, so a command checks this before
+    any work and a later bad input leaves no empty folder behind."""
     folder = Path(path).resolve().parent
     nearest = next(p for p in (folder, *folder.parents) if p.exists())
     if not nearest.is_dir():
         raise UserError(f"{path}: {nearest} is a file, not a folder; choose another path")
     if not os.access(nearest, os.W_OK):
         raise UserError(f"{path}: folder {nearest} is not writable; choose another path")
-    return make_folder(folder)
+    return folder
+
+
+def make_parent(path: str | Path) -> Path:
+    """Create the folder the file ``path`` will be written in, as ``--out`` creates its folder."""
+    return make_folder(check_parent(path))
 
 
 def _running(pid: int) -> bool:

@@ -172,12 +172,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ranksearch import api
-    from ranksearch.atomic import make_parent
+    from ranksearch.atomic import check_parent
     from ranksearch.export_run import export_format
     from ranksearch.picks import more_accurate_note
 
     out = Path(args.output)
-    make_parent(out)
+    check_parent(out)  # made when the file is written
     pick = dict(max_params=args.max_params, max_flops=args.max_flops, take=args.take, baseline=args.baseline)
     if export_format(out, args.format) != "config" or args.input != "float":  # the trained network as a file
         done = _config(api.export, args.run_dir, args.trial, **pick, to=out, format=args.format, input=args.input,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ranksearch.atomic import make_parent
+from ranksearch.atomic import check_parent, make_parent
 from ranksearch.config import TrainConfig
 from ranksearch.deploy import Trained, Written, check_format, format_for_path, load_checkpoint, write
 from ranksearch.errors import UserError
@@ -100,10 +100,11 @@ def export_point(run_dir: str | Path, trial: int | None = None, *, max_params: i
     """The chosen row (``ranksearch.picks``) written to ``to`` as ``format`` (see the module rules)."""
     format = export_format(to, format)
     check_format(format, input)
-    make_parent(to)
+    check_parent(to)
     run = open_run(run_dir)
     tables = study_tables(run.study, run.config, run.folder)
     row = pick_row(tables, run.config, trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline)
+    make_parent(to)  # the row exists: now the folder, before any training
     config = point_config(row, run.config, tables.parent_weights)
     if format == "config":
         return Exported(row, config, write(Trained(None, config, {}, None, None), to, "config"), False, None)

@@ -11,7 +11,7 @@ import torch
 from lightlayers import ModelSpec, NetworkSpec, build_model, count_model, reference_spec, reference_spec_for_shape
 from lightlayers.network import check_outputs, load_state
 
-from ranksearch.atomic import make_parent
+from ranksearch.atomic import check_parent, make_parent
 from ranksearch.config import TrainConfig
 from ranksearch.data import REFERENCE_NAMES, Splits, load_splits
 from ranksearch.deploy import Trained, Written, check_format, format_for_path, write
@@ -76,7 +76,7 @@ def train_point(
     ``save``: write the trained network there as ``format`` (default: the one its suffix names,
     else a checkpoint), taking ``input`` (``ranksearch.deploy``: formats, metadata, the check)."""
     if save is not None:
-        make_parent(save)
+        check_parent(save)
         format = format or format_for_path(save, "checkpoint")
         check_format(format, input)
     data, splits = load_splits(cfg.data, lambda s: progress.line(f"data {cfg.data.dataset}: {s}"))
@@ -159,6 +159,7 @@ def train_point(
     if save is not None:
         mean, std = normalization(splits, cfg.recipe)
         trained = Trained(result.model, cfg.to_dict(), summary, mean.tolist(), std.tolist(), list(data.classes))
+        make_parent(save)
         written = write(trained, save, format, input, pixels=splits.test_x)
         progress.line(written.line())
     return PointResult(cfg, summary, result.model, written)

@@ -102,3 +102,19 @@ def test_export_to_a_pt_file_says_it_holds_the_configuration(tmp_path):
     assert "holds the configuration as JSON, nothing trained; --format checkpoint" in proc.stdout
     proc = ranksearch("export", str(fm), "--take", "-o", str(tmp_path / "take.json"))
     assert proc.returncode == 0 and "note:" not in proc.stdout
+
+
+def test_a_bad_export_or_train_leaves_no_empty_folder_behind(tmp_path):
+    """The folder of -o or --save is made only once the input has checked out: a trial that does not exist
+    or data that is missing is one line, and the folder it named is not created."""
+    from conftest import ranksearch
+
+    fm = ROOT / "studies" / "fashion-mnist-light"
+    for out in ("a/x.json", "b/x.onnx"):
+        proc = ranksearch("export", str(fm), "--trial", "99999", "-o", str(tmp_path / out))
+        assert proc.returncode == 2 and "no finished candidate numbered 99999" in proc.stderr, proc.stderr
+    (tmp_path / "empty").mkdir()
+    proc = ranksearch("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "empty"), "--family", "conv",
+                      "--save", str(tmp_path / "c" / "m.pt"))
+    assert proc.returncode == 2 and "not found in" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
