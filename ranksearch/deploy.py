@@ -25,6 +25,7 @@ with ``torch.load(path, weights_only=True)``). The rules:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -159,7 +160,7 @@ def _write_onnx(trained: Trained, network: nn.Module, example: torch.Tensor, par
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(model)
-    onnx.save_model(model, str(part))
+    _write_bytes(part, model.SerializeToString())
     run = session(str(part), torch.get_num_threads()).run
     return lambda x: torch.from_numpy(run(None, {INPUT: x.numpy()})[0])
 
@@ -169,7 +170,9 @@ def _write_torchscript(trained: Trained, network: nn.Module, example: torch.Tens
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(network, example, check_trace=False)
-        torch.jit.save(traced, str(part), _extra_files=trained.metadata(input))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files=trained.metadata(input))
+        _write_bytes(part, buffer.getvalue())
         loaded = torch.jit.load(str(part), map_location="cpu")
     loaded.eval()
     return loaded
@@ -177,9 +180,19 @@ def _write_torchscript(trained: Trained, network: nn.Module, example: torch.Tens
 
 def _write_checkpoint(trained: Trained, part: Path):
     state = {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
+    buffer = io.BytesIO()
     torch.save({"config": trained.config, "state_dict": state, "result": trained.result,
-                "normalization": {"mean": trained.mean, "std": trained.std}, "classes": trained.classes}, part)
+                "normalization": {"mean": trained.mean, "std": trained.std}, "classes": trained.classes}, buffer)
+    _write_bytes(part, buffer.getvalue())
     return load_checkpoint(part).model
+
+
+def _write_bytes(part: Path, data: bytes) -> None:
+    """Write through Python's file API: torch's own writer reports a full disk as a RuntimeError, not an OSError."""
+    with open(part, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def load_checkpoint(path: str | Path) -> Trained:

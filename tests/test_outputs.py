@@ -189,3 +189,14 @@ def test_a_full_disk_at_the_end_of_a_run_prints_the_front_and_leaves_no_partial_
         assert proc.returncode == 1 and "No space left on device" in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert kept.read_bytes() == before and temporaries(out) == []
+
+    # A trained network's file (torch and ONNX serialise it; we write the bytes): one line too, no partial file.
+    (small_disk / "filler").unlink()
+    with open(small_disk / "filler", "wb") as fh:  # leave 16 KB: the networks trained below need more
+        fh.write(b"\0" * (shutil.disk_usage(small_disk).free - 16384))
+    for fmt, name in (("checkpoint", "m.pt"), ("torchscript", "m.ts"), ("onnx", "m.onnx")):
+        proc = ranksearch("export", str(out), "--max-params", "10000000", "--format", fmt, "-o", str(small_disk / name))
+        errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, (fmt, proc.stderr)
+        assert len(errors) == 1 and "No space left on device" in errors[0], (fmt, proc.stderr)
+        assert not (small_disk / name).exists() and temporaries(small_disk) == []
