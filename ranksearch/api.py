@@ -46,6 +46,7 @@ SEARCH_SETTINGS = (
     "weights", "start", "finetune_epochs", "baselines", "confirm_seeds", "warm_shares",
 )
 _DATA_KEYS = ("dataset", "data_dir", "train_subset", "val_fraction")
+TRAIN_SETTINGS = (*_DATA_KEYS, "recipe", "epochs", "precision", "seed", "threads", "device")
 _TOP_KEYS = ("family", "sampler", "pruner", "storage", "timeout", "seed", "budget", "warm_start", "device", "start",
              "confirm_seeds")
 
@@ -318,6 +319,9 @@ def train_config(config: TrainConfig | dict | str | Path | None = None, **settin
     """A point configuration: ``config`` (an exported point) with settings overriding it, or a new one
     from ``dataset`` (its model chosen later by ``family`` and ``rank`` in ``train``)."""
     given = {k: v for k, v in settings.items() if v is not None}
+    unknown = sorted(set(given) - set(TRAIN_SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(TRAIN_SETTINGS)}")
     device = given.get("device", "auto")
     if isinstance(config, TrainConfig):
         cfg = config

@@ -118,8 +118,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _check_rank_flag(args.family, args.rank)
     elif args.config is None and args.model is None:
         raise UserError("give --config FILE, or --dataset D with --family F (and --rank K) or --model SOURCE")
-    settings = {k: getattr(args, k) for k in ("dataset", "data_dir", "train_subset", "val_fraction", "epochs", "recipe", "precision", "seed", "threads")}
-    cfg = _config(api.train_config, args.config, device=args.device, **settings)
+    cfg = _config(api.train_config, args.config, **{k: getattr(args, k) for k in api.TRAIN_SETTINGS})
     result = _config(api.train, cfg, family=args.family, rank=args.rank, model=args.model, model_args=args.model_args,
                      weights=args.weights, save=args.save, device=args.device, input=args.input)
     s = result.summary  # the result on stdout, as every command's (progress went to stderr)

@@ -48,6 +48,8 @@ def test_a_config_object_and_keywords_make_the_same_search(mnist_like):
         ranksearch.search_config(dataset="mnist", budget=0)
     with pytest.raises(ValueError, match="unknown setting"):
         ranksearch.search_config(dataset="mnist", budget=3, epoch=2)
+    with pytest.raises(ValueError, match="unknown setting.s. epoch; known: dataset"):  # train refuses a typo too
+        ranksearch.train(dataset="mnist", family="light", rank=3, epoch=2)
     shares = ranksearch.search_config(dataset="mnist", budget=3, warm_shares="0.3,0.2")
     assert shares.warm_shares == (0.3, 0.2) and cfg.warm_shares == (0.25, 0.35, 0.5)
     assert ranksearch.search_config(json.loads(json.dumps(shares.to_dict()))).warm_shares == (0.3, 0.2)  # as config.json
