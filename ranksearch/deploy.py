@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import time
 import warnings
 from dataclasses import dataclass
@@ -187,6 +188,14 @@ def _write_checkpoint(trained: Trained, part: Path):
     return load_checkpoint(part).model
 
 
+def _starts_with(path: str | Path, prefix: bytes) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(prefix)) == prefix
+    except OSError:
+        return False
+
+
 def _write_bytes(part: Path, data: bytes) -> None:
     """Write through Python's file API: torch's own writer reports a full disk as a RuntimeError, not an OSError."""
     with open(part, "wb") as fh:
@@ -200,15 +209,27 @@ def load_checkpoint(path: str | Path) -> Trained:
     from ranksearch.config import TrainConfig
     from ranksearch.trainer import apply_recipe
 
+    not_one = f"{path}: not a `ranksearch train --save` checkpoint"
     try:
         saved = torch.load(path, weights_only=True, map_location="cpu")
-        cfg = TrainConfig.from_dict(saved["config"], str(path))
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{path}: not a `ranksearch train --save` checkpoint ({type(e).__name__}: {e})") from None
+        config = saved["config"]
+    except Exception as e:  # torch.load raises what the bytes lead it to: pickle, zip, EOF, key errors
+        if _starts_with(path, b"{"):
+            raise UserError(f"{not_one}: it holds JSON (a configuration, as `ranksearch export` writes); train it "
+                            f"with `ranksearch train --config {path} --save model.pt` and load that") from None
+        first = (str(e).strip().splitlines() or [""])[0]
+        reason = ("an empty file" if Path(path).stat().st_size == 0 else "its bytes are not a torch.save file"
+                  if isinstance(e, (pickle.UnpicklingError, EOFError)) else f"{type(e).__name__}: {first}")
+        raise UserError(f"{not_one} ({reason})") from None
     from lightlayers import build_model
 
-    try:
+    try:  # a moved or edited network source: the checkpoint is fine, its code is not
+        cfg = TrainConfig.from_dict(config, str(path))
         model = build_model(cfg.model)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{path}: its network does not build ({str(e).removeprefix(f'{path}: ')}); the checkpoint "
+                        "rebuilds its network from the code it names, so that code must import as when it was saved") from None
+    try:
         apply_recipe(model, cfg.recipe)  # BatchNorm's epsilon, LightLinear's scale: settings the state_dict does not hold
         model.load_state_dict(saved["state_dict"])
     except (ValueError, RuntimeError) as e:

@@ -185,6 +185,33 @@ def test_a_checkpoint_is_rebuilt_with_its_recipe_settings(tmp_path):
     assert set(saved) == {"config", "state_dict", "result", "normalization", "classes"}
 
 
+def test_a_file_that_is_not_a_loadable_checkpoint_is_one_line_saying_what_it_is(tmp_path):
+    from ranksearch import load_model
+
+    t = networks()["separable"]
+    write(t, tmp_path / "point.json", "config")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "text.pt").write_bytes(b"weights\n")
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "state.pt")
+    for name, said in (("point.json", "it holds JSON (a configuration, as `ranksearch export` writes); train it with"),
+                       ("empty.pt", "(an empty file)"), ("text.pt", "(its bytes are not a torch.save file)"),
+                       ("state.pt", "(KeyError: 'config')")):
+        with pytest.raises(UserError, match="not a `ranksearch train --save` checkpoint") as e:
+            load_model(tmp_path / name)
+        assert said in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+    source = tmp_path / "mine.py"  # a checkpoint of the user's own network, whose code then moved
+    source.write_text("from torch import nn\nclass Net(nn.Sequential):\n    def __init__(self):\n"
+                      "        super().__init__(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))\n")
+    spec = NetworkSpec(f"{source}:Net", 1, 28, 10)
+    mine = Trained(build_model(spec).eval(), {**t.config, "model": spec.to_dict()}, {}, [0.5], [0.25])
+    write(mine, tmp_path / "mine.pt", "checkpoint")
+    assert load_model(tmp_path / "mine.pt").input_shape == (1, 28, 28)
+    source.rename(tmp_path / "moved.py")
+    with pytest.raises(UserError, match=f"its network does not build .* no such file {source}.; the checkpoint rebuilds"):
+        load_model(tmp_path / "mine.pt")
+
+
 def test_a_network_file_that_does_not_check_is_not_left_behind(tmp_path):
     t = networks()["separable"]
     t.mean = [float("nan")]  # every output NaN: no file can match it
