@@ -182,6 +182,7 @@ class SearchResult:
     folder: Path | None
     reason: str | None = None  # why the search stopped; None for a loaded run
     seconds: float | None = None
+    storage_url: str | None = None  # where the study is, for a result without a run folder (loaded by storage URL)
 
     @property
     def trials(self) -> pd.DataFrame:
@@ -235,23 +236,24 @@ class SearchResult:
     def write(self) -> Path:
         """Write the run folder's files as a finished search leaves them (trials.csv, front.json,
         config.json, summary.json, report.html); return the report's path."""
-        from ranksearch.outputs import write_tables
+        from ranksearch.outputs import write_summary, write_tables
+        from ranksearch.report import write_report
 
         if self.folder is None:
             raise ValueError("this result has no run folder")
         write_tables(self.tables, self.config, self.folder)
-        return self.report()
+        write_summary(self.verdict.to_dict(), self.folder)
+        return write_report(self.tables, self.config, self.study.study_name, self.folder, str(self.folder))
 
     def report(self, out: str | Path | None = None) -> Path:
-        """Write report.html and summary.json (into the run folder unless ``out`` is given); return the report's path."""
-        from ranksearch.outputs import write_summary
-        from ranksearch.report import write_report
+        """Write report.html and summary.json (into the run folder unless ``out`` is given); return the report's
+        path. As ``ranksearch report --out``: a folder of its own gets the tables too, so its commands work there."""
+        from ranksearch.report import rebuild_report
 
-        target = Path(out) if out is not None else self.folder
-        if target is None:
+        if self.folder is None and out is None:
             raise ValueError("this result has no run folder: give out=")
-        write_summary(self.verdict.to_dict(), target)
-        return write_report(self.tables, self.config, self.study.study_name, target, str(target))
+        return rebuild_report(None if self.folder is None else str(self.folder), self.storage_url,
+                              self.study.study_name, None if out is None else str(out))
 
 
 def _progress(progress: bool | TextIO | Progress | None) -> Progress:
@@ -289,7 +291,8 @@ def _search(config: SearchConfig | dict | str | Path | None = None, *, out: str 
 def load(run_dir: str | Path | None = None, *, storage: str | None = None, study: str | None = None) -> SearchResult:
     """A finished (or running) search: from its run folder, or by storage URL and study name."""
     opened = open_run(run_dir, storage, study)
-    return SearchResult(opened.config, opened.study, study_tables(opened.study, opened.config, opened.folder), opened.folder)
+    return SearchResult(opened.config, opened.study, study_tables(opened.study, opened.config, opened.folder), opened.folder,
+                        storage_url=None if opened.folder is not None else opened.url)
 
 
 def export(run_dir: str | Path, trial: int | None = None, *, max_params: int | None = None,

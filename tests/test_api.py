@@ -30,6 +30,9 @@ def test_run_load_export_train_through_the_public_api(mnist_like, tmp_path):
     again = ranksearch.load(tmp_path / "run")
     pd.testing.assert_frame_equal(again.trials, result.trials)
     assert again.config == result.config
+    elsewhere = again.report(out=tmp_path / "reports" / "mnist")  # a folder not made yet, as --out
+    assert elsewhere == tmp_path / "reports" / "mnist" / "report.html" and elsewhere.is_file()
+    assert ranksearch.load(elsewhere.parent).trials.equals(again.trials)  # its commands work there, as --out's
 
     best = result.front.iloc[-1]
     point = again.export(max_params=int(best.trainable_params), to=tmp_path / "point.json")
