@@ -106,7 +106,10 @@ class ModelCount:
 def count_model(model: nn.Module) -> ModelCount:
     """Totals and one row per slot of a network built by ``build_model`` (a reference network's
     conv layers and head, or a user network's replaceable layers, changed or not)."""
-    spec = model.spec
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        raise ValueError(f"count_model counts a network built by build_model (it reads its spec), not a {type(model).__name__}; "
+                         "for any network use trainable_params(model) and flops(model, (channels, height, width))")
     per_module = flops_by_module(model, (spec.in_channels, spec.image_size, spec.image_size))
     rows = []
     for slot in spec.slots():

@@ -100,6 +100,29 @@ def test_per_layer_counts_add_up():
     assert sum(r.flops for r in counts.layers) == counts.flops == flops(model, (3, 32, 32))
 
 
+def test_the_readmes_layer_examples_run_and_print_what_their_comments_say():
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Layers in your own code"):text.index("## Train one configuration")]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "1764" and "13247" in lines  # the counts the comments give
+    dense, small, small_flops = map(int, lines[-1].split())  # the factorised ResNet-18: fewer parameters
+    assert small < dense and small_flops > 0
+
+
+def test_count_model_of_a_network_without_a_spec_says_what_counts_it():
+    with pytest.raises(ValueError, match=r"not a Sequential; for any network use trainable_params\(model\) and flops"):
+        count_model(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
 def test_flops_of_a_conv_model_by_hand():
     # block1 at 32x32: conv1 3->16 and conv2 16->16 (3x3), shortcut 3->16 (1x1); then 16x16, 8x8.
     expected = (
