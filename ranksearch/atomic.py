@@ -66,6 +66,8 @@ def check_parent(path: str | Path) -> Path:
     """The folder the file ``path`` will be written in, refused in one line when it could not be made or
     written (a file in the way, a read-only parent); nothing is created, so a command checks this before
     any work and a later bad input leaves no empty folder behind."""
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a folder; give the path of a file to write, in it or elsewhere")
     folder = Path(path).resolve().parent
     nearest = next(p for p in (folder, *folder.parents) if p.exists())
     if not nearest.is_dir():

@@ -253,6 +253,7 @@ CASES = [
     Case("images of 4x4 pixels (train)", lambda w: ["train", "--dataset", _tiny_images(w), "--family", "conv"], 2, "too small"),
     Case("images of 4x4 pixels (run)", lambda w: ["run", "--dataset", _tiny_images(w), "--budget", "2", "--out", str(w.root / "r-tiny")], 2, "too small"),
     Case("export -o under a file", lambda w: ["export", str(w.run), "--trial", "0", "-o", _file_in_the_way(w) + "/x.json"], 2, "is a file, not a folder"),
+    Case("train --save names a folder", lambda w: ["train", "--config", _config(w), "--save", str(w.root)], 2, "is a folder; give the path of a file"),
     Case("train --save in a read-only folder", lambda w: ["train", "--config", _config(w), "--save", "/proc/sys/w.pt"], 2, "is not writable"),
     Case("--out names a file", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--out", _file_in_the_way(w)], 2, "a file is in the way"),
     Case("--out in a read-only folder", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--out", "/proc/sys/ranksearch-run"], 2, "is not writable"),
