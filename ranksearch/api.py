@@ -318,6 +318,27 @@ def export(run_dir: str | Path, trial: int | None = None, *, max_params: int | N
     return load(run_dir).export(trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline, to=to)
 
 
+EXPORT_HINT = "`ranksearch export RUN_FOLDER --take -o point.json` writes one"
+
+
+def _point_dict(config: Any) -> dict[str, Any]:
+    """A point's configuration as a dict; a run folder, a search's config.json or front.json given
+    instead is named, with how to get a point from it."""
+    if isinstance(config, (str, Path)) and Path(config).is_dir():
+        raise ValueError(f"{config} is a folder, not a point's configuration; `ranksearch export {config} --take -o "
+                         "point.json` writes the configuration of what its verdict takes")
+    if isinstance(config, (str, Path)) and not Path(config).exists():
+        raise ValueError(f"{config}: no such file; a point's configuration is a JSON file: {EXPORT_HINT}")
+    data = _as_dict(config, "TrainConfig")
+    if isinstance(data, list):
+        raise ValueError(f"{config} holds a list (front.json?), not one point's configuration; "
+                         "`ranksearch export RUN_FOLDER --trial N -o point.json` writes one member's")
+    if isinstance(data, dict) and "budget" in data:
+        raise ValueError(f"{config} is a search's configuration (`ranksearch run --config` runs it), not a point's; "
+                         f"`ranksearch export {Path(str(config)).parent} --take -o point.json` writes one")
+    return data
+
+
 def train_config(config: TrainConfig | dict | str | Path | None = None, **settings: Any) -> TrainConfig:
     """A point configuration: ``config`` (an exported point) with settings overriding it, or a new one
     from ``dataset`` (its model chosen later by ``family`` and ``rank`` in ``train``)."""
@@ -329,7 +350,8 @@ def train_config(config: TrainConfig | dict | str | Path | None = None, **settin
     if isinstance(config, TrainConfig):
         cfg = config
     elif config is not None:
-        cfg = TrainConfig.from_dict(_as_dict(config, "TrainConfig"), str(config) if isinstance(config, (str, Path)) else "config")
+        data = _point_dict(config)
+        cfg = TrainConfig.from_dict(data, str(config) if isinstance(config, (str, Path)) else "config")
     elif "dataset" in given:
         cfg = TrainConfig(None, DataConfig(dataset=given["dataset"]),
                           make_recipe(given.get("recipe", "fast"), given["dataset"], device=resolve_device(device).type))
