@@ -101,7 +101,7 @@ def train_point(
         f"training {cfg.data.dataset}: {counts.trainable_params:,} parameters, {counts.flops:,} FLOPs, "
         f"{len(splits.train_y):,} train / {len(splits.val_y):,} val / {len(splits.test_y):,} test images, "
         f"recipe {cfg.recipe.name}, {epochs(cfg.recipe.epochs)}"
-        + (f", {cfg.threads} CPU thread{'s' if cfg.threads != 1 else ''} as the search trained it (--threads N for more)"
+        + (f", {cfg.threads} CPU thread{'s' if cfg.threads != 1 else ''} as the search trained it (--threads N, or threads=N in Python, for more)"
            if cfg.threads is not None and resolve_device(device).type == "cpu" and cfg.threads < cores() else "")
     )
 

@@ -68,3 +68,12 @@ def test_a_saved_model_loads_with_one_call_and_reproduces_its_test_accuracy_on_r
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout.split()[-1]) == pytest.approx(recorded, abs=1e-4)
+
+    import torch
+
+    from ranksearch import load_model
+
+    loaded = load_model(model)  # ToTensor's 0..1 floats would predict one class for everything: refused
+    with pytest.raises(ValueError, match="float images in 0..1"):
+        loaded.predict(torch.rand(2, 1, 28, 28))
+    assert loaded.predict(torch.rand(2, 1, 28, 28) * 255).shape == (2,)
