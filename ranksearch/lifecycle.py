@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 
 from ranksearch import records, signals, storage
+from ranksearch.atomic import make_folder
 from ranksearch.baselines import baseline_spec, required_networks
 from ranksearch.confirm import confirmations
 from ranksearch.config import SearchConfig
@@ -154,7 +155,7 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
     splits = read_data(cfg, progress)  # a bad dataset is refused before the storage is touched
     progress.line(f"data {cfg.data.dataset}: {len(splits.train_y):,} train / {len(splits.val_y):,} val / "
                   f"{len(splits.test_y):,} test images ({time.perf_counter() - t0:.1f}s)")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     try:
         study = open_study(cfg, url, cfg.seed, create=True)
     except UserError:

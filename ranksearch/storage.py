@@ -270,7 +270,7 @@ def check_folder_study(folder: Path, cfg: SearchConfig) -> None:
         held = f"study {others[0]!r} in its {EMBEDDED_FILE}"
     if held is not None:
         raise UserError(f"--out {folder} holds {held}; a run folder holds one study: give another --out for study "
-                        f"{cfg.study_name!r}, or continue that study with `ranksearch run --config {folder / 'config.json'}`")
+                        f"{cfg.study_name!r}, or continue that study with `ranksearch run --config {folder / 'config.json'} --out {folder}`")
 
 
 def read_run_config(folder: Path) -> SearchConfig:

@@ -259,6 +259,7 @@ CASES = [
     Case("train --save names a folder", lambda w: ["train", "--config", _config(w), "--save", str(w.root)], 2, "is a folder; give the path of a file"),
     Case("train --save in a read-only folder", lambda w: ["train", "--config", _config(w), "--save", "/proc/sys/w.pt"], 2, "is not writable"),
     Case("--out names a file", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--out", _file_in_the_way(w)], 2, "a file is in the way"),
+    Case("--out in /proc (writable to root's access(), not to mkdir)", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--out", "/proc/ranksearch-run"], 2, "/proc/ranksearch-run"),
     Case("--out in a read-only folder", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--out", "/proc/sys/ranksearch-run"], 2, "is not writable"),
     Case("report on a damaged study.db", lambda w: ["report", _damaged(w)], 1, "may be damaged"),
     Case("export from a damaged study.db", lambda w: ["export", _damaged(w), "--trial", "0", "-o", str(w.root / "x.json")], 1, "may be damaged"),

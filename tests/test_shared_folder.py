@@ -2,6 +2,7 @@
 once; a folder holding another study is refused before anything is written."""
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -99,6 +100,11 @@ def test_a_folder_holding_another_study_is_refused_and_its_report_stays_its_own(
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith(f"ranksearch run: error: --out {out} holds study 'mnist-all'")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+    hint = re.search(r"continue that study with `ranksearch (.*?)`", proc.stderr)[1].split()  # does what it says
+    proc = ranksearch(*hint, "--budget", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (pd.read_csv(out / "trials.csv").role == "candidate").sum() == 2 and not (tmp_path / "runs").exists()
 
 
 def test_a_queued_trial_claimed_late_counts_after_the_trials_that_started_before_it(tmp_path):
