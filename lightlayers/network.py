@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import pickle
 import sys
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -87,8 +88,12 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"weights {p}: no such file")
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # what torch.save(model) gives: a pickled class, which weights_only refuses
+        raise ValueError(f"weights {p}: not a state_dict file (a whole pickled model?); save the weights with "
+                         "torch.save(model.state_dict(), path)") from None
     except Exception as e:
-        raise ValueError(f"weights {p}: not a PyTorch state_dict file ({type(e).__name__}: {e})") from None
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ValueError(f"weights {p}: not a PyTorch state_dict file ({type(e).__name__}: {first})") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -157,6 +157,16 @@ def _state(w: World, name: str, width: int = 8, nan: bool = False) -> str:
     return str(path)
 
 
+def _pickled_model(w: World) -> str:
+    """torch.save(model) instead of its state_dict."""
+    import torch
+
+    path = w.root / "whole-model.pt"
+    if not path.exists():
+        torch.save(torch.nn.Linear(2, 2), path)
+    return str(path)
+
+
 def _two_studies(w: World) -> str:
     """A run folder whose study.db also holds a Fashion-MNIST study (as a second run into the folder left it)."""
     import optuna
@@ -287,6 +297,7 @@ CASES = [
     Case("--model that does not import", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w, "broken.py", "import not_a_module_anywhere\n") + ":Net", "--out", str(w.root / "r-m2")], 2, "does not import"),
     Case("--model that is not an nn.Module", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":NotAModule", "--out", str(w.root / "r-m3")], 2, "not an nn.Module"),
     Case("--model that cannot take the data's images", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), "--model", _model_file(w) + ":Net", "--model-args", '{"in_channels": 3}'], 2, "cannot take 1x28x28 images"),
+    Case("--weights holding a whole pickled model", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _pickled_model(w), "--out", str(w.root / "r-m5")], 2, "save the weights with torch.save(model.state_dict(), path)"),
     Case("--weights that do not fit the model", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _wrong_weights(w), "--out", str(w.root / "r-m4")], 2, "do not fit the model"),
     Case("config naming a layer the model does not have", lambda w: ["train", "--config", _network_config(w, {"nope": {"family": "light", "rank": 2}})], 2, "not a replaceable layer"),
     Case("config whose base network's weights are gone", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 2}}, str(w.root / "gone" / "net.pt"))], 2, "ranksearch train --model"),
