@@ -46,7 +46,8 @@ def check_base_weights(spec: ModelSpec | NetworkSpec) -> None:
     them back when that file is gone (a committed study keeps the configuration, not 45 MB of weights)."""
     if isinstance(spec, NetworkSpec) and spec.weights and not Path(spec.weights).is_file():
         raise UserError(f"weights {spec.weights}: no such file (the trained {spec.source} this configuration "
-                        f"factorises); give its new place with --weights FILE, or train it first (`ranksearch train "
+                        f"factorises); `ranksearch train --config POINT.json --weights FILE` takes them where they are now (export "
+                        f"writes POINT.json with -o POINT.json), or train the network first (`ranksearch train "
                         f"--model {spec.source} --save FILE`; its study's run.sh says with what)")
 
 

@@ -94,7 +94,7 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     config["model"]["weights"] = config["parent"] = str(tmp_path / "gone.pt")
     point.write_text(json.dumps(config))
     proc = ranksearch("train", "--config", str(point), "--epochs", "1", "--json")
-    assert proc.returncode == 2 and "give its new place with --weights FILE" in proc.stderr
+    assert proc.returncode == 2 and "`ranksearch train --config POINT.json --weights FILE` takes them where" in proc.stderr
     proc = ranksearch("train", "--config", str(point), "--weights", str(moved), "--epochs", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     taken = json.loads((out / "summary.json").read_text())["take"]
