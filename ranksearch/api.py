@@ -30,8 +30,8 @@ from lightlayers import NetworkSpec
 
 from ranksearch.config import (
     DEFAULT_BASELINES, RECIPE_NAMES, DataConfig, SearchConfig, TrainConfig, finetune_recipe, given_finetune, make_recipe,
-    read_json,
 )
+from ranksearch.config_files import point_dict, search_dict
 from ranksearch.progress import Progress
 from ranksearch.results import Tables, front_records, point_config, study_tables, trials_frame
 from ranksearch.storage import open_run
@@ -60,16 +60,6 @@ def setting_defaults() -> dict[str, Any]:
     defaults["baselines"] = ",".join(DEFAULT_BASELINES)
     defaults["warm_shares"] = ",".join(str(s) for s in defaults["warm_shares"])
     return defaults
-
-
-def _as_dict(config: Any, kind: str) -> dict[str, Any]:
-    if isinstance(config, (str, Path)):
-        return read_json(config)
-    if hasattr(config, "to_dict"):
-        return config.to_dict()
-    if isinstance(config, dict):
-        return config
-    raise ValueError(f"{kind} must be a file path, a dict or a {kind} object, got {type(config).__name__}")
 
 
 def network_source(source: str, model_args: str | dict | None = None, weights: str | Path | None = None) -> dict[str, Any]:
@@ -122,7 +112,7 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
     if isinstance(config, SearchConfig):
         base = config
     elif config is not None:
-        base = SearchConfig.from_dict(_as_dict(config, "SearchConfig"), str(config) if isinstance(config, (str, Path)) else "config")
+        base = SearchConfig.from_dict(search_dict(config), str(config) if isinstance(config, (str, Path)) else "config")
         path = sqlite_path(base.storage or "")
         if (isinstance(config, (str, Path)) and path is not None and path.name == EMBEDDED_FILE and not path.exists()
                 and path.parent.name == Path(config).resolve().parent.name):  # a run folder's config.json, moved since
@@ -148,6 +138,11 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
     top = {k: given[k] for k in _TOP_KEYS if k in given}
     if "model" in given:
         top["model"] = network_source(given["model"], given.get("model_args"), given.get("weights"))
+    elif "weights" in given or "model_args" in given:  # for the configuration's own network, or refused
+        if base is None or base.model is None:
+            raise ValueError("weights and model_args are for a network of your own: name it with --model SOURCE")
+        top["model"] = network_source(base.model["source"], given.get("model_args", base.model["kwargs"]),
+                                      given.get("weights", base.model["weights"]))
     if "objectives" in given:
         top["objectives"] = _names(given["objectives"])
     if "baselines" in given:
@@ -318,27 +313,6 @@ def export(run_dir: str | Path, trial: int | None = None, *, max_params: int | N
     return load(run_dir).export(trial, max_params=max_params, max_flops=max_flops, take=take, baseline=baseline, to=to)
 
 
-EXPORT_HINT = "`ranksearch export RUN_FOLDER --take -o point.json` writes one"
-
-
-def _point_dict(config: Any) -> dict[str, Any]:
-    """A point's configuration as a dict; a run folder, a search's config.json or front.json given
-    instead is named, with how to get a point from it."""
-    if isinstance(config, (str, Path)) and Path(config).is_dir():
-        raise ValueError(f"{config} is a folder, not a point's configuration; `ranksearch export {config} --take -o "
-                         "point.json` writes the configuration of what its verdict takes")
-    if isinstance(config, (str, Path)) and not Path(config).exists():
-        raise ValueError(f"{config}: no such file; a point's configuration is a JSON file: {EXPORT_HINT}")
-    data = _as_dict(config, "TrainConfig")
-    if isinstance(data, list):
-        raise ValueError(f"{config} holds a list (front.json?), not one point's configuration; "
-                         "`ranksearch export RUN_FOLDER --trial N -o point.json` writes one member's")
-    if isinstance(data, dict) and "budget" in data:
-        raise ValueError(f"{config} is a search's configuration (`ranksearch run --config` runs it), not a point's; "
-                         f"`ranksearch export {Path(str(config)).parent} --take -o point.json` writes one")
-    return data
-
-
 def train_config(config: TrainConfig | dict | str | Path | None = None, **settings: Any) -> TrainConfig:
     """A point configuration: ``config`` (an exported point) with settings overriding it, or a new one
     from ``dataset`` (its model chosen later by ``family`` and ``rank`` in ``train``)."""
@@ -350,7 +324,7 @@ def train_config(config: TrainConfig | dict | str | Path | None = None, **settin
     if isinstance(config, TrainConfig):
         cfg = config
     elif config is not None:
-        data = _point_dict(config)
+        data = point_dict(config)
         cfg = TrainConfig.from_dict(data, str(config) if isinstance(config, (str, Path)) else "config")
     elif "dataset" in given:
         cfg = TrainConfig(None, DataConfig(dataset=given["dataset"]),

@@ -43,7 +43,7 @@ def test_run_load_export_train_through_the_public_api(mnist_like, tmp_path):
     assert trained.summary["epochs"] == 1
 
 
-def test_a_config_object_and_keywords_make_the_same_search(mnist_like):
+def test_a_config_object_and_keywords_make_the_same_search(mnist_like, tmp_path):
     cfg = ranksearch.search_config(dataset="mnist", data_dir=str(mnist_like), budget=3, epochs=2)
     assert isinstance(cfg, ranksearch.SearchConfig) and cfg.study_name == "mnist-all"
     assert ranksearch.search_config(cfg.to_dict(), budget=5).budget == 5  # keywords override a config
@@ -53,6 +53,12 @@ def test_a_config_object_and_keywords_make_the_same_search(mnist_like):
         ranksearch.search_config(dataset="mnist", budget=3, epoch=2)
     with pytest.raises(ValueError, match="unknown setting.s. epoch; known: dataset"):  # train refuses a typo too
         ranksearch.train(dataset="mnist", family="light", rank=3, epoch=2)
+    weights = tmp_path / "moved-resnet18.pt"  # a configuration's own network, its weights given a new place
+    weights.write_bytes(b"")
+    moved = ranksearch.search_config(ROOT / "studies" / "resnet18-cifar10" / "config.json", weights=str(weights))
+    assert moved.model == {"source": "torchvision.models:resnet18", "kwargs": {}, "weights": str(weights.resolve())}
+    with pytest.raises(ValueError, match="name it with --model SOURCE"):
+        ranksearch.search_config(dataset="mnist", budget=3, weights=str(weights))
     shares = ranksearch.search_config(dataset="mnist", budget=3, warm_shares="0.3,0.2")
     assert shares.warm_shares == (0.3, 0.2) and cfg.warm_shares == (0.25, 0.35, 0.5)
     assert ranksearch.search_config(json.loads(json.dumps(shares.to_dict()))).warm_shares == (0.3, 0.2)  # as config.json
