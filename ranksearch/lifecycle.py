@@ -155,6 +155,10 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
     splits = read_data(cfg, progress)  # a bad dataset is refused before the storage is touched
     progress.line(f"data {cfg.data.dataset}: {len(splits.train_y):,} train / {len(splits.val_y):,} val / "
                   f"{len(splits.test_y):,} test images ({time.perf_counter() - t0:.1f}s)")
+    template = baseline_spec(cfg, splits, "conv")
+    if not template.slots():
+        raise UserError(f"{cfg.model['source']} has no layer to factorise (a Conv2d with a square kernel larger than 1x1, "
+                        "or a Linear): nothing to search; `ranksearch summary --model ...` lists what it finds")
     make_folder(out)
     try:
         study = open_study(cfg, url, cfg.seed, create=True)
@@ -163,7 +167,6 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
             _remove_empty(out)
         raise
     monitor = Monitor(study, cfg, out, progress)
-    template = baseline_spec(cfg, splits, "conv")
     records.queue_required(study, required_networks(cfg, template))  # first in the queue: the parent, the baselines
     if cfg.model is None and cfg.start == "scratch":  # the paper's setting; a parent's own warm starts beat them
         queue_paper_models(study, template, cfg.family)

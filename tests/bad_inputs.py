@@ -127,6 +127,14 @@ class NoParameters(nn.Module):  # the right outputs, and nothing to learn
 """
 
 
+ONLY_1X1 = """
+from torch import nn
+class Net(nn.Sequential):
+    def __init__(self):
+        super().__init__(nn.Conv2d(1, 10, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+"""
+
+
 def _model_file(w: World, name: str = "mymodel.py", text: str = SMALL_MODEL) -> str:
     path = w.root / name
     if not path.exists():
@@ -297,6 +305,7 @@ CASES = [
     Case("--model that does not import", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w, "broken.py", "import not_a_module_anywhere\n") + ":Net", "--out", str(w.root / "r-m2")], 2, "does not import"),
     Case("--model that is not an nn.Module", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":NotAModule", "--out", str(w.root / "r-m3")], 2, "not an nn.Module"),
     Case("--model that cannot take the data's images", lambda w: ["train", "--dataset", "mnist", "--data-dir", str(w.data), "--model", _model_file(w) + ":Net", "--model-args", '{"in_channels": 3}'], 2, "cannot take 1x28x28 images"),
+    Case("--model with no layer to factorise", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w, "only1x1.py", ONLY_1X1) + ":Net", "--out", str(w.root / "r-m7")], 2, "has no layer to factorise"),
     Case("run --weights without --model", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--weights", _state(w, "plain.pt"), "--out", str(w.root / "r-m6")], 2, "name it with --model SOURCE"),
     Case("run --config point.json (a point's, not a search's)", lambda w: ["run", "--config", _config(w)], 2, "is a point's configuration (`ranksearch train --config` trains it)"),
     Case("--weights holding a whole pickled model", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _pickled_model(w), "--out", str(w.root / "r-m5")], 2, "save the weights with torch.save(model.state_dict(), path)"),
