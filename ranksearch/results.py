@@ -150,10 +150,10 @@ def choose_point(tables: Tables, trial: int | None = None, max_params: int | Non
     ``max_flops``); the baseline named ``baseline`` (``parent``: the parent); or ``take``, the row the
     verdict takes (the caller computes it)."""
     candidates, front = tables.candidates, tables.front
+    if max_flops is not None and max_params is None:
+        raise UserError("--max-flops goes with --max-params P (the most accurate front member within both)")
     if sum(x is not None for x in (trial, max_params, baseline, take)) != 1:
         raise UserError("give exactly one of --trial N, --max-params P, --baseline NAME or --take")
-    if max_flops is not None and max_params is None:
-        raise UserError("--max-flops goes with --max-params")
     if take is not None:
         return take
     if baseline is not None:
@@ -168,6 +168,9 @@ def choose_point(tables: Tables, trial: int | None = None, max_params: int | Non
                 if r.state != "COMPLETE":
                     raise UserError(f"trial {trial} was pruned at epoch {r.pruned_at_epoch:g}; choose a complete trial")
                 return r
+        ref = next((r for r in tables.references if r.number == trial), None)
+        if ref is not None:
+            raise UserError(f"trial {trial} is the run's {ref.key}, not a candidate: --baseline {reference_flag(ref)}")
         raise UserError(f"no finished candidate numbered {trial}; see the number column of trials.csv")
     fits = [r for r in front if within(r, max_params, max_flops)]
     if not fits:

@@ -313,6 +313,8 @@ CASES = [
     Case("config naming a layer the model does not have", lambda w: ["train", "--config", _network_config(w, {"nope": {"family": "light", "rank": 2}})], 2, "not a replaceable layer"),
     Case("config whose base network's weights are gone", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 2}}, str(w.root / "gone" / "net.pt"))], 2, "ranksearch train --model"),
     Case("config with a rank over the layer's limit", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 10000}})], 2, "must be <="),
+    Case("export --trial 0 (the parent, not a candidate)", lambda w: ["export", str(w.run), "--trial", "0", "-o", str(w.root / "p.json")], 2, "trial 0 is the run's parent, not a candidate: --baseline parent"),
+    Case("export --max-flops alone", lambda w: ["export", str(w.run), "--max-flops", "100000", "-o", str(w.root / "f.json")], 2, "--max-flops goes with --max-params P"),
     Case("export of a trial that does not exist", lambda w: ["export", str(w.run), "--trial", "9999", "-o", str(w.root / "y.json")], 2, "no finished candidate numbered 9999"),
     Case("export --input uint8 of a configuration", lambda w: ["export", str(w.run), "--trial", "0", "--input", "uint8", "-o", str(w.root / "u.json")], 2, "input uint8 is for a network file"),
     Case("train --save a checkpoint with --input uint8", lambda w: ["train", "--config", _config(w), "--save", str(w.root / "u.pt"), "--input", "uint8"], 2, "input uint8 is for ONNX and TorchScript files"),
