@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -86,14 +88,17 @@ def spec_from_dict(data: dict) -> "ModelSpec | NetworkSpec":
     return NetworkSpec.from_dict(data) if "source" in data else ModelSpec.from_dict(data)
 
 
-def build_model(spec: "ModelSpec | NetworkSpec | dict") -> nn.Module:
+def build_model(spec: "ModelSpec | NetworkSpec | dict | str | Path") -> nn.Module:
     """The ``nn.Module`` a spec describes: a reference network, or a user's network with layers replaced.
 
     Also takes the spec's JSON dict, or a whole ranksearch configuration (a dict with a
-    ``"model"`` key, as ``ranksearch export`` writes), so an exported point builds directly.
+    ``"model"`` key, as ``ranksearch export`` writes), or the path of a JSON file holding either,
+    so an exported point builds directly.
     """
     from lightlayers.network import NetworkSpec, build_network
 
+    if isinstance(spec, (str, Path)):  # a JSON file: a spec's, or an exported point's
+        spec = json.loads(Path(spec).read_text())
     if isinstance(spec, dict):
         spec = spec_from_dict(spec["model"] if "model" in spec else spec)
     if isinstance(spec, NetworkSpec):

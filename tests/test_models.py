@@ -73,6 +73,14 @@ def test_mixed_spec_round_trip_and_build():
     assert "rank=4" in repr(build_model(mixed))
 
 
+def test_build_model_reads_a_spec_or_an_exported_point_from_its_file(tmp_path):
+    spec = reference_spec("mnist", "light", 2)
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_dict()))
+    (tmp_path / "point.json").write_text(json.dumps({"model": spec.to_dict(), "seed": 0}))
+    expected = trainable_params(build_model(spec))
+    assert trainable_params(build_model(tmp_path / "spec.json")) == trainable_params(build_model(str(tmp_path / "point.json"))) == expected
+
+
 @pytest.mark.parametrize(
     "edit,message",
     [
