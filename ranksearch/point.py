@@ -80,6 +80,8 @@ def train_point(
         check_parent(save)
         format = format or format_for_path(save, "checkpoint")
         check_format(format, input)
+    elif input != "float":
+        raise UserError(f"input {input} is for a file the trained network is written to: add --save FILE.onnx or FILE.ts")
     data, splits = load_splits(cfg.data, lambda s: progress.line(f"data {cfg.data.dataset}: {s}"))
     for note in data.notes:
         progress.line(f"data {cfg.data.dataset}: {note}")

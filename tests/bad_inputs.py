@@ -317,6 +317,7 @@ CASES = [
     Case("export --max-flops alone", lambda w: ["export", str(w.run), "--max-flops", "100000", "-o", str(w.root / "f.json")], 2, "--max-flops goes with --max-params P"),
     Case("export of a trial that does not exist", lambda w: ["export", str(w.run), "--trial", "9999", "-o", str(w.root / "y.json")], 2, "no finished candidate numbered 9999"),
     Case("export --input uint8 of a configuration", lambda w: ["export", str(w.run), "--trial", "0", "--input", "uint8", "-o", str(w.root / "u.json")], 2, "input uint8 is for a network file"),
+    Case("train --input uint8 without --save", lambda w: ["train", "--config", _config(w), "--input", "uint8"], 2, "add --save FILE.onnx or FILE.ts"),
     Case("train --save a checkpoint with --input uint8", lambda w: ["train", "--config", _config(w), "--save", str(w.root / "u.pt"), "--input", "uint8"], 2, "input uint8 is for ONNX and TorchScript files"),
     Case("run --objectives latency:tflite", lambda w: ["run", "--dataset", "mnist", "--budget", "2", "--objectives", "params,latency:tflite"], 2, "latency:tflite"),
     # Third pass: shared folders, secrets, data read wrong, a user's model or weights that cannot train.
