@@ -208,8 +208,8 @@ def load_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None 
     if path is not None and not path.exists():
         raise UserError(f"no study {name!r} in {url}: {path} does not exist; give the storage that `ranksearch run` used")
     storage = open_storage(url, create=False)
-    if name not in _names(storage):
-        raise UserError(f"no study {name!r} in {url}; start it with `ranksearch run --storage ... --study ...`")
+    if name not in (names := _names(storage)):
+        raise UserError(f"no study {name!r} in {url}; its studies: {', '.join(sorted(names)) or 'none'} (`ranksearch run` starts one)")
     study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
     return study, replace(_saved_config(study, url), storage=url)
 

@@ -323,6 +323,7 @@ CASES = [
     # Third pass: shared folders, secrets, data read wrong, a user's model or weights that cannot train.
     Case("run into a folder holding another study", lambda w: ["run", "--dataset", "fashion-mnist", "--data-dir", str(w.data), "--budget", "2", "--out", str(w.copy_run("other-study"))], 2, "holds study 'mnist-all'"),
     Case("report of another study of a run folder, into it", lambda w: ["report", _two_studies(w), "--study", "fashion-mnist-all"], 2, "is not the study of"),
+    Case("report --study of a name the storage does not hold", lambda w: ["report", str(w.run), "--study", "nope", "--out", str(w.root / "r-nope")], 2, "; its studies: mnist-all (`ranksearch run` starts one)"),
     Case("report into a read-only folder", lambda w: ["report", str(w.run), "--out", "/proc/sys/ranksearch-report"], 2, "is not writable"),
     Case("storage URL with a password, not reachable", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--storage", f"postgresql://nobody:{SECRET}@127.0.0.1:9/none", "--out", str(w.root / "r-pw")], 1, "postgresql://nobody:***@127.0.0.1:9/none"),
     Case("an empty class folder", lambda w: ["train", "--dataset", _images(w, "empty-class", _empty_class), "--family", "conv"], 2, "a class folder with no images"),
