@@ -188,12 +188,20 @@ def _write_checkpoint(trained: Trained, part: Path):
     return load_checkpoint(part).model
 
 
-def _starts_with(path: str | Path, prefix: bytes) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(len(prefix)) == prefix
-    except OSError:
-        return False
+def _why_not_a_checkpoint(path: str | Path, error: Exception) -> str:
+    p = Path(path)
+    if not p.is_file():
+        return "no such file"
+    with open(p, "rb") as fh:
+        start = fh.read(1)
+    if not start:
+        return "an empty file"
+    if start == b"{":
+        return (f"it holds JSON (a configuration, as `ranksearch export` writes); train it with `ranksearch train "
+                f"--config {path} --save model.pt` and load that")
+    if isinstance(error, (pickle.UnpicklingError, EOFError)):
+        return "its bytes are not a torch.save file"
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
 
 
 def _write_bytes(part: Path, data: bytes) -> None:
@@ -209,18 +217,11 @@ def load_checkpoint(path: str | Path) -> Trained:
     from ranksearch.config import TrainConfig
     from ranksearch.trainer import apply_recipe
 
-    not_one = f"{path}: not a `ranksearch train --save` checkpoint"
     try:
         saved = torch.load(path, weights_only=True, map_location="cpu")
         config = saved["config"]
     except Exception as e:  # torch.load raises what the bytes lead it to: pickle, zip, EOF, key errors
-        if _starts_with(path, b"{"):
-            raise UserError(f"{not_one}: it holds JSON (a configuration, as `ranksearch export` writes); train it "
-                            f"with `ranksearch train --config {path} --save model.pt` and load that") from None
-        first = (str(e).strip().splitlines() or [""])[0]
-        reason = ("an empty file" if Path(path).stat().st_size == 0 else "its bytes are not a torch.save file"
-                  if isinstance(e, (pickle.UnpicklingError, EOFError)) else f"{type(e).__name__}: {first}")
-        raise UserError(f"{not_one} ({reason})") from None
+        raise UserError(f"{path}: not a `ranksearch train --save` checkpoint ({_why_not_a_checkpoint(path, e)})") from None
     from lightlayers import build_model
 
     try:  # a moved or edited network source: the checkpoint is fine, its code is not

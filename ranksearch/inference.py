@@ -35,7 +35,7 @@ class Model:
         """uint8 (or float pixel) images (N, C, H, W) -> the normalised float input the network was trained on."""
         if tuple(images.shape[1:]) != self.input_shape:
             raise ValueError(f"expected images of shape (N, {', '.join(map(str, self.input_shape))}), got {tuple(images.shape)}")
-        if images.is_floating_point() and 0 < images.max() <= 1:  # in pixel units that is a black batch
+        if images.is_floating_point() and images.numel() and 0 < images.max() <= 1:  # in pixel units that is a black batch
             raise ValueError("float images in 0..1 (as torchvision's ToTensor gives): pass pixel units 0-255, "
                              "such as images * 255, or the uint8 images themselves")
         return (images.float() - self.mean) / self.std
