@@ -203,8 +203,9 @@ def point_config(row: Row, cfg: SearchConfig, parent_weights: str | None = None)
     if row.role == "baseline" and not inherits and row.epochs_run:
         recipe = replace(recipe, epochs=row.epochs_run)
     if row.role == "parent" and row.seconds == 0.0 and row.lineage.startswith("your network as given"):
-        raise UserError("the parent is your network as given, not trained by the search: its weights are the file "
-                        "you gave with --weights")
+        raise UserError(f"the parent is your network as given, not trained by the search: it is {row.spec.get('source')} "
+                        f"with the weights you gave ({parent_weights}); to write it as a file, `ranksearch train --model "
+                        f"{row.spec.get('source')} --weights {parent_weights} --save FILE.onnx` trains it from those weights first")
     return TrainConfig(spec_from_dict(row.spec), cfg.data, recipe, cfg.seed, parent_weights if inherits else None,
                        row.threads).to_dict()
 

@@ -87,6 +87,8 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     assert ranksearch("export", str(out), "--take", "-o", str(point)).returncode == 0
     config = json.loads(point.read_text())
     assert config["model"]["weights"] == config["parent"] == str((out / "vgg.pt").resolve())
+    proc = ranksearch("export", str(out), "--baseline", "parent", "-o", str(tmp_path / "parent.json"))
+    assert proc.returncode == 2 and f"--model {SOURCE} --weights {(out / 'vgg.pt').resolve()} --save FILE.onnx" in proc.stderr
 
     # After its base network's weights moved out of any run folder: one line that says how, then --weights finds them.
     moved.parent.mkdir()
