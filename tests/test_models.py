@@ -1,8 +1,12 @@
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from conftest import ROOT
 from lightlayers import (
     ModelSpec,
     build_model,
@@ -109,12 +113,6 @@ def test_per_layer_counts_add_up():
 
 
 def test_the_readmes_layer_examples_run_and_print_what_their_comments_say():
-    import re
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
     text = (ROOT / "README.md").read_text()
     section = text[text.index("## Layers in your own code"):text.index("## Train one configuration")]
     code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
