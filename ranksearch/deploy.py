@@ -192,8 +192,11 @@ def _why_not_a_checkpoint(path: str | Path, error: Exception) -> str:
     p = Path(path)
     if not p.is_file():
         return "no such file"
-    with open(p, "rb") as fh:
-        start = fh.read(1)
+    try:
+        with open(p, "rb") as fh:
+            start = fh.read(1)
+    except OSError as e:  # unreadable (permissions): say so, as the rest of the reasons
+        return e.strerror or str(e)
     if not start:
         return "an empty file"
     if start == b"{":
