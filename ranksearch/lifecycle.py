@@ -205,6 +205,8 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
 
 
 def _lineage(cfg: SearchConfig) -> str:
+    if cfg.given_weights and cfg.start == "scratch":
+        return f"the parent is your trained network, every candidate trained {epochs(cfg.recipe.epochs)} from scratch"
     if cfg.given_weights:
         return f"the parent is your trained network, candidates fine-tuned {epochs(cfg.finetune.epochs)} (SGD)"
     if cfg.start == "parent":

@@ -103,6 +103,19 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     assert json.loads(proc.stdout.splitlines()[-1])["trainable_params"] == taken["trainable_params"]
 
 
+def test_from_trained_weights_under_start_scratch_candidates_train_from_scratch(mnist_like_module, tmp_path, trained_weights):
+    # A config written before candidates inherited reads as --start scratch (studies/resnet18-cifar10/config.json).
+    out = tmp_path / "run"
+    proc = _run(mnist_like_module, out, "--weights", str(trained_weights), "--start", "scratch", "--budget", "2",
+                "--confirm-seeds", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "the parent is your trained network, every candidate trained 2 epochs from scratch" in proc.stderr
+    trials = pd.read_csv(out / "trials.csv")
+    assert trials[trials.role == "parent"].iloc[0].lineage == "your network as given, not retrained"
+    assert (trials[trials.role == "candidate"].state.isin(["COMPLETE", "PRUNED"])).sum() == 2
+    assert json.loads((out / "config.json").read_text())["finetune"] is None
+
+
 def test_train_fine_tunes_a_users_trained_network_as_the_search_does(mnist_like_module, trained_weights):
     from ranksearch.api import train
 
