@@ -71,10 +71,16 @@ def network_source(source: str, model_args: str | dict | None = None, weights: s
             raise ValueError(f"model_args must be a JSON object such as '{{\"num_classes\": 10}}' ({e})") from None
     if model_args is not None and not isinstance(model_args, dict):
         raise ValueError(f"model_args must be a JSON object, got {model_args!r}")
-    if weights is not None and not Path(weights).is_file():
-        raise ValueError(f"weights {weights}: no such file")
+    _check_weights(source, weights)
     return {"source": portable_source(source), "kwargs": model_args or {},
             "weights": str(Path(weights).resolve()) if weights else None}
+
+
+def _check_weights(source: str, weights: str | Path | None) -> None:
+    if weights and not Path(weights).is_file():
+        raise ValueError(f"weights {weights}: no such file (the trained {source}'s state_dict: give its place with "
+                         f"--weights FILE, or train it first, `ranksearch train --model {source} --save FILE`; a "
+                         "committed study's run.sh says with what)")
 
 
 def portable_source(source: str) -> str:
@@ -161,6 +167,8 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
         top["finetune"] = finetune_recipe(recipe, epochs, model is not None and bool(model.get("weights")))
     data = _portable(data)
     cfg = SearchConfig(data=data, recipe=recipe, **top) if base is None else replace(base, data=data, recipe=recipe, **top)
+    if cfg.model is not None:
+        _check_weights(cfg.model["source"], cfg.model["weights"])
     if not cfg.study_name:
         network = f"-{cfg.model['source'].rpartition(':')[2]}" if cfg.model else ""
         cfg = replace(cfg, study_name=f"{Path(cfg.data.dataset).name}{network}-{cfg.family}")

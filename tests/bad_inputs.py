@@ -221,6 +221,15 @@ def _network_config(w: World, layers: dict, weights: str | None = None) -> str:
     return str(path)
 
 
+def _search_config_gone_weights(w: World) -> str:
+    config = json.loads((w.run / "config.json").read_text())
+    config["model"] = {"source": f"{_model_file(w)}:Net", "kwargs": {}, "weights": str(w.root / "gone" / "net.pt")}
+    config["baselines"] = ["conv", "separable"]
+    path = w.root / "search-gone-weights.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
 def _empty_db(w: World) -> str:
     run = w.copy_run("emptydb")
     (run / "study.db").write_bytes(b"")
@@ -311,6 +320,7 @@ CASES = [
     Case("--weights holding a whole pickled model", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _pickled_model(w), "--out", str(w.root / "r-pickled")], 2, "save the weights with torch.save(model.state_dict(), path)"),
     Case("--weights that do not fit the model", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--model", _model_file(w) + ":Net", "--weights", _wrong_weights(w), "--out", str(w.root / "r-m4")], 2, "do not fit the model"),
     Case("config naming a layer the model does not have", lambda w: ["train", "--config", _network_config(w, {"nope": {"family": "light", "rank": 2}})], 2, "not a replaceable layer"),
+    Case("run --config whose network's weights are gone", lambda w: ["run", "--config", _search_config_gone_weights(w), "--out", str(w.root / "r-gone-weights")], 2, "ranksearch train --model"),
     Case("config whose base network's weights are gone", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 2}}, str(w.root / "gone" / "net.pt"))], 2, "ranksearch train --model"),
     Case("config with a rank over the layer's limit", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 10000}})], 2, "must be <="),
     Case("export --trial 0 (the parent, not a candidate)", lambda w: ["export", str(w.run), "--trial", "0", "-o", str(w.root / "p.json")], 2, "trial 0 is the run's parent, not a candidate: --baseline parent"),

@@ -118,3 +118,21 @@ def test_a_bad_export_or_train_leaves_no_empty_folder_behind(tmp_path):
                       "--save", str(tmp_path / "c" / "m.pt"))
     assert proc.returncode == 2 and "not found in" in proc.stderr, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "studies").rglob("config.json")))
+def test_a_committed_study_definition_holds_no_path_of_the_machine_that_ran_it(path):
+    """`ranksearch run --config studies/X/config.json` from a fresh checkout's root finds what it names."""
+    absolute = [s for s in _strings(json.loads((ROOT / path).read_text())) if s.startswith("/") or ":////" in s]
+    assert not absolute, f"{path}: {absolute}"
