@@ -2,6 +2,9 @@
 # Candidates inherited from the parent, trained without pruning, validated at 0, 1/9 and 1/3 of the
 # fine-tune's first epoch and after every epoch: the data for the rung signals
 # (studies/benchmarks/rung_signals.py; studies/benchmarks/RESULTS.md, "Rung signals").
+# Run as `ranksearch run --dataset cifar10 --data-dir ../shared/datasets --family all --budget 30 --epochs 10 --train-subset 10000 --pruner none:checks=0+0.1111+0.3333 --confirm-seeds 0`
+# on the defaults of its day; config.json holds the settings it ran with, so this reruns those on today's code.
+# From the repository root, with the datasets beside it; rerun to continue where it stopped.
 set -euo pipefail
-ranksearch run --dataset cifar10 --data-dir "${RANKSEARCH_DATASETS:-../shared/datasets}" --family all --budget 30 \
-  --epochs 10 --train-subset 10000 --pruner none:checks=0+0.1111+0.3333 --confirm-seeds 0 --out "${1:-runs/cifar10-all-parent-nopruning}"
+ranksearch run --config studies/cifar10-all-parent-nopruning/config.json --data-dir "${RANKSEARCH_DATASETS:-../shared/datasets}" \
+  --out "${1:-runs/cifar10-all-parent-nopruning}"
