@@ -1,6 +1,5 @@
-"""Where a study lives: storages by URL, the embedded run-folder file, opening a ranksearch study,
-and the few storage calls Optuna keeps private (claiming a queued trial, failing an orphan,
-heartbeats, intermediate values).
+"""Where a study lives: storages by URL, the embedded run-folder file, opening a ranksearch study, and the
+few storage calls Optuna keeps private (claiming a queued trial, failing an orphan, heartbeats, intermediate values).
 
 Used by run, worker, report and export alike. Opening never writes to a study it refuses: a
 study made by something else, or for other data or settings, is one clear error and stays as
@@ -206,7 +205,8 @@ def load_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None 
     """An existing ranksearch study and its configuration; creates nothing."""
     path = sqlite_path(url) or journal_path(url)
     if path is not None and not path.exists():
-        raise UserError(f"no study {name!r} in {url}: {path} does not exist; give the storage that `ranksearch run` used")
+        raise UserError(f"no study {name!r} in {url}: {path} does not exist (a folder without its {EMBEDDED_FILE} keeps only "
+                        "its tables, trials.csv and front.json); give the storage that `ranksearch run` used")
     storage = open_storage(url, create=False)
     if name not in (names := _names(storage)):
         raise UserError(f"no study {name!r} in {url}; its studies: {', '.join(sorted(names)) or 'none'} (`ranksearch run` starts one)")

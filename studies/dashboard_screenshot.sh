@@ -4,6 +4,7 @@
 # learning curves as intermediate values). Needs `pip install '.[dashboard]'` and Chromium.
 # Usage: studies/dashboard_screenshot.sh RUN_DIR OUT.png [PAGE]   (PAGE default: studies/1)
 set -euo pipefail
+[ $# -ge 2 ] || { echo "Usage: studies/dashboard_screenshot.sh RUN_DIR OUT.png [PAGE]" >&2; exit 2; }
 run_dir=$(realpath "$1"); out=$(realpath -m "$2"); page=${3:-studies/1}
 [ -f "$run_dir/study.db" ] || { echo "no study.db in $run_dir" >&2; exit 2; }
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome) \

@@ -4,6 +4,7 @@
 # First pass: a copy of the page that writes its own rendered height into the DOM, read with --dump-dom.
 # Second pass: the page itself at WIDTH x that height. No network: a dead proxy and no DNS.
 set -euo pipefail
+[ $# -ge 2 ] || { echo "Usage: studies/screenshot.sh RUN_DIR OUT.png [WIDTH]" >&2; exit 2; }
 run_dir=$(realpath "$1"); out=$(realpath -m "$2"); width=${3:-1400}
 page="$run_dir/report.html"
 [ -f "$page" ] || { echo "no report.html in $run_dir; run: ranksearch report $1" >&2; exit 2; }

@@ -230,6 +230,12 @@ def _search_config_gone_weights(w: World) -> str:
     return str(path)
 
 
+def _run_without_db(w: World) -> str:
+    run = w.copy_run("nodb")
+    (run / "study.db").unlink(missing_ok=True)
+    return str(run)
+
+
 def _empty_db(w: World) -> str:
     run = w.copy_run("emptydb")
     (run / "study.db").write_bytes(b"")
@@ -325,6 +331,7 @@ CASES = [
     Case("config with a rank over the layer's limit", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 10000}})], 2, "must be <="),
     Case("export --trial 0 (the parent, not a candidate)", lambda w: ["export", str(w.run), "--trial", "0", "-o", str(w.root / "p.json")], 2, "trial 0 is the run's parent, not a candidate: --baseline parent"),
     Case("export --max-flops alone", lambda w: ["export", str(w.run), "--max-flops", "100000", "-o", str(w.root / "f.json")], 2, "--max-flops goes with --max-params P"),
+    Case("export of a run folder whose study.db is gone", lambda w: ["export", _run_without_db(w), "--take", "-o", str(w.root / "nodb.json")], 2, "keeps only its tables"),
     Case("export of a trial that does not exist", lambda w: ["export", str(w.run), "--trial", "9999", "-o", str(w.root / "y.json")], 2, "no finished candidate numbered 9999"),
     Case("export --input uint8 of a configuration", lambda w: ["export", str(w.run), "--trial", "0", "--input", "uint8", "-o", str(w.root / "u.json")], 2, "input uint8 is for a network file"),
     Case("train --input uint8 without --save", lambda w: ["train", "--config", _config(w), "--input", "uint8"], 2, "add --save FILE.onnx or FILE.ts"),

@@ -49,4 +49,7 @@ def main(settings: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        sys.exit(0)
     main(sys.argv[1:] or ["adam:0.01", "adam:0.001", "sgd:0.01"])
