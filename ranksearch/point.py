@@ -82,6 +82,8 @@ def train_point(
         check_format(format, input)
     elif input != "float":
         raise UserError(f"input {input} is for a file the trained network is written to: add --save FILE.onnx or FILE.ts")
+    if cfg.model is not None:
+        check_base_weights(cfg.model)  # before the data: decoding a dataset takes a while
     data, splits = load_splits(cfg.data, lambda s: progress.line(f"data {cfg.data.dataset}: {s}"))
     for note in data.notes:
         progress.line(f"data {cfg.data.dataset}: {note}")
@@ -98,7 +100,6 @@ def train_point(
     if cfg.model is None:
         raise UserError("no model: give --family F or a --config with a model")
     check_spec_fits(cfg.model, splits)
-    check_base_weights(cfg.model)
     counts = count_model(build_model(cfg.model))
     progress.line(
         f"training {cfg.data.dataset}: {counts.trainable_params:,} parameters, {counts.flops:,} FLOPs, "

@@ -11,6 +11,7 @@ OUT="${1:-runs/resnet20-cifar10}"
 MODEL=studies/resnet20-cifar10/resnet20.py:resnet20
 mkdir -p "$OUT"
 [ -f "$OUT/resnet20.pt" ] || /usr/bin/time -v ranksearch train --config studies/resnet20-cifar10/parent.json \
-  --data-dir "$DATA" --save "$OUT/resnet20.pt" --json > "$OUT/resnet20-train.json" 2> "$OUT/resnet20-train.log"
+  --data-dir "$DATA" --save "$OUT/resnet20.pt" --json > "$OUT/resnet20-train.json" 2> "$OUT/resnet20-train.log" \
+  || { grep -m1 -e 'error:' -e 'cannot run' "$OUT/resnet20-train.log" >&2; exit 2; }
 /usr/bin/time -v ranksearch run --dataset cifar10 --data-dir "$DATA" --model "$MODEL" --weights "$OUT/resnet20.pt" \
   --budget 20 --out "$OUT"
