@@ -174,6 +174,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ranksearch.atomic import check_parent
     from ranksearch.export_run import export_format
     from ranksearch.picks import more_accurate_note
+    from ranksearch.verdict import on_mean
 
     out = Path(args.output)
     check_parent(out)  # made when the file is written
@@ -190,8 +191,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             result.export(args.trial, **pick, to=out)
         except OSError as e:
             raise UserError(f"cannot write {out}: {e.strerror}; choose another -o path") from None
+        mean = on_mean(row)
+        seeds = f" (over {len(row.seeds)} seeds, as the verdict says: val {mean.val_accuracy:.4f}, test {mean.test_accuracy:.4f})"
         lines = [f"{row.key}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
-                 f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f} -> {out}", f"train it: ranksearch train --config {out}"]
+                 f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f}{seeds if row.seeds else ''} -> {out}",
+                 f"train it: ranksearch train --config {out}"]
         if args.format is None and out.suffix.lower() in (".pt", ".pth"):  # what `train --save x.pt` writes is a checkpoint
             lines.append(f"note: {out} holds the configuration as JSON, nothing trained; --format checkpoint writes the "
                          "trained network")

@@ -136,3 +136,14 @@ def test_a_committed_study_definition_holds_no_path_of_the_machine_that_ran_it(p
     """`ranksearch run --config studies/X/config.json` from a fresh checkout's root finds what it names."""
     absolute = [s for s in _strings(json.loads((ROOT / path).read_text())) if s.startswith("/") or ":////" in s]
     assert not absolute, f"{path}: {absolute}"
+
+
+def test_export_of_a_confirmed_network_gives_the_verdicts_mean_beside_its_search_seed(tmp_path):
+    from conftest import ranksearch
+
+    take = json.loads((ROOT / "studies" / "cifar10-all" / "summary.json").read_text())["take"]
+    proc = ranksearch("export", str(ROOT / "studies" / "cifar10-all"), "--take", "-o", str(tmp_path / "p.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert (f"val {take['val_accuracy_seeds'][0]:.4f}, test {take['test_accuracy_seeds'][0]:.4f} "
+            f"(over {len(take['val_accuracy_seeds'])} seeds, as the verdict says: val {take['val_accuracy']:.4f}, "
+            f"test {take['test_accuracy']:.4f})") in proc.stdout
