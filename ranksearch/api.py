@@ -167,6 +167,11 @@ def search_config(config: SearchConfig | dict | str | Path | None = None, **sett
         top["finetune"] = finetune_recipe(recipe, epochs, model is not None and bool(model.get("weights")))
     data = _portable(data)
     cfg = SearchConfig(data=data, recipe=recipe, **top) if base is None else replace(base, data=data, recipe=recipe, **top)
+    if "finetune_epochs" in given and cfg.start == "scratch":
+        raise ValueError("--finetune-epochs is how long a candidate fine-tunes from the parent (--start parent); under "
+                         "--start scratch every network trains --epochs: drop one")
+    if "warm_shares" in given and not cfg.warm_start:
+        raise ValueError("--warm-shares places warm starts, which --no-warm-start turns off: drop one")
     if cfg.model is not None:
         _check_weights(cfg.model["source"], cfg.model["weights"])
     if not cfg.study_name:

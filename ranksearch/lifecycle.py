@@ -177,6 +177,9 @@ def _run_search(cfg: SearchConfig, out: Path, progress: Progress, jobs: int | st
         progress.line(f"note: this run trains with {threads} thread{'s' if threads > 1 else ''} per job; networks of this "
                       f"study trained with {', '.join(map(str, sorted(earlier)))}: their figures round differently and "
                       "compare only roughly (keep --jobs as it was to compare exactly)")
+    if cfg.start == "scratch" and cfg.warm_start and "conv" not in cfg.baselines and not cfg.given_weights:
+        progress.line("note: no warm starts: under --start scratch they are read off the trained Conv2d baseline, "
+                      "and --baselines has no conv")
     progress.line(
         f"study {cfg.study_name} in {url}: {done}/{cfg.budget} candidates finished; space {cfg.family}, "
         f"{_lineage(cfg)}, {cfg.recipe.precision}, sampler {cfg.sampler}, pruner {cfg.pruner}, "

@@ -141,6 +141,16 @@ def test_resume_continues_to_the_new_budget_without_retraining_baselines(mnist_l
     assert len(candidates(load(out))) == 5
 
 
+def test_from_scratch_without_a_conv_baseline_the_run_says_it_has_no_warm_starts(mnist_like, tmp_path):
+    out = tmp_path / "run"
+    note = "note: no warm starts: under --start scratch they are read off the trained Conv2d baseline"
+    proc = run(mnist_like, out, "--start", "scratch", "--baselines", "separable", "--confirm-seeds", "0", budget=1)
+    assert proc.returncode == 0, proc.stderr
+    assert note in proc.stderr
+    proc = run(mnist_like, tmp_path / "with-conv", "--start", "scratch", "--confirm-seeds", "0", budget=1)
+    assert proc.returncode == 0 and note not in proc.stderr
+
+
 def in_process_search(data: Path, tmp_path: Path, name: str, epochs: int, budget: int, emit=lambda event: None):
     """A Search of a real SQLite study on the MNIST-like data, in this process: (search, study, storage url)."""
     from ranksearch.config import DataConfig, SearchConfig, make_recipe
