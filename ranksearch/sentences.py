@@ -150,6 +150,14 @@ def _curve_sentence(v: Verdict) -> str:
     """What the search bought against what a user has without it, at equal validation accuracy."""
     names = ", ".join(b.name.removeprefix("the ") for b in v.baseline_curve)
     best = v.best_curve_saving
+    top = max((b.val_accuracy for b in v.baseline_curve), default=None)
+    past = [c.candidate for c in v.curve_savings if top is not None and c.candidate.val_accuracy > top]
+    if best is None and past:
+        p = max(past, key=lambda c: c.val_accuracy)
+        return (f"Against the curve of what you have without the search ({names}), no saving can be read at equal "
+                f"validation accuracy: {p.name} (val {acc(p.val_accuracy)}){f' and {len(past) - 1} more' if len(past) > 1 else ''} "
+                f"of the front {'are' if len(past) > 1 else 'is'} more accurate than every network on it, and no front "
+                "member within its range is more accurate than it at its size.")
     if best is None:
         return (f"Against the curve of what you have without the search ({names}), no candidate on the front is more "
                 f"accurate than that curve at its size: at equal validation accuracy the search saved no parameters.")

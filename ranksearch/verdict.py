@@ -192,7 +192,8 @@ def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
     k = knee(options)
     best_option = _most_accurate(options)
     take, reason = (k, "knee") if k is not None else (best_option, "most accurate")
-    conv = next((b for b in baselines if b.family == "conv"), None)
+    # The dense network the budgets and the saving are measured against: the Conv2d baseline, else the parent.
+    conv = next((b for b in baselines if b.family == "conv"), next((b for b in baselines if b.family == "parent"), None))
 
     budgets = []
     if conv is not None:

@@ -69,7 +69,7 @@ class Choice:
 @dataclass
 class Budget:
     fraction: float
-    max_params: int  # floor(fraction x the Conv2d baseline's trainable parameters)
+    max_params: int  # floor(fraction x the Conv2d baseline's trainable parameters, else the parent's)
     best: Choice | None  # most accurate option (candidate or baseline) within it
     best_candidate: Choice | None  # most accurate candidate within it
 

@@ -271,6 +271,27 @@ def test_what_the_search_bought_against_the_baselines_curve_at_equal_accuracy():
     assert any("10,000 parameters (Conv2d x0.75 baseline, as accurate): 2.00x more" in s for s in level.sentences)
 
 
+def test_a_front_more_accurate_than_every_baseline_is_not_said_to_have_bought_nothing():
+    # Weak baselines (a short recipe): every candidate is past the curve's most accurate point, so no
+    # size on the curve matches them; the verdict must not say that no candidate beats the curve.
+    bases = [base("separable", 3387, 0.46), base("conv", 18594, 0.57)]
+    v = verdict(tables([cand(1, 4482, 0.78), cand(2, 8706, 0.887)], bases), cfg())
+    assert v.best_curve_saving is None
+    text = " ".join(v.sentences)
+    assert "saved no parameters" not in text
+    assert "no saving can be read at equal validation accuracy: trial 2 (val 0.8870) and 1 more of the front are more " \
+           "accurate than every network on it" in text
+
+
+def test_without_a_conv_baseline_the_budgets_and_the_saving_are_measured_against_the_parent():
+    parent = make_row(None, 18594, 0.88, 0.879, role="parent", family="parent", curve=[0.5] * 4 + [0.88],
+                      spec=reference_spec("fashion-mnist", "conv").to_dict())
+    v = verdict(tables([cand(1, 4482, 0.85), cand(2, 8706, 0.87)], [parent, base("separable", 3387, 0.84)]), cfg())
+    assert [b.max_params for b in v.budgets] == [1859, 4648, 9297]
+    assert v.saving.conv.trainable_params == 18594 and v.saving.candidate.number == 2
+    assert any(s.startswith("Within 25 % of the parent") for s in v.sentences)
+
+
 def test_confirmed_networks_are_judged_on_their_mean_and_level_within_seed_noise_is_said():
     # The separable baseline and trial 6, each trained with three seeds: their validation ranges overlap.
     sep = base("separable", 3387, 0.8595)
