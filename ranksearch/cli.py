@@ -216,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     signals.sigterm_as_interrupt()  # SIGTERM stops any command as Ctrl-C does
     command = "ranksearch"
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:
+            args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         command = f"ranksearch {args.command}"
         return COMMANDS[args.command](args)
     except UserError as e:

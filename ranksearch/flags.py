@@ -173,4 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: from -o's suffix, .onnx or .ts, else config)")
     _input_arg(p)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train it (default auto)")
+    for command in sub.choices.values():  # an unknown argument is the command's error, said with its --help
+        command.set_defaults(command_parser=command)
     return parser

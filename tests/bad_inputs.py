@@ -331,6 +331,7 @@ CASES = [
     Case("config with a rank over the layer's limit", lambda w: ["train", "--config", _network_config(w, {"conv": {"family": "light", "rank": 10000}})], 2, "must be <="),
     Case("export --trial 0 (the parent, not a candidate)", lambda w: ["export", str(w.run), "--trial", "0", "-o", str(w.root / "p.json")], 2, "trial 0 is the run's parent, not a candidate: --baseline parent"),
     Case("export --max-flops alone", lambda w: ["export", str(w.run), "--max-flops", "100000", "-o", str(w.root / "f.json")], 2, "--max-flops goes with --max-params P"),
+    Case("an argument the command does not take", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--json", "--out", str(w.root / "r-json")], 2, "ranksearch run: error: unrecognized arguments: --json (see ranksearch run --help)"),
     Case("--finetune-epochs under --start scratch", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--start", "scratch", "--finetune-epochs", "3", "--out", str(w.root / "r-scratch-ft")], 2, "under --start scratch every network trains --epochs"),
     Case("--warm-shares with --no-warm-start", lambda w: ["run", "--dataset", "mnist", "--data-dir", str(w.data), "--budget", "2", "--no-warm-start", "--warm-shares", "0.4", "--out", str(w.root / "r-nowarm-shares")], 2, "which --no-warm-start turns off"),
     Case("export of a run folder whose study.db is gone", lambda w: ["export", _run_without_db(w), "--take", "-o", str(w.root / "nodb.json")], 2, "keeps only its tables"),
