@@ -139,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = _config(api._search, cfg, out=args.out, jobs=_jobs(args.jobs))
     front = result.tables.front
     # The results on stdout first: a full disk (or a file we may not write) cannot take them away.
-    print(f"{result.reason} after {result.seconds:.0f}s of this run; front of {len(front)} candidates:")
+    print(f"{result.reason}; this run took {result.seconds:.0f}s in all (the search, then any confirmation); front of {len(front)} candidates:")
     for r in front:
         print(f"  trial {r.number:>3}  {r.trainable_params:>8,} params  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}")
     for b in result.tables.baselines:

@@ -319,7 +319,8 @@ def curves(data: dict[str, Any]) -> go.Figure:
     for i, p in enumerate(rest):
         pruned = p["state"] == "PRUNED"
         fig.add_trace(go.Scatter(
-            x=list(range(1, len(p["val_curve"]) + 1)), y=p["val_curve"], mode="lines", legendgroup="rest",
+            x=list(range(1, len(p["val_curve"]) + 1)), y=p["val_curve"], mode="lines" if len(p["val_curve"]) > 1 else "markers",
+            legendgroup="rest",
             name="other candidates (faded; grey: pruned)", showlegend=(i == 0),
             line=dict(color=PRUNED_COLOUR if pruned else TRIAL_COLOUR, width=1), opacity=0.18,
             hovertext=_hover(p), hoverinfo="text",
@@ -346,8 +347,8 @@ def curves(data: dict[str, Any]) -> go.Figure:
         ))
     for b in data["baselines"]:
         fig.add_trace(go.Scatter(
-            x=list(range(1, len(b["val_curve"]) + 1)), y=b["val_curve"], mode="lines", name=b["label"],
-            line=dict(color=_colour(b), dash="dash", width=3),
+            x=list(range(1, len(b["val_curve"]) + 1)), y=b["val_curve"], mode="lines+markers", name=b["label"],
+            line=dict(color=_colour(b), dash="dash", width=3), marker=dict(size=9),  # a one-epoch fine-tune is a point
             hovertext=_hover(b), hoverinfo="text",
         ))
     finals = [v for p in front for v in p["val_curve"]] + [v for b in data["baselines"] for v in b["val_curve"]]

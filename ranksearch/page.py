@@ -81,7 +81,7 @@ def _seeds(p: dict[str, Any], which: str) -> str:
     if len(values) < 2:
         return _acc(p[f"{which}_accuracy"])
     mean = sum(values) / len(values)
-    return f"{mean:.4f} &plusmn; {(max(values) - min(values)) / 2:.4f}<br><span class=\"note\">{len(values)} seeds</span>"
+    return f"{mean:.4f} &plusmn; {(max(values) - min(values)) / 2:.4f}<br><span class=\"note\">{len(values)} seeds; &plusmn; half their range</span>"
 
 
 def _table(data: dict[str, Any]) -> str:
@@ -222,7 +222,7 @@ def render_html(data: dict[str, Any]) -> str:
     wall = duration(cost["wall_seconds"]) if cost["wall_seconds"] else "not recorded"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title><style>{CSS}</style></head>
+<title>{html.escape(title)}</title><style>{CSS}</style><noscript><style>.plot {{ display: none; }}</style></noscript></head>
 <body><h1>{html.escape(title)}</h1>
 <noscript><p class="warn" id="noscript">JavaScript is off, so the plots below cannot be drawn. The verdict and the
 tables are plain text and readable as they are; every number is in <a href="trials.csv">trials.csv</a> (one row per

@@ -205,7 +205,9 @@ def test_the_page_opens_with_the_verdict_then_the_front_and_the_table(run_dir):
         assert html.escape(sentence) in page
     for name in ("trials.csv", "front.json", "summary.json"):
         assert f'<a href="{name}">' in page
-    noscript = page[page.index("<noscript>"):page.index("</noscript>")]
+    assert "<noscript><style>.plot { display: none; }</style></noscript>" in page  # no blank plot heights without JS
+    start = page.index('<noscript><p class="warn"')
+    noscript = page[start:page.index("</noscript>", start)]
     assert "JavaScript is off" in noscript and "trials.csv" in noscript and "front.json" in noscript
     table = page[page.index('id="front-table"'):]
     table = table[:table.index("</table>")]
