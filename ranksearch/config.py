@@ -324,6 +324,7 @@ class SearchConfig:
     model: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        check_objectives(self.objectives)
         self.objectives = canonical_objectives(self.objectives)  # latency:onnx -> latency-onnx
         _check_choice("start", self.start, STARTS)
         if self.start == "parent" and self.finetune is None:
@@ -343,7 +344,6 @@ class SearchConfig:
         _check_int("budget", self.budget)
         _check_int("confirm_seeds", self.confirm_seeds, 0)
         _check_seed(self.seed)
-        check_objectives(self.objectives)
         if self.timeout is not None:
             _check_number("timeout", self.timeout, 0, low_open=True)
         _check_choice("device", self.device, ("auto", "cpu", "cuda"))

@@ -112,11 +112,12 @@ def axis_title(column: str) -> str:
 def check_objectives(names: tuple[str, ...]) -> None:
     """``params`` first, then distinct registered objectives; ValueError otherwise. (Whether they can be
     measured here is ``check_measurable``'s: a study's results read anywhere.)"""
-    known = set(_REGISTRY)
+    known, given = set(_REGISTRY), names
+    names = canonical_objectives(names)
     if not names or names[0] != "params" or not set(names) <= known or len(set(names)) != len(names):
         others = " and ".join(n for n in _REGISTRY if n != "params")
-        raise ValueError(f"objectives must be params, optionally with {others} (params,latency or, for ONNX Runtime's "
-                         f"latency, params,latency:onnx); got {','.join(names)!r}")
+        raise ValueError(f"objectives must be params first, optionally then {others}, each once (params,latency or, for "
+                         f"ONNX Runtime's latency, params,latency:onnx); got {','.join(map(str, given))!r}")
 
 
 def check_measurable(names: tuple[str, ...]) -> None:

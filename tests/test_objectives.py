@@ -35,8 +35,10 @@ def test_a_registered_objective_is_measured_for_every_network(weighted_layers):
 
 
 def test_an_unknown_objective_is_refused_naming_the_known_ones(weighted_layers):
-    with pytest.raises(ValueError, match="objectives must be params, optionally with flops and latency and latency-onnx and depth"):
+    with pytest.raises(ValueError, match="objectives must be params first, optionally then flops and latency and latency-onnx and depth"):
         cfg("params", "size")
+    with pytest.raises(ValueError, match="got 'params,latency:eager,latency'"):  # as given, not as read
+        cfg("params", "latency:eager", "latency")
     assert cfg("params", "depth").objectives == ("params", "depth")
 
 
