@@ -42,6 +42,7 @@ SETTINGS = {  # label -> settings that differ from the defaults
     "random": {"sampler": "random"},
     "front-walk": {"sampler": "front-walk"},
     "scratch": {"start": "scratch"},
+    "first-rung-1": {"pruner": "moasha:grace=1"},  # no rung a third into a one-epoch fine-tune (its schedule's peak)
 }
 DATASETS = {  # name -> (dataset, training images, epochs, budget)
     "fashion-mnist": ("fashion-mnist", 5000, 3, 20),
