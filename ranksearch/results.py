@@ -133,8 +133,11 @@ def study_tables(study: optuna.Study, cfg: SearchConfig, folder: str | Path | No
     tables = Tables(candidates, baselines, front, ref, history[-1][1] if history else 0.0, history,
                     storage.wall_seconds(study), records.parent(study), records.parent_weights(study, folder),
                     records.confirmation_seconds(study), records.training_seconds(study))
+    moved_to = cfg.model.get("weights") if isinstance(cfg.model, dict) else None  # config.json, edited when they moved
     for r in tables.references + candidates:  # a user's network's base weights, kept in a run folder moved since
         weights = records.in_folder(r.spec.get("weights"), folder)
+        if weights and moved_to and not Path(weights).exists():
+            weights = moved_to
         if weights != r.spec.get("weights"):
             r.spec = {**r.spec, "weights": weights}
     runs = records.seed_runs(study)

@@ -131,9 +131,11 @@ def _strings(value):
         yield value
 
 
-@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "studies").rglob("config.json")))
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for name in ("config.json", "front.json")
+                                         for p in (ROOT / "studies").rglob(name)))
 def test_a_committed_study_definition_holds_no_path_of_the_machine_that_ran_it(path):
-    """`ranksearch run --config studies/X/config.json` from a fresh checkout's root finds what it names."""
+    """`ranksearch run --config studies/X/config.json` from a fresh checkout's root finds what it names, and each
+    front member's configuration in front.json names the same files (the dataset, the weights, the parent beside it)."""
     absolute = [s for s in _strings(json.loads((ROOT / path).read_text())) if s.startswith("/") or ":////" in s]
     assert not absolute, f"{path}: {absolute}"
 
