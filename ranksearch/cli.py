@@ -191,10 +191,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             result.export(args.trial, **pick, to=out)
         except OSError as e:
             raise UserError(f"cannot write {out}: {e.strerror}; choose another -o path") from None
-        mean = on_mean(row)
-        seeds = f" (over {len(row.seeds)} seeds, as the verdict says: val {mean.val_accuracy:.4f}, test {mean.test_accuracy:.4f})"
+        seeds = ""
+        if row.seeds:  # confirmed: the verdict judged its mean
+            mean = on_mean(row)
+            seeds = f" (over {len(row.seeds)} seeds, as the verdict says: val {mean.val_accuracy:.4f}, test {mean.test_accuracy:.4f})"
         lines = [f"{row.key}: {row.trainable_params:,} parameters, {row.flops:,} FLOPs, "
-                 f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f}{seeds if row.seeds else ''} -> {out}",
+                 f"val {row.val_accuracy:.4f}, test {row.test_accuracy:.4f}{seeds} -> {out}",
                  f"train it: ranksearch train --config {out}"]
         if args.format is None and out.suffix.lower() in (".pt", ".pth"):  # what `train --save x.pt` writes is a checkpoint
             lines.append(f"note: {out} holds the configuration as JSON, nothing trained; --format checkpoint writes the "
