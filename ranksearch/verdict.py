@@ -205,7 +205,10 @@ def verdict(tables: Tables, cfg: SearchConfig) -> Verdict:
             budgets.append(Budget(f, limit, Choice.of(best, network) if best else None, Choice.of(best_cand, network) if best_cand else None))
 
     doms = [d for d in (dominance(b, front, network) for b in baselines) if d is not None]
-    unbeat = [u for u in (unbeaten(b, complete, network) for b in baselines) if u is not None]
+    # A network the most accurate one matches at its size (the parent under its fine-tuned self) adds nothing to it.
+    shadowed = {b.key for b in baselines if best_option is not None and b.key != best_option.key
+                and best_option.trainable_params <= b.trainable_params}
+    unbeat = [u for u in (unbeaten(b, complete, network) for b in baselines if b.key not in shadowed) if u is not None]
     best_cand = _most_accurate(complete)
     saving = None
     if conv is not None and best_cand is not None:

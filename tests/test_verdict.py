@@ -125,6 +125,20 @@ def test_a_baseline_not_beaten_only_within_seed_noise_is_said_so():
     assert not u.within_noise
 
 
+def test_a_network_the_most_accurate_one_matches_at_its_size_is_not_said_as_not_beaten():
+    # The parent, before its fine-tune, is the Conv2d baseline's network and less accurate: "did not beat the parent"
+    # would repeat what the most accurate network already says.
+    parent = make_row(0, 18594, 0.8910, 0.8890, role="parent", family="parent", curve=[0.5] * 4 + [0.8910],
+                      spec=reference_spec("fashion-mnist", "conv").to_dict())
+    t = tables([cand(1, 3164, 0.6692), cand(2, 8000, 0.8400), cand(3, 17786, 0.8708)],
+               [parent, base("conv", 18594, 0.8928), base("separable", 3387, 0.7583)])
+    v = verdict(t, cfg())
+    assert {u.baseline.key for u in v.unbeaten} == {"baseline conv", "baseline separable"}
+    assert not any("did not beat the parent" in s for s in v.sentences)
+    t = tables([cand(1, 3164, 0.6692), cand(3, 17786, 0.8708)], [parent, base("separable", 3387, 0.7583)])
+    assert "parent" in {u.baseline.key for u in verdict(t, cfg()).unbeaten}  # the most accurate of all: kept
+
+
 def test_what_dominance_or_the_saving_already_says_is_not_repeated_and_a_baseline_below_every_candidate_is_said():
     v = verdict(fashion_like(), cfg())
     assert {u.baseline.key: u.best_no_larger.number for u in v.unbeaten} == {"baseline separable": 30, "baseline conv": 6}
