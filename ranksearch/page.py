@@ -84,6 +84,16 @@ def _seeds(p: dict[str, Any], which: str) -> str:
     return f"{mean:.4f} &plusmn; {(max(values) - min(values)) / 2:.4f}<br><span class=\"note\">{len(values)} seeds; &plusmn; half their range</span>"
 
 
+def _latency_columns(onnx: bool) -> list[tuple[str, int]]:
+    """The table's latency columns and their digits: PyTorch eager's, then ONNX Runtime's where measured."""
+    cols = [("latency_ms", 3), ("latency_ms_batch", 4)]
+    return cols + [("latency_onnx_ms", 3), ("latency_onnx_ms_batch", 4)] if onnx else cols
+
+
+def _ms(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
 def _table(data: dict[str, Any]) -> str:
     """The baselines and the candidates' front, by parameters, with costs and what the verdict says of each."""
     v = data["verdict"]
@@ -94,6 +104,7 @@ def _table(data: dict[str, Any]) -> str:
     rows = [(b, "baseline") for b in data["baselines"]] + [(by_number[n], "candidate") for n in data["front"]]
     rows.sort(key=lambda r: (r[0]["trainable_params"], r[1] == "candidate"))
     run_dir = data["run_dir"] or "RUN_DIR"
+    onnx = any(p.get("latency_onnx_ms") is not None for p, _ in rows)  # the search measured ONNX Runtime's too
     body = []
     for p, role in rows:
         badges = _badges(_key(p), v)
@@ -116,12 +127,11 @@ def _table(data: dict[str, Any]) -> str:
             cmd = f"ranksearch export {run_dir} --trial {n} -o trial-{n}.json && ranksearch train --config trial-{n}.json"
         fewer = f"{conv['trainable_params'] / p['trainable_params']:.2f}x" if conv else ""
         cls = " ".join(c for c in (role, "pick" if badges else "", "dominated" if beaten else "") if c)
-        latency = (f"{p['latency_ms']:.3f}" if p["latency_ms"] is not None else "—")
-        latency_b = (f"{p['latency_ms_batch']:.4f}" if p["latency_ms_batch"] is not None else "—")
+        latency = "".join(f"<td>{_ms(p.get(c), digits)}</td>" for c, digits in _latency_columns(onnx))
         body.append(
             f'<tr class="{cls}"><td class="l">{name}</td><td class="l">{notes}</td><td class="l layers">{html.escape(p["layers"])}</td>'
             f"<td>{p['trainable_params']:,}</td><td>{fewer}</td><td>{p['flops']:,}</td><td>{_seeds(p, 'val')}</td>"
-            f"<td>{_seeds(p, 'test')}</td><td>{p['seconds']:.1f}</td><td>{latency}</td><td>{latency_b}</td>"
+            f"<td>{_seeds(p, 'test')}</td><td>{p['seconds']:.1f}</td>{latency}"
             f'<td class="l"><details><summary>command</summary><code>{html.escape(cmd)}</code></details></td></tr>'
         )
     slots = ", ".join(next(iter(by_number.values()))["ranks"]) if by_number else ""
@@ -129,13 +139,15 @@ def _table(data: dict[str, Any]) -> str:
         '<h2 id="table">The baselines and the front of candidates, by parameters</h2>'
         f'<p class="note">Ranks are listed in slot order ({html.escape(slots)}; head last). Seconds: training wall time of '
         "that network alone. Latency: PyTorch eager, measured on this machine, batch 1 (median) and per image in a batch "
-        "of 256 (the menu of the other fronts also offers ONNX Runtime's where the search measured it); "
+        "of 256" + (", and the same in ONNX Runtime (CPU), which this search measured too; " if onnx else "; ") +
         "— where the study predates the measurement. Grey rows: a baseline is no larger and at least as accurate. "
         "Orange: a baseline the search did not beat at its size. "
         "<i>train it</i>: the command that trains that network again.</p>"
         '<div class="wide"><table id="front-table"><thead><tr><th class="l">network</th><th class="l">verdict</th><th class="l">layers</th>'
         "<th>params</th><th>fewer than Conv2d</th><th>FLOPs</th><th>val acc</th><th>test acc</th><th>seconds to train</th>"
-        "<th>latency ms (batch 1)</th><th>ms / image (batch 256)</th><th class=\"l\">train it</th></tr></thead><tbody>"
+        "<th>latency ms (batch 1)</th><th>ms / image (batch 256)</th>"
+        + ("<th>ONNX Runtime ms (batch 1)</th><th>ONNX Runtime ms / image (batch 256)</th>" if onnx else "")
+        + "<th class=\"l\">train it</th></tr></thead><tbody>"
         + "".join(body) + "</tbody></table></div>"
     )
 

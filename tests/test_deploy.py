@@ -345,6 +345,10 @@ def test_a_search_minimises_onnx_runtime_latency_and_says_so(onnx_run):
     summary = json.loads((out / "summary.json").read_text())
     assert any(s.startswith("Latency, which this search minimised, was measured in ONNX Runtime") for s in summary["sentences"])
     assert "measured in ONNX Runtime" in " ".join(stdout.split())  # the printed verdict, wrapped
+    table = (out / "report.html").read_text().split('id="front-table"')[1].split("</table>")[0]
+    assert "<th>ONNX Runtime ms (batch 1)</th>" in table  # the latency it minimised, beside eager's
+    row = trials[trials["on_front"]].iloc[0]
+    assert f"<td>{row['latency_onnx_ms']:.3f}</td><td>{row['latency_onnx_ms_batch']:.4f}</td>" in table
 
 
 @pytest.mark.slow
