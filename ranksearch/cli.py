@@ -140,10 +140,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     front = result.tables.front
     # The results on stdout first: a full disk (or a file we may not write) cannot take them away.
     print(f"{result.reason}; this run took {result.seconds:.0f}s in all (the search, then any confirmation); front of {len(front)} candidates:")
-    for r in front:
-        print(f"  trial {r.number:>3}  {r.trainable_params:>8,} params  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}")
-    for b in result.tables.baselines:
-        print(f"  baseline {b.family:<9} {b.trainable_params:>8,} params  val {b.val_accuracy:.4f}  test {b.test_accuracy:.4f}")
+    from ranksearch.labels import acc
+
+    rows = [(f"trial {r.number:>3}", r) for r in front] + [(f"baseline {b.family}", b) for b in result.tables.baselines]
+    width = max((len(label) for label, _ in rows), default=0)
+    for label, r in rows:
+        print(f"  {label:<{width}}  {r.trainable_params:>8,} params  val {acc(r.val_accuracy)}  test {acc(r.test_accuracy)}")
     print()
     print("\n".join(result.verdict.lines()), flush=True)  # what to take and why
     report = result.write()  # the tables as the search left them, report.html and summary.json (the verdict)
