@@ -70,6 +70,12 @@ def front_names(rows: list[Row], column: str, names: dict[int, str]) -> list[str
     return [names[id(r)] for r in pareto_front(rows, column)]
 
 
+def _repo_relative(path: str) -> str:
+    """The study's path from the repository root when it is inside it: the record names no machine."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default=str(ROOT / "studies" / "cifar10-all"), help="a run folder (default studies/cifar10-all)")
@@ -135,7 +141,7 @@ def main() -> int:
                   f"only in ONNX Runtime's {', '.join(only_o) or 'none'}")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "study": args.study, "threads": args.threads, "rounds": args.rounds, "repeats": args.repeats,
+            "study": _repo_relative(args.study), "threads": args.threads, "rounds": args.rounds, "repeats": args.repeats,
             "batch_repeats": args.batch_repeats, "batch": args.batch, "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__,
             "networks": [{"name": names[id(t)], "trainable_params": t.trainable_params, "val_accuracy": t.val_accuracy,
