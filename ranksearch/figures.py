@@ -311,6 +311,16 @@ def test_vs_val(data: dict[str, Any]) -> go.Figure:
     return fig
 
 
+def _epochs(p: dict[str, Any], data: dict[str, Any]) -> list[int]:
+    """The x of each point of a curve along its lineage: an inherited network's fine-tune follows the epochs its
+    parent trained here (a parent given as weights is one point at 0, as given)."""
+    parent = next((b for b in data["baselines"] if b["role"] == "parent"), None)
+    given = parent is not None and (parent.get("lineage") or "").startswith("your network as given")
+    inherited = (p["role"] == "candidate" and data.get("start") == "parent") or (p.get("lineage") or "").startswith("inherits")
+    first = 0 if p["role"] == "parent" and given else 1 + (len(parent["val_curve"]) if inherited and parent and not given else 0)
+    return list(range(first, first + len(p["val_curve"])))
+
+
 def curves(data: dict[str, Any]) -> go.Figure:
     fig = go.Figure()
     by_number = {p["number"]: p for p in data["points"]}
@@ -319,9 +329,8 @@ def curves(data: dict[str, Any]) -> go.Figure:
     for i, p in enumerate(rest):
         pruned = p["state"] == "PRUNED"
         fig.add_trace(go.Scatter(
-            x=list(range(1, len(p["val_curve"]) + 1)), y=p["val_curve"], mode="lines" if len(p["val_curve"]) > 1 else "markers",
-            legendgroup="rest",
-            name="other candidates (faded; grey: pruned)", showlegend=(i == 0),
+            x=_epochs(p, data), y=p["val_curve"], mode="lines" if len(p["val_curve"]) > 1 else "markers",
+            legendgroup="rest", name="other candidates (faded; grey: pruned)", showlegend=(i == 0),
             line=dict(color=PRUNED_COLOUR if pruned else TRIAL_COLOUR, width=1), opacity=0.18,
             hovertext=_hover(p), hoverinfo="text",
         ))
@@ -332,7 +341,7 @@ def curves(data: dict[str, Any]) -> go.Figure:
     colours = sample_colorscale("Viridis", [(v - lo_p) / span for v in logs]) if front else []
     for i, (p, colour) in enumerate(zip(front, colours)):
         fig.add_trace(go.Scatter(
-            x=list(range(1, len(p["val_curve"]) + 1)), y=p["val_curve"], mode="lines+markers", legendgroup="front",
+            x=_epochs(p, data), y=p["val_curve"], mode="lines+markers", legendgroup="front",
             name="a front member (colour: its parameters)", showlegend=(i == 0), line=dict(color=colour, width=2.5),
             marker=dict(size=6), hovertext=_hover(p), hoverinfo="text",
         ))
@@ -342,12 +351,11 @@ def curves(data: dict[str, Any]) -> go.Figure:
             x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
             marker=dict(colorscale="Viridis", cmin=lo_p, cmax=hi_p if hi_p > lo_p else lo_p + 1, color=[lo_p], showscale=True,
                         colorbar=dict(title=dict(text="front member's<br>parameters", side="top"),
-                                      tickvals=[math.log10(t) for t in ticks],
-                                      ticktext=text, len=0.9, thickness=16)),
+                                      tickvals=[math.log10(t) for t in ticks], ticktext=text, len=0.9, thickness=16)),
         ))
     for b in data["baselines"]:
         fig.add_trace(go.Scatter(
-            x=list(range(1, len(b["val_curve"]) + 1)), y=b["val_curve"], mode="lines+markers", name=b["label"],
+            x=_epochs(b, data), y=b["val_curve"], mode="lines+markers", name=b["label"],
             line=dict(color=_colour(b), dash="dash", width=3), marker=dict(size=9),  # a one-epoch fine-tune is a point
             hovertext=_hover(b), hoverinfo="text",
         ))
@@ -355,9 +363,9 @@ def curves(data: dict[str, Any]) -> go.Figure:
     lo = min(finals) if finals else 0.0
     hi = max(finals) if finals else 1.0
     _layout(fig, "Learning curves: the front's members in colour (dark = few parameters), the rest faded", 540,
-            xaxis=dict(title="epoch", dtick=1),
+            xaxis=dict(title="epoch (an inherited network's fine-tune after its parent's epochs)"
+                  if data.get("start") == "parent" else "epoch", dtick=1),
             yaxis=dict(title="validation accuracy", range=[max(0, lo - 0.02), min(1, hi + 0.01)]))
-
     return fig
 
 

@@ -15,7 +15,7 @@ from conftest import ROOT, ranksearch, write_mnist_like
 from lightlayers import build_model, count_model, reference_spec, trainable_params
 from lightlayers.paper import PAPER_CITATION, paper_results
 from ranksearch.config import DEFAULT_BASELINES
-from ranksearch.figures import PAPER_LABEL, cost_figure, front_figure, log_ticks, y_range
+from ranksearch.figures import PAPER_LABEL, cost_figure, curves, front_figure, log_ticks, y_range
 from ranksearch.page import render_html
 from ranksearch.report_data import report_data
 from ranksearch.results import study_tables
@@ -413,3 +413,19 @@ def test_report_and_export_on_a_folder_that_is_not_a_run(tmp_path):
     for args in (["report", str(tmp_path)], ["export", str(tmp_path), "--trial", "1", "-o", str(tmp_path / "x.json")]):
         proc = ranksearch(*args)
         assert proc.returncode != 0 and "not a run folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_learning_curves_draw_an_inherited_networks_fine_tune_after_its_parents_epochs(run_dir):
+    _, data = data_of(run_dir)
+    parent = next(b for b in data["baselines"] if b["role"] == "parent")
+    trained = len(parent["val_curve"])
+    traces = {t.name: t for t in curves(data).data if t.name}
+    assert list(traces["the parent"].x) == list(range(1, trained + 1))
+    conv = next(b for b in data["baselines"] if b["family"] == "conv")
+    assert conv["lineage"].startswith("inherits") and list(traces["Conv2d baseline"].x)[0] == trained + 1
+    front = [t for t in curves(data).data if t.legendgroup == "front"]
+    assert front and all(t.x[0] == trained + 1 for t in front)  # a candidate's first fine-tune epoch follows the parent's
+    data["start"] = "scratch"  # the paper's setting: every network from its own first epoch
+    for b in data["baselines"]:
+        b["lineage"] = "from scratch"
+    assert all(t.x[0] == 1 for t in curves(data).data if t.x and t.x[0] is not None)
