@@ -41,6 +41,9 @@ def test_tiny_study_end_to_end(mnist_like, tmp_path):
     out = tmp_path / "run"
     proc = run(mnist_like, out, budget=6)
     assert proc.returncode == 0, proc.stderr
+    printed = [line for line in proc.stdout.splitlines() if line.startswith(("  trial ", "  baseline "))]
+    assert sum(r.startswith("  baseline conv@0.75 ") for r in printed) == 1  # the longest name, in the one column
+    assert len({r.index(" params") for r in printed}) == 1, printed
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials.columns[:13]) == [
         "number", "state", "role", "family", "trainable_params", "keras_params", "flops",
