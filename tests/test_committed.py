@@ -39,6 +39,7 @@ def test_report_rebuilds_a_committed_summary_byte_for_byte(name, tmp_path):
     assert json.loads(committed)["sentences"]
 
 
+@pytest.mark.slow
 def test_export_by_size_says_when_a_baseline_within_it_is_more_accurate(tmp_path):
     """--max-params picks among the front; a baseline that beats the pick within the limit is named, and
     where no front member fits, a baseline that does is offered."""
@@ -62,6 +63,7 @@ def test_export_by_size_says_when_a_baseline_within_it_is_more_accurate(tmp_path
     assert f"baseline {small['family']} fits ({small['trainable_params']:,} parameters): --baseline {small['family']}" in proc.stderr
 
 
+@pytest.mark.slow
 def test_export_creates_the_folder_it_writes_into(tmp_path):
     """-o models/take.json makes models/, as --out makes a run folder (the command and the API alike)."""
     from conftest import ranksearch
@@ -91,6 +93,7 @@ def test_readme_documents_every_column_and_key_of_the_committed_headline():
     assert missing == []
 
 
+@pytest.mark.slow
 def test_export_to_a_pt_file_says_it_holds_the_configuration(tmp_path):
     """`train --save x.pt` writes a trained checkpoint; `export -o x.pt` writes the configuration unless
     --format checkpoint: said, so nobody deploys a JSON file by its suffix."""
@@ -104,6 +107,7 @@ def test_export_to_a_pt_file_says_it_holds_the_configuration(tmp_path):
     assert proc.returncode == 0 and "note:" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_bad_export_or_train_leaves_no_empty_folder_behind(tmp_path):
     """The folder of -o or --save is made only once the input has checked out: a trial that does not exist
     or data that is missing is one line, and the folder it named is not created."""
@@ -140,6 +144,7 @@ def test_a_committed_study_definition_holds_no_path_of_the_machine_that_ran_it(p
     assert not absolute, f"{path}: {absolute}"
 
 
+@pytest.mark.slow
 def test_export_of_a_confirmed_network_gives_the_verdicts_mean_beside_its_search_seed(tmp_path):
     from conftest import ranksearch
 

@@ -230,6 +230,7 @@ def test_the_table_marks_the_baselines_the_search_did_not_beat_and_no_other_row(
     assert names == {b["label"] for b in data["baselines"] if b["family"] in unbeaten} and len(marked) == 2
 
 
+@pytest.mark.slow
 def test_each_baselines_command_trains_that_baseline_as_the_search_did(tmp_path):
     """The committed headline has thinner and inherited baselines: each row's command exports exactly it."""
     folder = ROOT / "studies" / "cifar10-all"
@@ -415,6 +416,7 @@ def test_report_and_export_on_a_folder_that_is_not_a_run(tmp_path):
         assert proc.returncode != 0 and "not a run folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_learning_curves_draw_an_inherited_networks_fine_tune_after_its_parents_epochs(run_dir):
     _, data = data_of(run_dir)
     parent = next(b for b in data["baselines"] if b["role"] == "parent")
