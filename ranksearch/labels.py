@@ -19,13 +19,25 @@ def baseline_label(name: str) -> str:
 
 
 def reference_name(name: str, network: str | None = None) -> str:
-    """How the verdict names a baseline: ``the SeparableConv2d baseline``; for a ``--model`` study the
-    network unmodified is ``your network (SmallVGG)``."""
+    """How the verdict names a baseline: ``the SeparableConv2d baseline``; for a ``--model`` study
+    ``your SmallVGG``, ``your SmallVGG with every convolution separable``, ``your SmallVGG as given``."""
     if network is not None and name == "conv":
-        return f"your network ({network})"
+        return f"your {network}"
     if network is not None and name == "separable":
-        return f"your network with every convolution separable ({network})"
+        return f"your {network} with every convolution separable"
+    if name == "given":
+        return f"your {network or 'network'} as given"
     return f"the {baseline_label(name)} baseline"
+
+
+def parent_name(lineage: str, network: str | None = None) -> str:
+    """How the verdict names the parent, from its lineage: ``the parent trained 5 epochs``, ``your SmallVGG as given``
+    (never a bracket, which the verdict's own "(N parameters, ...)" would follow)."""
+    if lineage.startswith("your network as given"):
+        return f"your {network or 'network'} as given"
+    if lineage.startswith("the dense network "):
+        return "the parent " + lineage.removeprefix("the dense network ")
+    return f"the parent, {lineage}" if lineage else "the parent"
 
 
 def network_name(model: dict | None) -> str | None:

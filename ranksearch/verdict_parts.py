@@ -7,7 +7,7 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ranksearch.labels import acc, layers_label, reference_name
+from ranksearch.labels import acc, layers_label, parent_name, reference_name
 from ranksearch.rows import Record as Row
 
 CLOSE_POINTS = 1.0  # "within 1 point" of the Conv2d baseline's validation accuracy
@@ -37,7 +37,7 @@ class Choice:
     def of(cls, r: Row, network: str | None = None) -> "Choice":
         """``network``: a user's network's name, for the baselines of a ``--model`` study."""
         if r.role == "parent":
-            name = f"the parent ({r.lineage})" if r.lineage else "the parent"
+            name = parent_name(r.lineage, network)
         elif r.role == "baseline":
             name = reference_name(r.family, network)
         else:
@@ -77,7 +77,7 @@ class Budget:
 @dataclass
 class Dominance:
     baseline: str  # family
-    label: str  # how the verdict names it: the SeparableConv2d baseline, your network (SmallVGG)
+    label: str  # how the verdict names it: the SeparableConv2d baseline, your SmallVGG
     trainable_params: int
     val_accuracy: float
     test_accuracy: float | None

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_row
 from lightlayers import reference_spec
 from ranksearch.config import DataConfig, SearchConfig, make_recipe
-from ranksearch.labels import duration, layers_label
+from ranksearch.labels import duration, layers_label, parent_name, reference_name
 from ranksearch.results import Tables, pareto_front
 from ranksearch.verdict import knee, verdict
 
@@ -349,3 +349,14 @@ def test_a_network_of_one_seed_is_judged_against_a_confirmed_one_by_its_one_valu
     # Neither side confirmed: no claim about noise at all.
     v = verdict(tables([cand(8, 69178, 0.8154)], [base("conv", 76122, 0.8190)]), cfg())
     assert v.noise == []
+
+
+def test_the_verdict_names_a_users_networks_and_the_parent_without_brackets():
+    """A name is followed by "(N parameters, ...)" in the verdict: a bracket of its own would double it."""
+    names = [reference_name(b, "SmallVGG") for b in ("conv", "separable", "given", "conv@0.5")]
+    assert names == ["your SmallVGG", "your SmallVGG with every convolution separable", "your SmallVGG as given",
+                     "the Conv2d x0.5 baseline"]
+    assert parent_name("the dense network trained 5 epochs") == "the parent trained 5 epochs"
+    assert parent_name("your network as given, not retrained", "resnet20") == "your resnet20 as given"
+    assert parent_name("your network as given, not retrained") == "your network as given"
+    assert not any("(" in n for n in names + [parent_name("")])

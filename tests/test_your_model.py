@@ -49,6 +49,9 @@ def test_a_users_network_is_searched_exported_and_retrained(mnist_like_module, t
     assert (base.loc["conv", [f"family.{s}" for s in slots]].isin(["conv", "linear"])).all()  # the network unmodified
     assert base.loc["separable", "trainable_params"] < base.loc["conv", "trainable_params"]
     assert (trials[trials.role == "candidate"].state.isin(["COMPLETE", "PRUNED"])).sum() == 5
+    sentences = json.loads((out / "summary.json").read_text())["sentences"]
+    assert any("your SmallVGG" in s for s in sentences)  # its baselines named after it, as a person would
+    assert not [s for s in sentences if ") (" in s]  # and no name in brackets followed by "(N parameters, ...)"
     point = tmp_path / "point.json"
     assert ranksearch("export", str(out), "--max-params", str(int(base.loc["conv", "trainable_params"])), "-o", str(point)).returncode == 0
     config = json.loads(point.read_text())
