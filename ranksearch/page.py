@@ -199,8 +199,10 @@ def _paper_note(data: dict[str, Any]) -> str:
 
 def _lineage(data: dict[str, Any]) -> str:
     if data.get("start") == "parent":
-        return (f"the parent (the dense network) trained once, {epochs(data['parent_epochs'])} with the {html.escape(data['recipe'])} "
-                f"recipe; every candidate inherits its weights, factorised layer by layer, and fine-tunes {epochs(data['epochs'])}")
+        parent = ("the parent is your network as given, its trained weights not retrained" if data["parent_epochs"] is None
+                  else f"the parent (the dense network) trained once, {epochs(data['parent_epochs'])} with the "
+                       f"{html.escape(data['recipe'])} recipe")
+        return f"{parent}; every candidate inherits its weights, factorised layer by layer, and fine-tunes {epochs(data['epochs'])}"
     return f"recipe {html.escape(data['recipe'])}, {epochs(data['epochs'])} per network from scratch"
 
 

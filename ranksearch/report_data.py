@@ -109,7 +109,7 @@ def report_data(tables: Tables, cfg: SearchConfig, study_name: str, run_dir: str
         "epochs": cfg.candidate_recipe.epochs,
         "recipe": cfg.recipe.name,
         "start": cfg.start,
-        "parent_epochs": cfg.recipe.epochs if cfg.start == "parent" else None,
+        "parent_epochs": cfg.recipe.epochs if cfg.start == "parent" and not cfg.given_weights else None,  # None: as given
         "train_subset": cfg.data.train_subset,
         "budget": cfg.budget,
         "verdict": v.to_dict(),

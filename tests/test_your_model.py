@@ -78,6 +78,8 @@ def test_from_trained_weights_the_unmodified_accuracy_is_measured_first(mnist_li
     assert parent.seconds == 0.0 and json.loads(parent.val_curve) == [parent.val_accuracy]  # measured, not trained
     assert parent.lineage == "your network as given, not retrained" and 0 <= parent.test_accuracy <= 1
     assert not (out / "parent.pt").exists()  # the candidates inherit the user's own file
+    page = (out / "report.html").read_text()
+    assert "the parent is your network as given" in page and "trained once" not in page  # the report says so too
     base = trials[trials.role == "baseline"].set_index("family")
     assert (base.lineage == "inherits from the parent, 1 fine-tune epoch").all()
 
