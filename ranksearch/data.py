@@ -8,14 +8,13 @@ The decoded tensors are cached (``ranksearch.tensor_cache``, checked by a checks
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
-from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -125,26 +124,12 @@ def load_dataset(dataset: str, data_dir: str | Path | None = None, cache_dir: Pa
         return ImageDataset(**{**saved, "name": dataset})
     if say is not None and len(files) >= SLOW_DECODE_FILES:
         say(f"decoding {len(files):,} images into tensors, once (cached in {cache_dir})")
-    with _codecs_quiet():
-        data = reader()
+    data = reader()
     data.name = dataset
     write_cache(cache_file, vars(data))
     if note is not None:
         data.notes.append(note)  # said this once, not saved with the cache
     return data
-
-
-@contextmanager
-def _codecs_quiet() -> Iterator[None]:
-    """Image codecs (libpng) print their own complaint to stderr before they raise: the one line that names the file is ours."""
-    saved = os.dup(2)
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _reference_source(dataset: str, data_dir: Path):
@@ -251,6 +236,20 @@ def _image_folder_files(root: Path) -> list[Path]:
     )
 
 
+def _decode_rgb(raw: bytes) -> torch.Tensor:
+    """An image file's bytes as 3 x H x W uint8, as a viewer shows it (its first frame), by Pillow: torchvision 0.29
+    deprecates ``torchvision.io``'s decoding for removal (the same pixels: RESULTS.md, "Decoding image folders")."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(raw)) as im:
+        if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16 bits of grey, scaled to 8 as a viewer shows it
+            grey = ((np.asarray(im, dtype=np.int64).clip(0, 65535) * 255 + 32767) // 65535).astype(np.uint8)
+            return torch.from_numpy(grey).expand(3, *grey.shape).contiguous()
+        rgb = im if im.mode == "RGB" else im.convert("RGB")
+        pixels = bytearray(rgb.tobytes())
+    return torch.frombuffer(pixels, dtype=torch.uint8).view(rgb.height, rgb.width, 3).permute(2, 0, 1)
+
+
 def read_image_folder(root: Path) -> ImageDataset:
     """Decode ``root/{train,test}/<class>/*`` to uint8 tensors.
 
@@ -262,8 +261,6 @@ def read_image_folder(root: Path) -> ImageDataset:
     Each image is decoded straight into one preallocated tensor per split: holding every small
     decoded tensor first costs memory the allocator never gives back (DECISIONS.md).
     """
-    from torchvision.io import ImageReadMode, decode_image
-
     classes = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
     if not classes:
         raise UserError(f"{root / 'train'}: no class folders found")
@@ -271,19 +268,12 @@ def read_image_folder(root: Path) -> ImageDataset:
 
     def decode(path: Path) -> torch.Tensor:
         raw = path.read_bytes()
-        if not raw:
-            raise UserError(f"{path}: cannot decode image (an empty file); remove or replace the file")
         try:
-            img = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), ImageReadMode.RGB)
+            return _decode_rgb(raw)
         except Exception as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            reason = "damaged, or not an image" if ".cpp:" in first else first  # a codec's source line says nothing
+            first = (str(e).strip().splitlines() or [""])[0]  # Pillow's "cannot identify ..." names a BytesIO: no help
+            reason = "an empty file" if not raw else first if first and "cannot identify" not in first else "damaged, or not an image"
             raise UserError(f"{path}: cannot decode image ({reason}); remove or replace the file") from None
-        if img.ndim == 4:  # an animation: its first frame
-            img = img[0]
-        if img.dtype != torch.uint8:  # 16 bits per channel, scaled to 8 as a viewer shows it
-            img = (img.to(torch.int32) * 255 + 32767).div(65535, rounding_mode="floor").to(torch.uint8)
-        return img
 
     listing = {}
     for split in ("train", "test"):
@@ -306,16 +296,15 @@ def read_image_folder(root: Path) -> ImageDataset:
     resized: Counter = Counter()
     colour = False
     out = {}
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for split, (files, labels) in listing.items():
-            x = torch.empty(len(files), 3, *size, dtype=torch.uint8)
-            for i, img in enumerate(pool.map(decode, files)):
-                colour = colour or not (torch.equal(img[0], img[1]) and torch.equal(img[1], img[2]))
-                if tuple(img.shape[1:]) != size:
-                    resized[tuple(img.shape[1:])] += 1
-                    img = F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True)[0].round().clamp(0, 255)
-                x[i] = img
-            out[split] = (x, labels)
+    for split, (files, labels) in listing.items():  # one thread: Pillow holds the GIL for most of an image this small
+        x = torch.empty(len(files), 3, *size, dtype=torch.uint8)
+        for i, img in enumerate(map(decode, files)):
+            colour = colour or not (torch.equal(img[0], img[1]) and torch.equal(img[1], img[2]))
+            if tuple(img.shape[1:]) != size:
+                resized[tuple(img.shape[1:])] += 1
+                img = F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True)[0].round().clamp(0, 255)
+            x[i] = img
+        out[split] = (x, labels)
     if not colour:  # every image grey: keep one of the three identical channels
         out = {split: (x[:, :1].clone(), labels) for split, (x, labels) in out.items()}
     notes = []

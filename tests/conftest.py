@@ -134,7 +134,7 @@ def postgres_password_url():
 def write_image_folder_of_size(root: Path, size: int, classes: int = 3, per_class: int = 20) -> Path:
     """ROOT/{train,test}/<class>/<i>.png of grey size x size noise images."""
     import torch
-    from torchvision.io import encode_png
+    from PIL import Image
 
     gen = torch.Generator().manual_seed(0)
     for split in ("train", "test"):
@@ -142,8 +142,8 @@ def write_image_folder_of_size(root: Path, size: int, classes: int = 3, per_clas
             folder = root / split / f"class{c}"
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(per_class):
-                img = torch.randint(0, 256, (1, size, size), dtype=torch.uint8, generator=gen)
-                (folder / f"{i}.png").write_bytes(encode_png(img).numpy().tobytes())
+                img = torch.randint(0, 256, (size, size), dtype=torch.uint8, generator=gen)
+                Image.fromarray(img.numpy()).save(folder / f"{i}.png")
     return root
 
 

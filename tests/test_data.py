@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from torchvision.io import decode_image, encode_jpeg, encode_png
+from PIL import Image
 
+from conftest import require_real
 from ranksearch.config import DataConfig
 from ranksearch.data import ImageDataset, load_dataset, make_splits, stratified_split, stratified_subset
 from ranksearch.errors import UserError
@@ -96,9 +97,10 @@ def write_cifar100(root: Path, n_train=200, n_test=100, seed=0):
 
 
 def write_image(path: Path, img: torch.Tensor) -> None:
+    """A C x H x W uint8 tensor as a PNG (lossless) or a JPEG (quality 95)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = encode_png(img) if path.suffix == ".png" else encode_jpeg(img, quality=95)
-    path.write_bytes(data.numpy().tobytes())
+    pixels = img.permute(1, 2, 0).numpy()
+    Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(path, quality=95)
 
 
 def write_image_folder(root: Path, classes=("cat", "dog", "emu"), n_train=4, n_test=2, channels=1, size=(8, 8),
@@ -201,8 +203,9 @@ def test_image_folder_mixed_grey_and_rgb_jpg_becomes_rgb(tmp_path):
     assert data.train_x.shape == (4, 3, 12, 12) and data.test_x.shape == (3, 3, 12, 12)
     assert data.test_y.tolist() == [0, 1, 1]
     # a grey image is copied to all three channels, pixel for pixel as decoded
-    expected = decode_image(str(grey))
-    assert torch.equal(data.train_x[0], expected.expand(3, -1, -1))
+    with Image.open(grey) as im:
+        expected = torch.from_numpy(np.array(im))
+    assert im.mode == "L" and torch.equal(data.train_x[0], expected.expand(3, -1, -1))
     red = data.test_x[2].float().mean(dim=(1, 2))
     assert red[0] > 150 and red[1] < 50 and red[2] < 50
 
@@ -472,3 +475,18 @@ def test_make_splits_never_mixes_test_into_train_or_val():
     ids = whole.train_x[:, 0, 0, 0].tolist() + whole.val_x[:, 0, 0, 0].tolist()
     assert sorted(ids) == list(range(len(data.train_y)))
     assert torch.equal(whole.val_x, splits.val_x)  # the subset is drawn after validation is set aside
+
+
+@pytest.mark.slow
+def test_the_real_cifar10_jpeg_folder_reads_as_torchvisions_image_folder_does():
+    """Every image of the real folder, in torchvision's order and label, with the pixels its ImageFolder gives."""
+    datasets = require_real("cifar10-jpeg")
+    data = load_dataset("cifar10", datasets)
+    assert data.train_x.shape == (50000, 3, 32, 32) and data.test_x.shape == (10000, 3, 32, 32)
+    assert data.classes[:3] == ["airplane", "automobile", "bird"] and len(data.classes) == 10
+    for split, x, y in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
+        folder = torchvision.datasets.ImageFolder(str(datasets / "cifar10-jpeg" / split))
+        assert y.tolist() == folder.targets
+        for i in range(0, len(folder), 997):
+            image, _ = folder[i]
+            assert torch.equal(x[i], torch.from_numpy(np.array(image)).permute(2, 0, 1)), (split, i)

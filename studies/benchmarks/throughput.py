@@ -44,10 +44,10 @@ from pathlib import Path
 
 import torch
 import torchvision
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
-from torchvision.io import write_jpeg
 
 from lightlayers import ModelSpec, build_model, reference_spec
 from ranksearch.config import DataConfig, make_recipe
@@ -82,7 +82,7 @@ def write_random_tree(root: Path, n_train: int = 5000, n_test: int = 1000, class
         for i, image in enumerate(images):
             folder = root / split / f"class{i % classes}"
             folder.mkdir(parents=True, exist_ok=True)
-            write_jpeg(image, str(folder / f"{i:05d}.jpg"))
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:05d}.jpg", quality=75)
     return root
 
 
