@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ranksearch.config import DataConfig
 from ranksearch.errors import UserError
@@ -239,8 +240,6 @@ def _image_folder_files(root: Path) -> list[Path]:
 def _decode_rgb(raw: bytes) -> torch.Tensor:
     """An image file's bytes as 3 x H x W uint8, as a viewer shows it (its first frame), by Pillow: torchvision 0.29
     deprecates ``torchvision.io``'s decoding for removal (the same pixels: RESULTS.md, "Decoding image folders")."""
-    from PIL import Image
-
     with Image.open(io.BytesIO(raw)) as im:
         if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16 bits of grey, scaled to 8 as a viewer shows it
             grey = ((np.asarray(im, dtype=np.int64).clip(0, 65535) * 255 + 32767) // 65535).astype(np.uint8)

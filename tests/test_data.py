@@ -242,6 +242,16 @@ def test_image_folder_reads_palette_and_16_bit_images_as_a_person_sees_them(tmp_
     assert data.train_x.shape == (2, 1, 8, 8) and data.train_x.eq(127).all()  # half of white, in 8 bits
 
 
+def test_an_animated_image_is_read_as_its_first_frame(tmp_path):
+    root = tmp_path / "anim"
+    write_image_folder(root, classes=("a", "b"), channels=3, size=(8, 8), n_train=1, n_test=1)
+    first, second = Image.new("RGB", (8, 8), (250, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 250))
+    first.save(root / "train" / "b" / "moving.gif", save_all=True, append_images=[second])
+    data = load_dataset(str(root))
+    moving = data.train_x[2].float().mean(dim=(1, 2))  # train/b/moving.gif sorts after train/b/000.png
+    assert moving[0] > 200 and moving[2] < 50
+
+
 def test_image_folder_with_an_empty_class_folder_is_a_user_error(tmp_path):
     root = tmp_path / "imgs"
     write_image_folder(root, classes=("a", "b"), n_train=2, n_test=1)
@@ -479,7 +489,8 @@ def test_make_splits_never_mixes_test_into_train_or_val():
 
 @pytest.mark.slow
 def test_the_real_cifar10_jpeg_folder_reads_as_torchvisions_image_folder_does():
-    """Every image of the real folder, in torchvision's order and label, with the pixels its ImageFolder gives."""
+    """The real folder: every image in torchvision's order with its label, and every 997th with the pixels
+    torchvision's ImageFolder gives."""
     datasets = require_real("cifar10-jpeg")
     data = load_dataset("cifar10", datasets)
     assert data.train_x.shape == (50000, 3, 32, 32) and data.test_x.shape == (10000, 3, 32, 32)

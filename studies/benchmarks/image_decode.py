@@ -3,9 +3,10 @@
 torchvision 0.29 deprecates ``torchvision.io``'s image decoding for removal, so ranksearch decodes
 image folders with Pillow (``ranksearch.data``). This decodes every image of a folder both ways
 and counts the images whose pixels differ, times both per image (interleaved in chunks of 1,000,
-medians of the chunks), and times ``read_image_folder`` on the whole folder (the decoding a
-search does once, before its tensor cache holds the dataset), ``--repeats`` times; one torch
-thread throughout.
+medians of the chunks), then the decoding loop of the whole folder as the code before ran it
+(torchvision.io in a thread pool of one worker per core) against today's (Pillow, one thread),
+interleaved ``--repeats`` times, and ``read_image_folder`` on the whole folder (the decoding a
+search does once, before its tensor cache holds the dataset). One torch thread throughout.
 
     python studies/benchmarks/image_decode.py ../shared/datasets/cifar10-jpeg --repeats 3
 """
@@ -13,9 +14,11 @@ thread throughout.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -51,6 +54,20 @@ def main() -> None:
     print(f"images whose pixels differ between torchvision.io and Pillow: {differ}")
     for name, t in per_image.items():
         print(f"{name:<15} {1e6 * statistics.median(t):6.0f} us per image (one thread, median of {len(t)} chunks)")
+    loops = {"before: torchvision.io, thread pool": [], "now: Pillow, one thread": []}
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for _ in pool.map(_torchvision, raws):
+                pass
+        t1 = time.perf_counter()
+        for _ in map(_decode_rgb, raws):
+            pass
+        t2 = time.perf_counter()
+        loops["before: torchvision.io, thread pool"].append(t1 - t0)
+        loops["now: Pillow, one thread"].append(t2 - t1)
+    for name, t in loops.items():
+        print(f"decoding every file, {name:<36} median {statistics.median(t):.1f} s ({', '.join(f'{x:.1f}' for x in t)})")
     folder = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
